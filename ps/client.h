@@ -1,0 +1,55 @@
+// The worker's view of the parameter servers: pull embedding rows and push
+// their gradients, a whole step's tables at once (so the distributed client
+// can send one message per server per step, never one per key).
+//
+// The local client (this issue) serves rows from an EmbeddingStore in the
+// same process; the MPI client (a later issue) implements the same calls.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "common/keys.h"
+#include "common/status.h"
+#include "ps/sparse_optimizer.h"
+#include "storage/embedding_store.h"
+
+namespace ctrps::ps {
+
+// One table's part of a pull or push. Keys are unique within a slice.
+struct TableSlice {
+  int table = 0;
+  const Key* keys = nullptr;
+  size_t n = 0;
+  // n * width floats, row-major: pull writes rows here, push reads gradients.
+  float* data = nullptr;
+};
+
+// The geometry and update rule of one table, known to clients and servers.
+struct TableConfig {
+  int table_id = 0;
+  int dim = 0;                        // floats a worker sees per row
+  float init_scale = 0.01f;           // new rows: embedding uniform in [-scale, scale]
+  int zero_prefix = 0;                // new rows: leading floats that start at 0
+  uint64_t init_seed = 0;
+  SparseOptimizerOptions optimizer;
+};
+
+class EmbeddingClient {
+ public:
+  virtual ~EmbeddingClient() = default;
+  // Declares the tables (idempotent; all workers declare the same set).
+  [[nodiscard]] virtual Status DeclareTables(const std::vector<TableConfig>& tables) = 0;
+  // Fills each slice's data with the rows of its keys (created if missing).
+  [[nodiscard]] virtual Status Pull(const std::vector<TableSlice>& slices) = 0;
+  // Applies each slice's gradients with its table's sparse optimizer. `step`
+  // is the global training step (recorded in row stats).
+  [[nodiscard]] virtual Status Push(const std::vector<TableSlice>& slices, uint32_t step) = 0;
+  virtual int Width(int table) const = 0;
+};
+
+// Serves tables from `store` in this process. The store must outlive it.
+std::unique_ptr<EmbeddingClient> NewLocalClient(storage::EmbeddingStore* store);
+
+}  // namespace ctrps::ps

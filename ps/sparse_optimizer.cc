@@ -1,0 +1,156 @@
+#include "ps/sparse_optimizer.h"
+
+#include <cmath>
+
+namespace ctrps::ps {
+namespace {
+
+class SgdOptimizer final : public SparseOptimizer {
+ public:
+  explicit SgdOptimizer(const SparseOptimizerOptions& o) : o_(o) {}
+  int SlotFloats(int) const override { return 0; }
+  void ConfigureInit(storage::RowInitOptions*) const override {}
+  void Apply(float* w, const float* g, int dim) const override {
+    for (int i = 0; i < dim; ++i) w[i] -= o_.learning_rate * (g[i] + o_.l2 * w[i]);
+  }
+
+ private:
+  SparseOptimizerOptions o_;
+};
+
+class AdagradOptimizer final : public SparseOptimizer {
+ public:
+  explicit AdagradOptimizer(const SparseOptimizerOptions& o) : o_(o) {}
+  int SlotFloats(int dim) const override { return dim; }
+  void ConfigureInit(storage::RowInitOptions* init) const override {
+    init->slot_value = o_.adagrad_initial_acc;
+    init->slot_value_count = -1;
+  }
+  void Apply(float* w, const float* g, int dim) const override {
+    float* acc = w + dim;
+    for (int i = 0; i < dim; ++i) {
+      float gi = g[i] + o_.l2 * w[i];
+      acc[i] += gi * gi;
+      w[i] -= o_.learning_rate * gi / (std::sqrt(acc[i]) + o_.adagrad_eps);
+    }
+  }
+
+ private:
+  SparseOptimizerOptions o_;
+};
+
+class AdamOptimizer final : public SparseOptimizer {
+ public:
+  explicit AdamOptimizer(const SparseOptimizerOptions& o) : o_(o) {}
+  int SlotFloats(int dim) const override { return 2 * dim + 1; }
+  void ConfigureInit(storage::RowInitOptions*) const override {}
+  void Apply(float* w, const float* g, int dim) const override {
+    float* m = w + dim;
+    float* v = w + 2 * dim;
+    float& t = w[3 * dim];
+    t += 1.0f;
+    const float b1 = o_.adam_beta1, b2 = o_.adam_beta2;
+    const float c1 = 1.0f - std::pow(b1, t), c2 = 1.0f - std::pow(b2, t);
+    const float step = o_.learning_rate * std::sqrt(c2) / c1;
+    const float eps = o_.adam_eps * std::sqrt(c2);
+    for (int i = 0; i < dim; ++i) {
+      float gi = g[i] + o_.l2 * w[i];
+      m[i] = b1 * m[i] + (1 - b1) * gi;
+      v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+      w[i] -= step * m[i] / (std::sqrt(v[i]) + eps);
+    }
+  }
+
+ private:
+  SparseOptimizerOptions o_;
+};
+
+// FTRL-Proximal (McMahan et al., 2013), per coordinate.
+class FtrlOptimizer final : public SparseOptimizer {
+ public:
+  explicit FtrlOptimizer(const SparseOptimizerOptions& o) : o_(o) {}
+  int SlotFloats(int dim) const override { return 2 * dim; }
+  void ConfigureInit(storage::RowInitOptions*) const override {}
+  void Apply(float* w, const float* g, int dim) const override {
+    float* z = w + dim;
+    float* n = w + 2 * dim;
+    for (int i = 0; i < dim; ++i) {
+      float gi = g[i];
+      float n_new = n[i] + gi * gi;
+      float sigma = (std::sqrt(n_new) - std::sqrt(n[i])) / o_.ftrl_alpha;
+      z[i] += gi - sigma * w[i];
+      n[i] = n_new;
+      float az = std::fabs(z[i]);
+      if (az <= o_.ftrl_l1) {
+        w[i] = 0.0f;
+      } else {
+        float sign = z[i] > 0 ? 1.0f : -1.0f;
+        w[i] = -(z[i] - sign * o_.ftrl_l1) /
+               ((o_.ftrl_beta + std::sqrt(n[i])) / o_.ftrl_alpha + o_.ftrl_l2);
+      }
+    }
+  }
+
+ private:
+  SparseOptimizerOptions o_;
+};
+
+}  // namespace
+
+const char* SparseOptimizerName(SparseOptimizerType t) {
+  switch (t) {
+    case SparseOptimizerType::kSGD: return "sgd";
+    case SparseOptimizerType::kAdagrad: return "adagrad";
+    case SparseOptimizerType::kAdam: return "adam";
+    case SparseOptimizerType::kFTRL: return "ftrl";
+  }
+  return "?";
+}
+
+StatusOr<SparseOptimizerType> ParseSparseOptimizer(const std::string& name) {
+  for (auto t : {SparseOptimizerType::kSGD, SparseOptimizerType::kAdagrad,
+                 SparseOptimizerType::kAdam, SparseOptimizerType::kFTRL})
+    if (name == SparseOptimizerName(t)) return t;
+  return Status::InvalidArgument("unknown sparse optimizer '" + name +
+                                 "' (expected sgd, adagrad, adam or ftrl)");
+}
+
+Status SparseOptimizerOptions::Validate() const {
+  auto positive = [](float v, const char* name) -> Status {
+    if (!(v > 0) || !std::isfinite(v))
+      return Status::InvalidArgument(std::string("sparse optimizer ") + name +
+                                     " must be > 0, got " + std::to_string(v));
+    return Status::OK();
+  };
+  auto nonneg = [](float v, const char* name) -> Status {
+    if (!(v >= 0) || !std::isfinite(v))
+      return Status::InvalidArgument(std::string("sparse optimizer ") + name +
+                                     " must be >= 0, got " + std::to_string(v));
+    return Status::OK();
+  };
+  RETURN_IF_ERROR(positive(learning_rate, "learning_rate"));
+  RETURN_IF_ERROR(nonneg(l2, "l2"));
+  RETURN_IF_ERROR(nonneg(adagrad_initial_acc, "adagrad_initial_acc"));
+  if (!(adam_beta1 >= 0 && adam_beta1 < 1) || !(adam_beta2 >= 0 && adam_beta2 < 1))
+    return Status::InvalidArgument("sparse optimizer adam betas must be in [0, 1)");
+  RETURN_IF_ERROR(positive(adam_eps, "adam_eps"));
+  RETURN_IF_ERROR(positive(ftrl_alpha, "ftrl_alpha"));
+  RETURN_IF_ERROR(nonneg(ftrl_beta, "ftrl_beta"));
+  RETURN_IF_ERROR(nonneg(ftrl_l1, "ftrl_l1"));
+  RETURN_IF_ERROR(nonneg(ftrl_l2, "ftrl_l2"));
+  return Status::OK();
+}
+
+StatusOr<std::unique_ptr<SparseOptimizer>> NewSparseOptimizer(const SparseOptimizerOptions& opt) {
+  RETURN_IF_ERROR(opt.Validate());
+  switch (opt.type) {
+    case SparseOptimizerType::kSGD: return std::unique_ptr<SparseOptimizer>(new SgdOptimizer(opt));
+    case SparseOptimizerType::kAdagrad:
+      return std::unique_ptr<SparseOptimizer>(new AdagradOptimizer(opt));
+    case SparseOptimizerType::kAdam: return std::unique_ptr<SparseOptimizer>(new AdamOptimizer(opt));
+    case SparseOptimizerType::kFTRL: return std::unique_ptr<SparseOptimizer>(new FtrlOptimizer(opt));
+  }
+  return Status::InvalidArgument("bad sparse optimizer type");
+}
+
+}  // namespace ctrps::ps

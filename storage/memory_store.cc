@@ -1,0 +1,177 @@
+// The in-memory EmbeddingStore: per table, a FlatKeyMap from key to a dense
+// row index into one contiguous slab of floats.
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+
+#include "storage/embedding_store.h"
+#include "storage/flat_key_map.h"
+
+namespace ctrps::storage {
+namespace {
+
+struct MemTable {
+  TableSpec spec;
+  FlatKeyMap map;
+  std::vector<float> slab;     // rows * row_floats
+  std::vector<RowStats> stats; // rows
+  std::vector<Key> keys;       // rows, for Scan in insertion order
+  uint64_t lookups = 0, created = 0;
+  std::mutex mu;
+
+  // Returns the row index of key, creating the row if missing.
+  uint32_t Row(Key key) {
+    bool inserted;
+    uint32_t idx = map.FindOrInsert(key, &inserted);
+    if (inserted) {
+      const int rf = spec.row_floats();
+      slab.resize(slab.size() + rf);
+      InitRow(spec.init, key, spec.dim, spec.slot_floats, slab.data() + size_t{idx} * rf);
+      stats.emplace_back();
+      keys.push_back(key);
+      ++created;
+    }
+    return idx;
+  }
+};
+
+class MemoryStore final : public EmbeddingStore {
+ public:
+  Status CreateTable(const TableSpec& spec) override {
+    RETURN_IF_ERROR(spec.Validate());
+    std::unique_lock lock(tables_mu_);
+    auto it = tables_.find(spec.table_id);
+    if (it != tables_.end()) {
+      const TableSpec& old = it->second->spec;
+      if (old.dim != spec.dim || old.slot_floats != spec.slot_floats)
+        return Status::FailedPrecondition("table " + std::to_string(spec.table_id) +
+                                          " exists with dim " + std::to_string(old.dim) +
+                                          "+" + std::to_string(old.slot_floats) +
+                                          " slots, asked for " + std::to_string(spec.dim) +
+                                          "+" + std::to_string(spec.slot_floats));
+      return Status::OK();
+    }
+    auto t = std::make_unique<MemTable>();
+    t->spec = spec;
+    tables_.emplace(spec.table_id, std::move(t));
+    return Status::OK();
+  }
+
+  std::vector<TableSpec> Tables() const override {
+    std::shared_lock lock(tables_mu_);
+    std::vector<TableSpec> out;
+    for (const auto& [id, t] : tables_) out.push_back(t->spec);
+    return out;
+  }
+
+  Status Lookup(int table, const Key* keys, size_t n, float* out, int out_floats) override {
+    ASSIGN_OR_RETURN(MemTable* t, Get(table));
+    const int rf = t->spec.row_floats();
+    if (out_floats < 0 || out_floats > rf)
+      return Status::InvalidArgument("lookup of " + std::to_string(out_floats) +
+                                     " floats from table " + std::to_string(table) +
+                                     " whose rows have " + std::to_string(rf));
+    std::lock_guard lock(t->mu);
+    for (size_t i = 0; i < n; ++i) {
+      uint32_t idx = t->Row(keys[i]);
+      std::copy_n(t->slab.data() + size_t{idx} * rf, out_floats, out + i * out_floats);
+    }
+    t->lookups += n;
+    return Status::OK();
+  }
+
+  Status Modify(int table, const Key* keys, size_t n, uint32_t step, const RowFn& fn) override {
+    ASSIGN_OR_RETURN(MemTable* t, Get(table));
+    const int rf = t->spec.row_floats();
+    std::lock_guard lock(t->mu);
+    for (size_t i = 0; i < n; ++i) {
+      uint32_t idx = t->Row(keys[i]);
+      fn(i, t->slab.data() + size_t{idx} * rf);
+      RowStats& s = t->stats[idx];
+      ++s.count;
+      s.last_step = step;
+    }
+    return Status::OK();
+  }
+
+  Status Scan(int table, const ScanFn& fn) const override {
+    ASSIGN_OR_RETURN(MemTable* t, Get(table));
+    const int rf = t->spec.row_floats();
+    std::lock_guard lock(t->mu);
+    for (size_t i = 0; i < t->keys.size(); ++i)
+      if (!fn(t->keys[i], t->slab.data() + i * rf, t->stats[i])) break;
+    return Status::OK();
+  }
+
+  Status Put(int table, const Key* keys, size_t n, const float* rows,
+             const RowStats* stats) override {
+    ASSIGN_OR_RETURN(MemTable* t, Get(table));
+    const int rf = t->spec.row_floats();
+    std::lock_guard lock(t->mu);
+    for (size_t i = 0; i < n; ++i) {
+      uint32_t idx = t->Row(keys[i]);
+      std::copy_n(rows + i * rf, rf, t->slab.data() + size_t{idx} * rf);
+      t->stats[idx] = stats ? stats[i] : RowStats{};
+    }
+    return Status::OK();
+  }
+
+  Status DropTable(int table) override {
+    std::unique_lock lock(tables_mu_);
+    if (tables_.erase(table) == 0)
+      return Status::NotFound("drop of unknown table " + std::to_string(table));
+    return Status::OK();
+  }
+
+  Status Flush() override { return Status::OK(); }
+
+  StatusOr<TableStats> Stats(int table) const override {
+    ASSIGN_OR_RETURN(MemTable* t, Get(table));
+    std::lock_guard lock(t->mu);
+    TableStats s;
+    s.table_id = table;
+    s.rows = t->keys.size();
+    s.bytes = t->slab.capacity() * sizeof(float) + t->stats.capacity() * sizeof(RowStats) +
+              t->keys.capacity() * sizeof(Key) + t->map.size() * 2 * 16;
+    s.lookups = t->lookups;
+    s.created = t->created;
+    return s;
+  }
+
+ private:
+  StatusOr<MemTable*> Get(int table) const {
+    std::shared_lock lock(tables_mu_);
+    auto it = tables_.find(table);
+    if (it == tables_.end())
+      return Status::NotFound("table " + std::to_string(table) + " was never created");
+    return it->second.get();
+  }
+
+  mutable std::shared_mutex tables_mu_;
+  std::map<int, std::unique_ptr<MemTable>> tables_;
+};
+
+}  // namespace
+
+Status TableSpec::Validate() const {
+  if (table_id < 0 || table_id >= kMaxTables)
+    return Status::InvalidArgument("table_id " + std::to_string(table_id) + " not in [0, " +
+                                   std::to_string(kMaxTables) + ")");
+  if (dim <= 0 || dim > 65536)
+    return Status::InvalidArgument("table " + std::to_string(table_id) + ": dim " +
+                                   std::to_string(dim) + " not in [1, 65536]");
+  if (slot_floats < 0 || slot_floats > 4 * 65536 + 16)
+    return Status::InvalidArgument("table " + std::to_string(table_id) + ": slot_floats " +
+                                   std::to_string(slot_floats) + " out of range");
+  if (init.zero_prefix < 0 || init.zero_prefix > dim)
+    return Status::InvalidArgument("table " + std::to_string(table_id) + ": zero_prefix " +
+                                   std::to_string(init.zero_prefix) + " not in [0, dim]");
+  return Status::OK();
+}
+
+std::unique_ptr<EmbeddingStore> NewMemoryStore() { return std::make_unique<MemoryStore>(); }
+
+}  // namespace ctrps::storage

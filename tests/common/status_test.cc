@@ -1,0 +1,46 @@
+#include "common/status.h"
+
+#include <gtest/gtest.h>
+
+namespace ctrps {
+namespace {
+
+StatusOr<int> ParsePositive(int x) {
+  if (x <= 0) return Status::InvalidArgument("x must be positive, got " + std::to_string(x));
+  return x;
+}
+
+Status UsesMacros(int x, int* out) {
+  ASSIGN_OR_RETURN(int v, ParsePositive(x));
+  RETURN_IF_ERROR_CTX(ParsePositive(v - 5).status(), "second pass");
+  *out = v;
+  return Status::OK();
+}
+
+TEST(StatusTest, OkAndErrors) {
+  EXPECT_TRUE(Status::OK().ok());
+  Status s = Status::Corruption("bad crc");
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), Status::Code::kCorruption);
+  EXPECT_EQ(s.ToString(), "Corruption: bad crc");
+  EXPECT_EQ(s.WithContext("shard 3").message(), "shard 3: bad crc");
+  EXPECT_TRUE(Status::OK().WithContext("x").ok());
+}
+
+TEST(StatusTest, StatusOrAndMacros) {
+  int out = 0;
+  EXPECT_TRUE(UsesMacros(10, &out).ok());
+  EXPECT_EQ(out, 10);
+  Status s = UsesMacros(-1, &out);
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  s = UsesMacros(3, &out);
+  EXPECT_EQ(s.message(), "second pass: x must be positive, got -2");
+}
+
+TEST(StatusDeathTest, ValueOnErrorChecks) {
+  StatusOr<int> r = Status::NotFound("nope");
+  EXPECT_DEATH((void)r.value(), "value\\(\\) on error StatusOr");
+}
+
+}  // namespace
+}  // namespace ctrps

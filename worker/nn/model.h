@@ -1,0 +1,95 @@
+// The CTR model interface. A model sees a batch as per-field sparse rows
+// pulled from the parameter server (or a local table) and owns its dense
+// parameters; the trainer moves rows and gradients to and from storage.
+//
+// Row layout: every field's row is [linear weight (if the model has a
+// first-order term)] followed by [embedding of dim emb_dims[f]].
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <Eigen/Core>
+
+#include "common/keys.h"
+#include "common/status.h"
+
+namespace ctrps::worker {
+
+using MatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
+using VectorF = Eigen::Matrix<float, Eigen::Dynamic, 1>;
+
+// One field's rows for a batch, deduplicated: example b uses unique row
+// index[b]. rows is W x U column-major, so each row's W floats are
+// contiguous (the same bytes as a row-major U x W table slice).
+struct FieldRows {
+  std::vector<Key> unique_keys;  // U
+  std::vector<int32_t> index;    // B
+  MatrixF rows;                  // W x U, filled before Forward
+  MatrixF grads;                 // W x U, written by Backward (summed over the batch)
+};
+
+struct SparseBatch {
+  int batch_size = 0;
+  std::vector<FieldRows> fields;  // one per field
+  // F x B column-major: values(f, b) scales field f's row for example b
+  // (both the linear weight and the embedding).
+  MatrixF values;
+};
+
+// A dense parameter: a view into the model's contiguous parameter buffer.
+struct DenseParamInfo {
+  std::string name;   // e.g. "mlp.0.weight"
+  int rows = 0, cols = 0;
+  size_t offset = 0;  // into the flat value/grad buffers
+};
+
+enum class ModelType { kLR, kFM, kFwFM, kDeepFM, kDeepFwFM, kDCNv2, kDLRM };
+
+const char* ModelTypeName(ModelType t);
+
+struct ModelOptions {
+  ModelType type = ModelType::kDeepFM;
+  int num_fields = 0;
+  std::vector<int> emb_dims;         // per field; FM/FwFM/DeepFM/DeepFwFM/DLRM need them equal
+  std::vector<int> mlp_dims = {400, 400, 400};  // hidden layer widths (deep models)
+  float dropout = 0.0f;              // dropout rate on hidden layers, training only
+  int cross_layers = 3;              // DCN-v2: number of cross layers
+  int cross_rank = 0;                // DCN-v2: 0 = full-rank cross matrices, else low-rank
+  bool dlrm_interaction_cat = false; // DLRM: false = dot interaction, true = concatenation
+  int num_dense_fields = 0;          // DLRM: the first N fields form the bottom-MLP input
+  std::vector<int> bottom_mlp_dims = {64, 16};  // DLRM bottom MLP (last = emb dim)
+  uint64_t seed = 1;                 // dense init and dropout
+
+  Status Validate() const;
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+
+  virtual const ModelOptions& options() const = 0;
+  // Width of field f's sparse row (see the layout above).
+  virtual int RowWidth(int field) const = 0;
+
+  // Computes B logits. Caches what Backward needs. `training` enables dropout.
+  virtual void Forward(const SparseBatch& in, bool training, VectorF* logits) = 0;
+  // Given dLoss/dlogit (B), writes in->fields[f].grads (sized W x U) and adds
+  // to the dense gradient buffer (which the caller zeroes before a step).
+  virtual void Backward(const VectorF& dlogits, SparseBatch* in) = 0;
+
+  // All dense parameters live in one flat buffer (and one for gradients) so
+  // optimizers, allreduce and checkpoints treat them as a single array.
+  virtual const std::vector<DenseParamInfo>& DenseParams() const = 0;
+  virtual float* dense_values() = 0;
+  virtual float* dense_grads() = 0;
+  virtual size_t dense_size() const = 0;
+
+  // Forward FLOPs per example of the dense part (for throughput reports).
+  virtual double FlopsPerExample() const = 0;
+};
+
+StatusOr<std::unique_ptr<Model>> NewModel(const ModelOptions& options);
+
+}  // namespace ctrps::worker
