@@ -41,8 +41,10 @@ class EmbeddingClient {
   virtual ~EmbeddingClient() = default;
   // Declares the tables (idempotent; all workers declare the same set).
   [[nodiscard]] virtual Status DeclareTables(const std::vector<TableConfig>& tables) = 0;
-  // Fills each slice's data with the rows of its keys (created if missing).
-  [[nodiscard]] virtual Status Pull(const std::vector<TableSlice>& slices) = 0;
+  // Fills each slice's data with the rows of its keys. For training, missing
+  // rows are created; otherwise (evaluation) their initial values are
+  // returned and the tables do not grow.
+  [[nodiscard]] virtual Status Pull(const std::vector<TableSlice>& slices, bool training) = 0;
   // Applies each slice's gradients with its table's sparse optimizer. `step`
   // is the global training step (recorded in row stats).
   [[nodiscard]] virtual Status Push(const std::vector<TableSlice>& slices, uint32_t step) = 0;

@@ -26,10 +26,10 @@ class LocalClient final : public EmbeddingClient {
     return Status::OK();
   }
 
-  Status Pull(const std::vector<TableSlice>& slices) override {
+  Status Pull(const std::vector<TableSlice>& slices, bool training) override {
     for (const TableSlice& s : slices) {
       ASSIGN_OR_RETURN(const Table* t, Get(s.table));
-      RETURN_IF_ERROR(store_->Lookup(s.table, s.keys, s.n, s.data, t->config.dim));
+      RETURN_IF_ERROR(store_->Lookup(s.table, s.keys, s.n, s.data, t->config.dim, training));
     }
     return Status::OK();
   }

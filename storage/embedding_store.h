@@ -59,9 +59,11 @@ class EmbeddingStore {
   virtual std::vector<TableSpec> Tables() const = 0;
 
   // Copies the first `out_floats` floats (<= row_floats) of each key's row
-  // into out[i * out_floats ...], creating missing rows. Keys may repeat.
+  // into out[i * out_floats ...]. Keys may repeat. A missing row is created
+  // if `create_missing`; otherwise its initial value is returned and nothing
+  // is stored (evaluation must not grow the tables).
   [[nodiscard]] virtual Status Lookup(int table, const Key* keys, size_t n, float* out,
-                                      int out_floats) = 0;
+                                      int out_floats, bool create_missing) = 0;
 
   // Read-modify-write: calls fn(i, row) with a mutable full row (row_floats)
   // for each key in order, creating missing rows, then stores the rows and

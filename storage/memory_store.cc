@@ -8,7 +8,7 @@
 #include <shared_mutex>
 
 #include "storage/embedding_store.h"
-#include "storage/flat_key_map.h"
+#include "common/flat_key_map.h"
 
 namespace ctrps::storage {
 namespace {
@@ -67,7 +67,8 @@ class MemoryStore final : public EmbeddingStore {
     return out;
   }
 
-  Status Lookup(int table, const Key* keys, size_t n, float* out, int out_floats) override {
+  Status Lookup(int table, const Key* keys, size_t n, float* out, int out_floats,
+                bool create_missing) override {
     ASSIGN_OR_RETURN(MemTable* t, Get(table));
     const int rf = t->spec.row_floats();
     if (out_floats < 0 || out_floats > rf)
@@ -75,9 +76,17 @@ class MemoryStore final : public EmbeddingStore {
                                      " floats from table " + std::to_string(table) +
                                      " whose rows have " + std::to_string(rf));
     std::lock_guard lock(t->mu);
+    std::vector<float> fresh;
     for (size_t i = 0; i < n; ++i) {
-      uint32_t idx = t->Row(keys[i]);
-      std::copy_n(t->slab.data() + size_t{idx} * rf, out_floats, out + i * out_floats);
+      float* dst = out + i * out_floats;
+      uint32_t idx = create_missing ? t->Row(keys[i]) : t->map.Find(keys[i]);
+      if (idx != FlatKeyMap::kEmpty) {
+        std::copy_n(t->slab.data() + size_t{idx} * rf, out_floats, dst);
+      } else {
+        fresh.resize(rf);
+        InitRow(t->spec.init, keys[i], t->spec.dim, t->spec.slot_floats, fresh.data());
+        std::copy_n(fresh.data(), out_floats, dst);
+      }
     }
     t->lookups += n;
     return Status::OK();

@@ -21,14 +21,14 @@ TEST(LocalClientTest, PullPushAppliesOptimizerToStoredRows) {
   EXPECT_EQ(client->Width(4), 3);
   std::vector<Key> keys = {MakeKey(4, 1), MakeKey(4, 2)};
   std::vector<float> rows(6, -1.0f);
-  ASSERT_TRUE(client->Pull({{4, keys.data(), 2, rows.data()}}).ok());
+  ASSERT_TRUE(client->Pull({{4, keys.data(), 2, rows.data()}}, true).ok());
   for (float v : rows) EXPECT_EQ(v, 0.0f);
   std::vector<float> grads = {1, 2, 3, 4, 5, 6};
   ASSERT_TRUE(client->Push({{4, keys.data(), 2, grads.data()}}, 1).ok());
-  ASSERT_TRUE(client->Pull({{4, keys.data(), 2, rows.data()}}).ok());
+  ASSERT_TRUE(client->Pull({{4, keys.data(), 2, rows.data()}}, true).ok());
   for (int i = 0; i < 6; ++i) EXPECT_FLOAT_EQ(rows[i], -0.5f * grads[i]);
   std::vector<Key> bad = {MakeKey(5, 1)};
-  EXPECT_EQ(client->Pull({{5, bad.data(), 1, rows.data()}}).code(), Status::Code::kNotFound);
+  EXPECT_EQ(client->Pull({{5, bad.data(), 1, rows.data()}}, true).code(), Status::Code::kNotFound);
 }
 
 TEST(LocalClientTest, AdagradSlotsAreStoredWithRow) {
@@ -48,7 +48,7 @@ TEST(LocalClientTest, AdagradSlotsAreStoredWithRow) {
   ASSERT_TRUE(client->Push({{0, &k, 1, &g}}, 1).ok());
   ASSERT_TRUE(client->Push({{0, &k, 1, &g}}, 2).ok());
   float row[2];
-  ASSERT_TRUE(store->Lookup(0, &k, 1, row, 2).ok());
+  ASSERT_TRUE(store->Lookup(0, &k, 1, row, 2, true).ok());
   EXPECT_FLOAT_EQ(row[1], 8.0f);
   EXPECT_FLOAT_EQ(row[0], -1.0f - 2.0f / std::sqrt(8.0f));
 }

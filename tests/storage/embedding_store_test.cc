@@ -33,7 +33,7 @@ TEST_P(EmbeddingStoreTest, CreateOnMissIsKeySeeded) {
   ASSERT_TRUE(store_->CreateTable(Spec(3, 4, 2)).ok());
   std::vector<Key> keys = {MakeKey(3, 1), MakeKey(3, 2), MakeKey(3, 1)};
   std::vector<float> out(3 * 6);
-  ASSERT_TRUE(store_->Lookup(3, keys.data(), keys.size(), out.data(), 6).ok());
+  ASSERT_TRUE(store_->Lookup(3, keys.data(), keys.size(), out.data(), 6, true).ok());
   // Repeated key gives the same row; zero prefix and slot init applied.
   for (int i = 0; i < 6; ++i) EXPECT_EQ(out[i], out[12 + i]);
   EXPECT_EQ(out[0], 0.0f);
@@ -46,7 +46,7 @@ TEST_P(EmbeddingStoreTest, CreateOnMissIsKeySeeded) {
   ASSERT_TRUE(other->CreateTable(Spec(3, 4, 2)).ok());
   std::vector<Key> rev = {MakeKey(3, 2), MakeKey(3, 1)};
   std::vector<float> out2(2 * 4);
-  ASSERT_TRUE(other->Lookup(3, rev.data(), 2, out2.data(), 4).ok());
+  ASSERT_TRUE(other->Lookup(3, rev.data(), 2, out2.data(), 4, true).ok());
   for (int i = 0; i < 4; ++i) {
     EXPECT_EQ(out2[i], out[6 + i]);
     EXPECT_EQ(out2[4 + i], out[i]);
@@ -54,6 +54,17 @@ TEST_P(EmbeddingStoreTest, CreateOnMissIsKeySeeded) {
   auto stats = store_->Stats(3);
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats->rows, 2u);
+}
+
+TEST_P(EmbeddingStoreTest, LookupWithoutCreateDoesNotGrow) {
+  ASSERT_TRUE(store_->CreateTable(Spec(3, 4, 2)).ok());
+  Key k = MakeKey(3, 77);
+  std::vector<float> a(6), b(6);
+  ASSERT_TRUE(store_->Lookup(3, &k, 1, a.data(), 6, false).ok());
+  EXPECT_EQ(store_->Stats(3)->rows, 0u);
+  ASSERT_TRUE(store_->Lookup(3, &k, 1, b.data(), 6, true).ok());
+  EXPECT_EQ(store_->Stats(3)->rows, 1u);
+  EXPECT_EQ(a, b);  // the uncreated row reads as its initial value
 }
 
 TEST_P(EmbeddingStoreTest, ModifyUpdatesRowAndSlotsTogether) {
@@ -64,7 +75,7 @@ TEST_P(EmbeddingStoreTest, ModifyUpdatesRowAndSlotsTogether) {
     row[2] = 7.0f;
   }).ok());
   std::vector<float> out(2 * 3);
-  ASSERT_TRUE(store_->Lookup(1, keys.data(), 2, out.data(), 3).ok());
+  ASSERT_TRUE(store_->Lookup(1, keys.data(), 2, out.data(), 3, true).ok());
   EXPECT_EQ(out[0], 100.0f);
   EXPECT_EQ(out[3], 101.0f);
   EXPECT_EQ(out[2], 7.0f);
@@ -92,11 +103,11 @@ TEST_P(EmbeddingStoreTest, PutScanDropAndErrors) {
   }).ok());
   EXPECT_EQ(sum, 6.0f);
   std::vector<float> out(1);
-  EXPECT_EQ(store_->Lookup(9, keys.data(), 1, out.data(), 1).code(), Status::Code::kNotFound);
-  EXPECT_EQ(store_->Lookup(2, keys.data(), 1, out.data(), 5).code(),
+  EXPECT_EQ(store_->Lookup(9, keys.data(), 1, out.data(), 1, true).code(), Status::Code::kNotFound);
+  EXPECT_EQ(store_->Lookup(2, keys.data(), 1, out.data(), 5, true).code(),
             Status::Code::kInvalidArgument);
   ASSERT_TRUE(store_->DropTable(2).ok());
-  EXPECT_EQ(store_->Lookup(2, keys.data(), 1, out.data(), 1).code(), Status::Code::kNotFound);
+  EXPECT_EQ(store_->Lookup(2, keys.data(), 1, out.data(), 1, true).code(), Status::Code::kNotFound);
   EXPECT_EQ(store_->DropTable(2).code(), Status::Code::kNotFound);
   TableSpec bad = Spec(300, 4, 0);
   EXPECT_EQ(store_->CreateTable(bad).code(), Status::Code::kInvalidArgument);
@@ -110,7 +121,7 @@ TEST_P(EmbeddingStoreTest, ManyRowsSurviveGrowth) {
   for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<float>(i);
   ASSERT_TRUE(store_->Put(0, keys.data(), keys.size(), rows.data(), nullptr).ok());
   std::vector<float> out(rows.size());
-  ASSERT_TRUE(store_->Lookup(0, keys.data(), keys.size(), out.data(), 3).ok());
+  ASSERT_TRUE(store_->Lookup(0, keys.data(), keys.size(), out.data(), 3, true).ok());
   EXPECT_EQ(out, rows);
 }
 

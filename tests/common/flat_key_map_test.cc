@@ -1,10 +1,10 @@
-#include "storage/flat_key_map.h"
+#include "common/flat_key_map.h"
 
 #include <unordered_map>
 
 #include <gtest/gtest.h>
 
-namespace ctrps::storage {
+namespace ctrps {
 namespace {
 
 TEST(FlatKeyMapTest, MatchesUnorderedMap) {
@@ -35,4 +35,4 @@ TEST(FlatKeyMapTest, MatchesUnorderedMap) {
 }
 
 }  // namespace
-}  // namespace ctrps::storage
+}  // namespace ctrps

@@ -8,7 +8,7 @@
 #include "common/hash.h"
 #include "common/keys.h"
 
-namespace ctrps::storage {
+namespace ctrps {
 
 class FlatKeyMap {
  public:
@@ -86,4 +86,4 @@ class FlatKeyMap {
   size_t size_ = 0;
 };
 
-}  // namespace ctrps::storage
+}  // namespace ctrps
