@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -49,6 +50,15 @@ class EmbeddingClient {
   // is the global training step (recorded in row stats).
   [[nodiscard]] virtual Status Push(const std::vector<TableSlice>& slices, uint32_t step) = 0;
   virtual int Width(int table) const = 0;
+
+  // Streams every row of a table (its `dim` floats) to fn, in no fixed
+  // order; fn returns false to stop. For saving and exporting models.
+  using RowVisitor = std::function<bool(Key key, const float* row)>;
+  [[nodiscard]] virtual Status ScanRows(int table, const RowVisitor& fn) = 0;
+  // Writes rows (dim floats each) verbatim; their optimizer state restarts
+  // from its initial value. For loading saved models.
+  [[nodiscard]] virtual Status LoadRows(int table, const Key* keys, size_t n,
+                                        const float* rows) = 0;
 };
 
 // Serves tables from `store` in this process. The store must outlive it.

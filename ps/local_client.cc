@@ -1,4 +1,6 @@
+#include <algorithm>
 #include <map>
+#include <vector>
 
 #include "ps/client.h"
 
@@ -45,6 +47,28 @@ class LocalClient final : public EmbeddingClient {
       }));
     }
     return Status::OK();
+  }
+
+  Status ScanRows(int table, const RowVisitor& fn) override {
+    RETURN_IF_ERROR(Get(table).status());
+    return store_->Scan(table, [&](Key k, const float* row, const storage::RowStats&) {
+      return fn(k, row);
+    });
+  }
+
+  Status LoadRows(int table, const Key* keys, size_t n, const float* rows) override {
+    ASSIGN_OR_RETURN(const Table* t, Get(table));
+    storage::TableSpec spec;
+    for (const auto& s : store_->Tables())
+      if (s.table_id == table) spec = s;
+    const int dim = t->config.dim, rf = spec.row_floats();
+    std::vector<float> full(n * rf);
+    for (size_t i = 0; i < n; ++i) {
+      float* r = full.data() + i * rf;
+      storage::InitRow(spec.init, keys[i], spec.dim, spec.slot_floats, r);
+      std::copy_n(rows + i * dim, dim, r);
+    }
+    return store_->Put(table, keys, n, full.data(), nullptr);
   }
 
   int Width(int table) const override {

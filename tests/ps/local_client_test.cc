@@ -1,4 +1,5 @@
 #include <cmath>
+#include <map>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -29,6 +30,31 @@ TEST(LocalClientTest, PullPushAppliesOptimizerToStoredRows) {
   for (int i = 0; i < 6; ++i) EXPECT_FLOAT_EQ(rows[i], -0.5f * grads[i]);
   std::vector<Key> bad = {MakeKey(5, 1)};
   EXPECT_EQ(client->Pull({{5, bad.data(), 1, rows.data()}}, true).code(), Status::Code::kNotFound);
+}
+
+TEST(LocalClientTest, LoadRowsThenScanRoundTrips) {
+  auto store = storage::NewMemoryStore();
+  auto client = NewLocalClient(store.get());
+  TableConfig tc;
+  tc.table_id = 2;
+  tc.dim = 2;
+  tc.optimizer.type = SparseOptimizerType::kAdagrad;
+  tc.optimizer.adagrad_initial_acc = 0.1f;
+  ASSERT_TRUE(client->DeclareTables({tc}).ok());
+  std::vector<Key> keys = {MakeKey(2, 5), MakeKey(2, 6)};
+  std::vector<float> rows = {1, 2, 3, 4};
+  ASSERT_TRUE(client->LoadRows(2, keys.data(), 2, rows.data()).ok());
+  std::map<Key, std::vector<float>> seen;
+  ASSERT_TRUE(client->ScanRows(2, [&](Key k, const float* r) {
+    seen[k] = {r[0], r[1]};
+    return true;
+  }).ok());
+  EXPECT_EQ(seen[keys[0]], (std::vector<float>{1, 2}));
+  EXPECT_EQ(seen[keys[1]], (std::vector<float>{3, 4}));
+  float full[4];
+  ASSERT_TRUE(store->Lookup(2, &keys[0], 1, full, 4, false).ok());
+  EXPECT_FLOAT_EQ(full[2], 0.1f);  // optimizer state restarted at its initial value
+  EXPECT_FALSE(client->ScanRows(9, [](Key, const float*) { return true; }).ok());
 }
 
 TEST(LocalClientTest, AdagradSlotsAreStoredWithRow) {

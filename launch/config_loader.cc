@@ -1,0 +1,169 @@
+#include "launch/config_loader.h"
+
+#include <fstream>
+#include <sstream>
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/text_format.h>
+
+namespace ctrps::launch {
+
+namespace pb = google::protobuf;
+
+struct LoadedConfig::Impl {
+  pb::TextFormat::ParseInfoTree tree;
+  std::set<std::string> overridden;
+};
+
+LoadedConfig::LoadedConfig() : impl_(std::make_unique<Impl>()) {}
+LoadedConfig::~LoadedConfig() = default;
+LoadedConfig::LoadedConfig(LoadedConfig&&) noexcept = default;
+LoadedConfig& LoadedConfig::operator=(LoadedConfig&&) noexcept = default;
+
+namespace {
+
+std::vector<std::string> Split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::string cur;
+  std::istringstream in(s);
+  while (std::getline(in, cur, sep)) out.push_back(cur);
+  if (!s.empty() && s.back() == sep) out.push_back("");
+  return out;
+}
+
+class CollectErrors : public pb::io::ErrorCollector {
+ public:
+  explicit CollectErrors(std::string name) : name_(std::move(name)) {}
+  void AddError(int line, pb::io::ColumnNumber column, const std::string& message) override {
+    if (!first_.empty()) return;
+    first_ = name_ + ":" + std::to_string(line + 1) + ":" + std::to_string(column + 1) + ": " +
+             message;
+  }
+  const std::string& first() const { return first_; }
+
+ private:
+  std::string name_, first_;
+};
+
+// Applies one "a.b.c=value" override to `job`.
+Status ApplyOverride(const std::string& assignment, config::JobConfig* job) {
+  size_t eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    return Status::InvalidArgument("--set " + assignment + ": expected field.path=value");
+  std::string path = assignment.substr(0, eq), value = assignment.substr(eq + 1);
+  pb::Message* msg = job;
+  std::vector<std::string> parts = Split(path, '.');
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const pb::Descriptor* d = msg->GetDescriptor();
+    const pb::FieldDescriptor* f = d->FindFieldByName(parts[i]);
+    if (f == nullptr)
+      return Status::InvalidArgument("--set " + path + ": " + d->name() + " has no field '" +
+                                     parts[i] + "'");
+    const pb::Reflection* r = msg->GetReflection();
+    bool last = i + 1 == parts.size();
+    if (!last) {
+      if (f->cpp_type() != pb::FieldDescriptor::CPPTYPE_MESSAGE || f->is_repeated())
+        return Status::InvalidArgument("--set " + path + ": '" + parts[i] +
+                                       "' is not a message field");
+      msg = r->MutableMessage(msg, f);
+      continue;
+    }
+    if (f->cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE)
+      return Status::InvalidArgument("--set " + path +
+                                     ": a message field cannot be set from the command line; "
+                                     "set its fields, or use the config file");
+    if (f->is_repeated()) {
+      r->ClearField(msg, f);
+      if (value.empty()) return Status::OK();
+      for (const std::string& item : Split(value, ',')) {
+        if (!pb::TextFormat::ParseFieldValueFromString(item, f, msg))
+          return Status::InvalidArgument("--set " + path + ": '" + item +
+                                         "' is not a valid " + f->cpp_type_name() +
+                                         " value");
+      }
+      return Status::OK();
+    }
+    std::string v = value;
+    if (f->cpp_type() == pb::FieldDescriptor::CPPTYPE_STRING) {
+      // Accept bare strings: quote them for the text-format value parser.
+      std::string q = "\"";
+      for (char c : v) {
+        if (c == '"' || c == '\\') q += '\\';
+        q += c;
+      }
+      v = q + "\"";
+    }
+    if (!pb::TextFormat::ParseFieldValueFromString(v, f, msg)) {
+      std::string expected = f->cpp_type_name();
+      if (f->enum_type()) {
+        expected = "one of";
+        for (int k = 0; k < f->enum_type()->value_count(); ++k)
+          expected += " " + f->enum_type()->value(k)->name();
+      }
+      return Status::InvalidArgument("--set " + path + ": '" + value + "' is not valid; expected " +
+                                     expected);
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+StatusOr<LoadedConfig> ParseConfigText(const std::string& text, const std::string& name,
+                                       const std::vector<std::string>& overrides) {
+  LoadedConfig out;
+  out.path = name;
+  pb::TextFormat::Parser parser;
+  CollectErrors errors(name);
+  parser.RecordErrorsTo(&errors);
+  parser.WriteLocationsTo(&out.impl_->tree);
+  if (!parser.ParseFromString(text, &out.job)) {
+    return Status::InvalidArgument(errors.first().empty() ? name + ": cannot parse config"
+                                                          : errors.first());
+  }
+  for (const std::string& o : overrides) {
+    RETURN_IF_ERROR(ApplyOverride(o, &out.job));
+    out.impl_->overridden.insert(o.substr(0, o.find('=')));
+  }
+  return out;
+}
+
+StatusOr<LoadedConfig> LoadConfig(const std::string& path,
+                                  const std::vector<std::string>& overrides) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound("config file " + path + " cannot be opened");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseConfigText(ss.str(), path, overrides);
+}
+
+std::string LoadedConfig::Where(const std::string& field_path) const {
+  if (impl_->overridden.count(field_path)) return "--set " + field_path;
+  const pb::Descriptor* d = config::JobConfig::descriptor();
+  const pb::TextFormat::ParseInfoTree* tree = &impl_->tree;
+  std::vector<std::string> parts = Split(field_path, '.');
+  for (size_t i = 0; i < parts.size() && tree && d; ++i) {
+    const pb::FieldDescriptor* f = d->FindFieldByName(parts[i]);
+    if (!f) break;
+    if (i + 1 == parts.size()) {
+      auto loc = tree->GetLocation(f, f->is_repeated() ? 0 : -1);
+      if (loc.line >= 0)
+        return path + ":" + std::to_string(loc.line + 1) + ":" + std::to_string(loc.column + 1) +
+               " (" + field_path + ")";
+      break;
+    }
+    tree = tree->GetTreeForNested(f, -1);
+    d = f->message_type();
+  }
+  return field_path + (path.empty() ? " (default)" : " (default; not set in " + path + ")");
+}
+
+std::string ConfigToText(const config::JobConfig& job) {
+  std::string out;
+  pb::TextFormat::Printer printer;
+  printer.PrintToString(job, &out);
+  return out;
+}
+
+}  // namespace ctrps::launch

@@ -1,0 +1,103 @@
+// Range and consistency checks of a loaded JobConfig.
+#include <cmath>
+#include <sstream>
+
+#include "launch/config_loader.h"
+
+namespace ctrps::launch {
+namespace {
+
+class Checker {
+ public:
+  explicit Checker(const LoadedConfig& c) : c_(c) {}
+
+  template <typename T>
+  void Range(const std::string& field, T value, double lo, double hi) {
+    if (!status_.ok()) return;
+    double v = static_cast<double>(value);
+    if (!(v >= lo && v <= hi) || std::isnan(v)) {
+      std::ostringstream m;
+      m << c_.Where(field) << ": value " << value << " out of range [" << lo << ", " << hi << "]";
+      status_ = Status::InvalidArgument(m.str());
+    }
+  }
+  void Require(bool ok, const std::string& field, const std::string& what) {
+    if (status_.ok() && !ok) status_ = Status::InvalidArgument(c_.Where(field) + ": " + what);
+  }
+  const Status& status() const { return status_; }
+
+ private:
+  const LoadedConfig& c_;
+  Status status_;
+};
+
+void CheckOptimizer(Checker& k, const std::string& p, const config::OptimizerConfig& o, bool sparse) {
+  k.Range(p + ".learning_rate", o.learning_rate(), 1e-12, 10);
+  k.Range(p + ".l2", o.l2(), 0, 1);
+  k.Range(p + ".adam_beta1", o.adam_beta1(), 0, 0.999999);
+  k.Range(p + ".adam_beta2", o.adam_beta2(), 0, 0.99999999);
+  k.Range(p + ".adam_eps", o.adam_eps(), 1e-20, 1);
+  k.Range(p + ".adagrad_initial_acc", o.adagrad_initial_acc(), 0, 1e6);
+  k.Range(p + ".ftrl_alpha", o.ftrl_alpha(), 1e-12, 100);
+  k.Range(p + ".ftrl_beta", o.ftrl_beta(), 0, 1e6);
+  k.Range(p + ".ftrl_l1", o.ftrl_l1(), 0, 1e6);
+  k.Range(p + ".ftrl_l2", o.ftrl_l2(), 0, 1e6);
+  k.Require(sparse || o.type() != config::OptimizerConfig::FTRL, p + ".type",
+            "FTRL is a sparse (embedding) optimizer; use ADAM, ADAGRAD or SGD for dense weights");
+}
+
+}  // namespace
+
+Status ValidateConfig(const LoadedConfig& c, const std::string& command) {
+  Checker k(c);
+  const auto& d = c.job.data();
+  const auto& m = c.job.model();
+  const auto& t = c.job.train();
+  if (command == "train") {
+    k.Require(!d.train().empty(), "data.train", "missing required value: the training data path");
+  }
+  k.Require(d.format() != config::DataConfig::LIBFFM || d.has_libffm_num_fields(),
+            "data.libffm_num_fields", "missing required value for LIBFFM data");
+  if (d.format() == config::DataConfig::LIBFFM)
+    k.Range("data.libffm_num_fields", d.libffm_num_fields(), 1, 255);
+  k.Range("data.max_line_bytes", d.max_line_bytes(), 64, 1 << 30);
+  k.Range("data.shuffle_buffer", d.shuffle_buffer(), 0, 1 << 26);
+  k.Range("data.log_bad_lines", d.log_bad_lines(), 0, 1e6);
+  k.Range("data.prefetch_batches", d.prefetch_batches(), 1, 1024);
+  k.Range("data.max_eval_rows", d.max_eval_rows(), 0, 1e15);
+
+  k.Range("model.embedding_dim", m.embedding_dim(), 1, 1024);
+  for (int i = 0; i < m.field_dims_size(); ++i) {
+    k.Require(!m.field_dims(i).field().empty(), "model.field_dims", "field_dims entry " +
+              std::to_string(i) + " has no field name");
+    k.Range("model.field_dims", m.field_dims(i).dim(), 1, 1024);
+  }
+  for (int v : m.mlp_dims()) k.Range("model.mlp_dims", v, 1, 65536);
+  for (int v : m.bottom_mlp_dims()) k.Range("model.bottom_mlp_dims", v, 1, 65536);
+  k.Range("model.dropout", m.dropout(), 0, 0.9);
+  k.Range("model.cross_layers", m.cross_layers(), 1, 16);
+  k.Range("model.cross_rank", m.cross_rank(), 0, 4096);
+  k.Range("model.num_dense_fields", m.num_dense_fields(), 0, 255);
+  k.Range("model.embedding_init_scale", m.embedding_init_scale(), 0, 10);
+
+  k.Range("train.epochs", t.epochs(), 1, 1000);
+  k.Range("train.batch_size", t.batch_size(), 1, 1 << 20);
+  k.Range("train.eval_every_steps", t.eval_every_steps(), 0, 1e15);
+  k.Range("train.early_stopping_patience", t.early_stopping_patience(), 0, 1e6);
+  k.Range("train.early_stopping_min_delta", t.early_stopping_min_delta(), 0, 1);
+  k.Range("train.threads", t.threads(), 1, 256);
+  k.Range("train.max_steps", t.max_steps(), 0, 1e15);
+  k.Range("train.log_interval_s", t.log_interval_s(), 0.01, 86400);
+  CheckOptimizer(k, "train.dense_optimizer", t.dense_optimizer(), false);
+  CheckOptimizer(k, "train.sparse_optimizer", t.sparse_optimizer(), true);
+
+  static const char* kLevels[] = {"trace", "debug", "info", "warn", "error"};
+  bool level_ok = false;
+  for (const char* l : kLevels) level_ok |= c.job.output().log_level() == l;
+  k.Require(level_ok, "output.log_level",
+            "'" + c.job.output().log_level() + "' is not one of trace, debug, info, warn, error");
+  k.Require(!c.job.output().dir().empty(), "output.dir", "must not be empty");
+  return k.status();
+}
+
+}  // namespace ctrps::launch
