@@ -29,24 +29,20 @@ class LocalClient final : public EmbeddingClient {
   }
 
   Status Pull(const std::vector<TableSlice>& slices, bool training) override {
-    for (const TableSlice& s : slices) {
-      ASSIGN_OR_RETURN(const Table* t, Get(s.table));
-      RETURN_IF_ERROR(store_->Lookup(s.table, s.keys, s.n, s.data, t->config.dim, training));
-    }
-    return Status::OK();
+    return ForEachSlice(slices, [&](const TableSlice& s, const Table& t) {
+      return store_->Lookup(s.table, s.keys, s.n, s.data, t.config.dim, training);
+    });
   }
 
   Status Push(const std::vector<TableSlice>& slices, uint32_t step) override {
-    for (const TableSlice& s : slices) {
-      ASSIGN_OR_RETURN(const Table* t, Get(s.table));
-      const int dim = t->config.dim;
-      const SparseOptimizer* opt = t->optimizer.get();
+    return ForEachSlice(slices, [&](const TableSlice& s, const Table& t) {
+      const int dim = t.config.dim;
+      const SparseOptimizer* opt = t.optimizer.get();
       const float* grads = s.data;
-      RETURN_IF_ERROR(store_->Modify(s.table, s.keys, s.n, step, [&](size_t i, float* row) {
+      return store_->Modify(s.table, s.keys, s.n, step, [&](size_t i, float* row) {
         opt->Apply(row, grads + i * dim, dim);
-      }));
-    }
-    return Status::OK();
+      });
+    });
   }
 
   Status ScanRows(int table, const RowVisitor& fn) override {
@@ -81,6 +77,21 @@ class LocalClient final : public EmbeddingClient {
     TableConfig config;
     std::unique_ptr<SparseOptimizer> optimizer;
   };
+  // Runs fn on every slice, tables in parallel on the OpenMP threads (each
+  // table is locked on its own; a row's arithmetic does not depend on the
+  // thread, so results are identical to a serial run). The first error in
+  // slice order is returned.
+  template <typename Fn>
+  Status ForEachSlice(const std::vector<TableSlice>& slices, Fn&& fn) {
+    const int n = static_cast<int>(slices.size());
+    for (const TableSlice& s : slices) RETURN_IF_ERROR(Get(s.table).status());
+    std::vector<Status> status(n);
+#pragma omp parallel for schedule(dynamic, 1) if (n > 1)
+    for (int i = 0; i < n; ++i) status[i] = fn(slices[i], tables_.at(slices[i].table));
+    for (const Status& s : status) RETURN_IF_ERROR(s);
+    return Status::OK();
+  }
+
   StatusOr<const Table*> Get(int table) const {
     auto it = tables_.find(table);
     if (it == tables_.end())
