@@ -1,0 +1,74 @@
+#include "worker/data/partition.h"
+
+#include <algorithm>
+
+namespace ctrps::worker {
+namespace {
+
+// floor(total * i / n) without overflow.
+uint64_t RangeBoundary(uint64_t total, int i, int n) {
+  return static_cast<uint64_t>(static_cast<unsigned __int128>(total) * static_cast<unsigned>(i) /
+                               static_cast<unsigned>(n));
+}
+
+}  // namespace
+
+Status PartitionOptions::Validate() const {
+  if (num_readers < 1 || num_readers > (1 << 20)) {
+    return Status::InvalidArgument("num_readers must be in [1, 1048576], got " + std::to_string(num_readers));
+  }
+  if (reader_index < 0 || reader_index >= num_readers) {
+    return Status::InvalidArgument("reader_index must be in [0, num_readers = " + std::to_string(num_readers) +
+                                   "), got " + std::to_string(reader_index));
+  }
+  return Status::OK();
+}
+
+std::vector<FileSlice> PlanPartition(const std::vector<InputFile>& files,
+                                     const PartitionOptions& options) {
+  CHECK(options.Validate().ok()) << options.Validate().ToString();
+  const int n = options.num_readers;
+  const int i = options.reader_index;
+  uint64_t plain_total = 0;
+  for (const InputFile& f : files) {
+    if (!f.gzip) plain_total += f.size_bytes;
+  }
+  const uint64_t range_begin = RangeBoundary(plain_total, i, n);
+  const uint64_t range_end = RangeBoundary(plain_total, i + 1, n);
+
+  std::vector<FileSlice> slices;
+  uint64_t plain_start = 0;  // global offset of the current plain file
+  uint64_t gzip_ordinal = 0;
+  for (size_t index = 0; index < files.size(); ++index) {
+    const InputFile& f = files[index];
+    FileSlice slice;
+    slice.file_index = static_cast<int>(index);
+    slice.gzip = f.gzip;
+    if (!f.gzip) {
+      uint64_t file_end = plain_start + f.size_bytes;
+      uint64_t begin = std::max(range_begin, plain_start);
+      uint64_t end = std::min(range_end, file_end);
+      plain_start = file_end;
+      if (begin >= end) continue;
+      slice.begin_offset = begin - (file_end - f.size_bytes);
+      slice.end_offset = end - (file_end - f.size_bytes);
+      slices.push_back(slice);
+      continue;
+    }
+    const uint64_t k = gzip_ordinal++;
+    if (f.size_bytes == 0) continue;
+    slice.begin_offset = 0;
+    slice.end_offset = f.size_bytes;
+    if (options.gzip_split == GzipSplit::kRoundRobinFiles) {
+      if (k % static_cast<uint64_t>(n) != static_cast<uint64_t>(i)) continue;
+    } else {
+      slice.line_modulo = static_cast<uint64_t>(n);
+      // (l + k) mod n == i  <=>  l mod n == (i - k) mod n.
+      slice.line_remainder = (static_cast<uint64_t>(i) + static_cast<uint64_t>(n) - k % n) % n;
+    }
+    slices.push_back(slice);
+  }
+  return slices;
+}
+
+}  // namespace ctrps::worker
