@@ -88,6 +88,12 @@ class Model {
 
   // Forward FLOPs per example of the dense part (for throughput reports).
   virtual double FlopsPerExample() const = 0;
+
+  // Position of the dropout mask stream (training Forward calls so far).
+  // Masks are a pure function of (seed, this counter), so a checkpoint that
+  // saves it lets a resumed run draw the same masks. 0 without dropout.
+  virtual uint64_t rng_state() const { return 0; }
+  virtual void set_rng_state(uint64_t /*state*/) {}
 };
 
 StatusOr<std::unique_ptr<Model>> NewModel(const ModelOptions& options);

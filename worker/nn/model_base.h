@@ -1,0 +1,35 @@
+// Internal: what every model implementation shares, and the per-family
+// factories NewModel dispatches to. Not for use outside worker/nn.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "worker/nn/dense_params.h"
+#include "worker/nn/model.h"
+
+namespace ctrps::worker {
+
+class ModelBase : public Model {
+ public:
+  explicit ModelBase(const ModelOptions& options) : options_(options) {}
+
+  const ModelOptions& options() const override { return options_; }
+  const std::vector<DenseParamInfo>& DenseParams() const override { return params_.infos(); }
+  float* dense_values() override { return params_.values(); }
+  float* dense_grads() override { return params_.grads(); }
+  size_t dense_size() const override { return params_.size(); }
+
+ protected:
+  ModelOptions options_;
+  DenseParamSet params_;
+  MatrixF dlogits_row_;  // 1 x B copy of dlogits for an MLP's Backward
+};
+
+// options must be valid (ModelOptions::Validate).
+// LR, FM, FwFM, DeepFM, DeepFwFM.
+std::unique_ptr<Model> NewFactorModel(const ModelOptions& options);
+std::unique_ptr<Model> NewDcnV2Model(const ModelOptions& options);
+std::unique_ptr<Model> NewDlrmModel(const ModelOptions& options);
+
+}  // namespace ctrps::worker
