@@ -61,8 +61,9 @@ void Progress::Render(bool final_line, const std::string& extra) {
   double rate = Rate();
   double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   std::string msg = label_ + " ";
-  if (total_ > 0) {
-    double frac = std::min(1.0, static_cast<double>(done_) / total_);
+  if (total_ > 0 || fraction_ >= 0) {
+    double frac = total_ > 0 ? std::min(1.0, static_cast<double>(done_) / total_)
+                             : std::min(1.0, fraction_);
     if (tty_) {
       const int width = 30;
       int filled = static_cast<int>(frac * width);
@@ -71,8 +72,10 @@ void Progress::Render(bool final_line, const std::string& extra) {
     char pct[16];
     std::snprintf(pct, sizeof(pct), "%5.1f%% ", 100 * frac);
     msg += pct;
-    msg += HumanCount(done_) + "/" + HumanCount(total_) + " " + unit_;
-    double eta = rate > 0 ? (total_ - done_) / rate : -1;
+    msg += total_ > 0 ? HumanCount(done_) + "/" + HumanCount(total_) + " " + unit_
+                      : HumanCount(done_) + " " + unit_;
+    double eta = total_ > 0 ? (rate > 0 ? (total_ - done_) / rate : -1)
+                            : (frac > 0 ? elapsed * (1 - frac) / frac : -1);
     msg += "  " + HumanCount(rate) + " " + unit_ + "/s";
     msg += final_line ? "  took " + HumanDuration(elapsed) : "  ETA " + HumanDuration(eta);
   } else {

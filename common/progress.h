@@ -16,6 +16,9 @@ class Progress {
 
   // Adds `n` finished units; `extra` (e.g. "loss 0.45") is shown beside the rate.
   void Add(int64_t n, const std::string& extra = "");
+  // For an unknown total: the fraction of the work done, in [0, 1], when
+  // the caller can estimate it (e.g. bytes read); enables percent and ETA.
+  void SetFraction(double fraction) { fraction_ = fraction; }
   // Prints the final line (once).
   void Finish(const std::string& extra = "");
   double Rate() const;  // units per second since start
@@ -25,6 +28,7 @@ class Progress {
   void Render(bool final_line, const std::string& extra);
   std::string label_, unit_;
   int64_t total_, done_ = 0;
+  double fraction_ = -1;
   double log_interval_s_;
   bool tty_, finished_ = false;
   std::chrono::steady_clock::time_point start_, last_print_;

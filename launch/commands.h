@@ -1,0 +1,15 @@
+// The ctrps subcommands. Each returns the process exit code: 0 success,
+// 1 failure (reported on stderr), 2 bad usage.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "launch/flags.h"
+
+namespace ctrps::launch {
+
+int RunTrain(const std::vector<std::string>& args);
+int RunEval(const std::vector<std::string>& args);
+
+}  // namespace ctrps::launch

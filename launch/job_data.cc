@@ -1,0 +1,144 @@
+// The data side of a job: the schema of the configured format, and batch
+// sources over the worker's data readers.
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "launch/job_setup.h"
+#include "worker/data/data_reader.h"
+#include "worker/data/line_parser.h"
+
+namespace ctrps::launch {
+namespace {
+
+worker::ParserOptions MakeParserOptions(const config::DataConfig& d) {
+  worker::ParserOptions p;
+  switch (d.format()) {
+    case config::DataConfig::CRITEO: p.format = worker::DataFormat::kCriteo; break;
+    case config::DataConfig::AVAZU: p.format = worker::DataFormat::kAvazu; break;
+    case config::DataConfig::LIBFFM: p.format = worker::DataFormat::kLibffm; break;
+  }
+  p.hash_seed = d.hash_seed();
+  p.criteo_integer_encoding = d.integer_mode() == config::DataConfig::SCALE
+                                  ? worker::IntegerEncoding::kScale
+                                  : worker::IntegerEncoding::kLogBucket;
+  p.libffm_num_fields = d.libffm_num_fields();
+  return p;
+}
+
+// A BatchSource over a DataReader. Each pass (Rewind) reopens the reader
+// with the pass number mixed into the shuffle seed, so every epoch has its
+// own, reproducible order. Malformed-line counts add up over passes.
+class ReaderSource final : public worker::BatchSource {
+ public:
+  explicit ReaderSource(worker::DataReaderOptions options) : options_(std::move(options)) {}
+
+  StatusOr<bool> Next(worker::Batch* batch) override {
+    if (!reader_) RETURN_IF_ERROR(Rewind());
+    return reader_->Next(batch);
+  }
+
+  Status Rewind() override {
+    if (reader_) total_.Add(reader_->stats());
+    reader_.reset();
+    worker::DataReaderOptions o = options_;
+    o.batching.shuffle_seed = options_.batching.shuffle_seed + 0x9e3779b9ULL * passes_++;
+    ASSIGN_OR_RETURN(reader_, worker::DataReader::Open(o));
+    return Status::OK();
+  }
+
+  std::string SkippedSummary() const override {
+    worker::ReadStats s = Totals();
+    return s.malformed_lines() == 0 ? "" : s.ToString();
+  }
+
+  std::string ReadSummary() const override { return Totals().ToString(); }
+
+  // Rows handed out in this pass times the mean line size so far, over the
+  // input's size (plain files only: a gzip file's uncompressed size is
+  // unknown up front).
+  double PassFraction() const override {
+    if (!reader_) return -1;
+    const worker::ReadStats st = reader_->stats();
+    if (st.lines == 0) return -1;
+    uint64_t total = 0;
+    for (const auto& f : reader_->files()) {
+      if (f.gzip) return -1;
+      total += f.size_bytes;
+    }
+    if (total == 0) return -1;
+    const double per_reader = static_cast<double>(total) / options_.partition.num_readers;
+    const double line_bytes = static_cast<double>(st.bytes) / st.lines;
+    return std::min(1.0, reader_->Position().rows_returned * line_bytes / per_reader);
+  }
+
+ private:
+  worker::ReadStats Totals() const {
+    worker::ReadStats s = total_;
+    if (reader_) s.Add(reader_->stats());
+    return s;
+  }
+
+  worker::DataReaderOptions options_;
+  std::unique_ptr<worker::DataReader> reader_;
+  worker::ReadStats total_;
+  uint64_t passes_ = 0;
+};
+
+}  // namespace
+
+StatusOr<worker::DatasetSchema> SchemaFor(const LoadedConfig& c) {
+  auto parser = worker::NewLineParser(MakeParserOptions(c.job.data()));
+  if (!parser.ok()) return parser.status().WithContext(c.Where("data"));
+  return (*parser)->schema();
+}
+
+StatusOr<std::unique_ptr<worker::BatchSource>> OpenBatchSource(const LoadedConfig& c,
+                                                               const std::string& path,
+                                                               bool training) {
+  const config::DataConfig& d = c.job.data();
+  worker::DataReaderOptions o;
+  o.input = path;
+  o.parser = MakeParserOptions(d);
+  o.line.max_line_bytes = d.max_line_bytes();
+  o.malformed.strict = d.strict();
+  o.malformed.max_logged_lines = d.log_bad_lines();
+  o.batching.batch_size_rows = training ? c.job.train().batch_size() : 8192;
+  o.batching.num_epochs = 1;  // one pass per Rewind
+  o.batching.shuffle_buffer_rows = training ? d.shuffle_buffer() : 0;
+  o.batching.shuffle_seed = c.job.train().seed();
+  o.prefetch_batches = d.prefetch_batches();
+  Status s = o.Validate();
+  if (!s.ok()) return s.WithContext("data options");
+  auto source = std::make_unique<ReaderSource>(o);
+  // Open now so a missing file or bad glob fails before training starts.
+  RETURN_IF_ERROR_CTX(source->Rewind(), path);
+  return std::unique_ptr<worker::BatchSource>(std::move(source));
+}
+
+StatusOr<std::unique_ptr<worker::DenseOptimizer>> MakeDenseOptimizer(const LoadedConfig& c,
+                                                                      size_t dense_size) {
+  const config::OptimizerConfig& o = c.job.train().dense_optimizer();
+  worker::DenseOptimizerOptions d;
+  switch (o.type()) {
+    case config::OptimizerConfig::ADAM: d.type = worker::DenseOptimizerOptions::Type::kAdam; break;
+    case config::OptimizerConfig::ADAGRAD:
+      d.type = worker::DenseOptimizerOptions::Type::kAdagrad;
+      break;
+    case config::OptimizerConfig::SGD: d.type = worker::DenseOptimizerOptions::Type::kSgd; break;
+    case config::OptimizerConfig::FTRL:
+      return Status::InvalidArgument(c.Where("train.dense_optimizer.type") +
+                                     ": FTRL is for embedding rows only");
+  }
+  d.learning_rate = o.learning_rate();
+  d.l2 = o.l2();
+  d.adam_beta1 = o.adam_beta1();
+  d.adam_beta2 = o.adam_beta2();
+  d.adam_eps = o.adam_eps();
+  d.adagrad_initial_accumulator = o.adagrad_initial_acc();
+  auto opt = worker::NewDenseOptimizer(d, dense_size);
+  if (!opt.ok()) return opt.status().WithContext(c.Where("train.dense_optimizer"));
+  return opt;
+}
+
+}  // namespace ctrps::launch

@@ -1,0 +1,99 @@
+#include "launch/job_setup.h"
+
+#include <algorithm>
+
+namespace ctrps::launch {
+
+StatusOr<worker::ModelOptions> MakeModelOptions(const LoadedConfig& c,
+                                                const worker::DatasetSchema& schema) {
+  const config::ModelConfig& m = c.job.model();
+  worker::ModelOptions o;
+  switch (m.type()) {
+    case config::ModelConfig::LR: o.type = worker::ModelType::kLR; break;
+    case config::ModelConfig::FM: o.type = worker::ModelType::kFM; break;
+    case config::ModelConfig::FWFM: o.type = worker::ModelType::kFwFM; break;
+    case config::ModelConfig::DEEPFM: o.type = worker::ModelType::kDeepFM; break;
+    case config::ModelConfig::DEEPFWFM: o.type = worker::ModelType::kDeepFwFM; break;
+    case config::ModelConfig::DCN_V2: o.type = worker::ModelType::kDCNv2; break;
+    case config::ModelConfig::DLRM: o.type = worker::ModelType::kDLRM; break;
+  }
+  o.num_fields = schema.num_fields();
+  // LR has only the per-feature linear weight: no embedding.
+  const bool has_embeddings = o.type != worker::ModelType::kLR;
+  o.emb_dims.assign(o.num_fields, has_embeddings ? m.embedding_dim() : 0);
+  for (const auto& fd : m.field_dims()) {
+    auto it = std::find(schema.field_names.begin(), schema.field_names.end(), fd.field());
+    int idx = -1;
+    if (it != schema.field_names.end()) {
+      idx = static_cast<int>(it - schema.field_names.begin());
+    } else if (!fd.field().empty() &&
+               std::all_of(fd.field().begin(), fd.field().end(), ::isdigit)) {
+      idx = std::stoi(fd.field());
+    }
+    if (idx < 0 || idx >= o.num_fields) {
+      std::string names;
+      for (const auto& n : schema.field_names) names += (names.empty() ? "" : " ") + n;
+      return Status::InvalidArgument(c.Where("model.field_dims") + ": unknown field '" +
+                                     fd.field() + "'; the fields are: " + names);
+    }
+    if (has_embeddings) o.emb_dims[idx] = fd.dim();
+  }
+  if (m.mlp_dims_size() > 0) o.mlp_dims.assign(m.mlp_dims().begin(), m.mlp_dims().end());
+  o.dropout = m.dropout();
+  o.cross_layers = m.cross_layers();
+  o.cross_rank = m.cross_rank();
+  o.dlrm_interaction_cat = m.dlrm_interaction() == config::ModelConfig::CAT;
+  o.num_dense_fields = m.num_dense_fields();
+  if (o.type == worker::ModelType::kDLRM && o.num_dense_fields == 0 &&
+      c.job.data().format() == config::DataConfig::CRITEO)
+    o.num_dense_fields = 13;
+  if (m.bottom_mlp_dims_size() > 0)
+    o.bottom_mlp_dims.assign(m.bottom_mlp_dims().begin(), m.bottom_mlp_dims().end());
+  else
+    o.bottom_mlp_dims = {64, m.embedding_dim()};
+  o.seed = m.seed();
+  Status s = o.Validate();
+  if (!s.ok()) return s.WithContext(c.Where("model"));
+  return o;
+}
+
+ps::SparseOptimizerOptions MakeSparseOptimizerOptions(const config::OptimizerConfig& o) {
+  ps::SparseOptimizerOptions s;
+  switch (o.type()) {
+    case config::OptimizerConfig::ADAM: s.type = ps::SparseOptimizerType::kAdam; break;
+    case config::OptimizerConfig::ADAGRAD: s.type = ps::SparseOptimizerType::kAdagrad; break;
+    case config::OptimizerConfig::SGD: s.type = ps::SparseOptimizerType::kSGD; break;
+    case config::OptimizerConfig::FTRL: s.type = ps::SparseOptimizerType::kFTRL; break;
+  }
+  s.learning_rate = o.learning_rate();
+  s.l2 = o.l2();
+  s.adagrad_initial_acc = o.adagrad_initial_acc();
+  s.adam_beta1 = o.adam_beta1();
+  s.adam_beta2 = o.adam_beta2();
+  s.adam_eps = o.adam_eps();
+  s.ftrl_alpha = o.ftrl_alpha();
+  s.ftrl_beta = o.ftrl_beta();
+  s.ftrl_l1 = o.ftrl_l1();
+  s.ftrl_l2 = o.ftrl_l2();
+  return s;
+}
+
+StatusOr<worker::TrainerOptions> MakeTrainerOptions(const LoadedConfig& c) {
+  const config::TrainConfig& t = c.job.train();
+  worker::TrainerOptions o;
+  o.epochs = t.epochs();
+  o.eval_every_steps = t.eval_every_steps();
+  o.early_stopping_patience = t.early_stopping_patience();
+  o.early_stopping_min_delta = t.early_stopping_min_delta();
+  o.max_steps = t.max_steps();
+  o.max_eval_rows = c.job.data().max_eval_rows();
+  o.log_interval_s = t.log_interval_s();
+  o.embedding_init_scale = c.job.model().embedding_init_scale();
+  o.embedding_seed = c.job.model().seed();
+  o.sparse_optimizer = MakeSparseOptimizerOptions(t.sparse_optimizer());
+  Status s = o.Validate();
+  if (!s.ok()) return s.WithContext(c.Where("train"));
+  return o;
+}
+
+}  // namespace ctrps::launch

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# End to end through the ctrps binary: gen-data, train, eval (with truth),
+# the saved model's round trip, and the errors users see for bad configs,
+# bad flags and bad data. Usage: cli_end_to_end.sh CTRPS TMPDIR SOURCE_DIR
+set -euo pipefail
+ctrps="$1"; tmp="$2"; src="$3"
+rm -rf "$tmp"; mkdir -p "$tmp"; cd "$tmp"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+expect_fail() {  # expect_fail CODE PATTERN CMD...: the command fails with CODE and says PATTERN
+  local code="$1" pattern="$2"; shift 2
+  set +e; "$@" >out.txt 2>err.txt; local rc=$?; set -e
+  [ "$rc" -eq "$code" ] || { cat err.txt; fail "'$*' exited $rc, expected $code"; }
+  grep -q -- "$pattern" err.txt || { cat err.txt; fail "'$*' did not say '$pattern'"; }
+}
+
+"$ctrps" --help | grep -q "gen-data" || fail "top-level help"
+"$ctrps" train --help | grep -q -- "--config" || fail "train --help"
+
+# Planted data; a second run with the same options is skipped.
+"$ctrps" gen-data --format criteo --rows 60000 --eval-rows 10000 --out data --seed 3 2>gen.log
+[ "$(wc -l < data/train.txt)" -eq 60000 ] || fail "gen-data wrote $(wc -l < data/train.txt) rows"
+"$ctrps" gen-data --format criteo --rows 60000 --eval-rows 10000 --out data --seed 3 2>&1 | grep -qi "skip" \
+  || fail "gen-data did not skip finished data"
+
+cat > job.pbtxt <<CFG
+data { train: "data/train.txt" valid: "data/valid.txt" test: "data/test.txt" shuffle_buffer: 10000 }
+model { type: DEEPFM embedding_dim: 8 mlp_dims: [64, 32] }
+train { batch_size: 512 epochs: 2 threads: 1 log_interval_s: 1 }
+output { dir: "run" }
+CFG
+"$ctrps" train --config job.pbtxt >train.out 2>train.err || { cat train.err; fail "train"; }
+grep -q "test AUC" train.out || fail "no test AUC in the summary"
+[ -f run/model/MANIFEST ] || fail "no saved model"
+grep -q '"event":"train_done"' run/metrics.jsonl || fail "no train_done metrics line"
+grep -q '"split":"valid"' run/metrics.jsonl || fail "no validation metrics line"
+
+"$ctrps" eval --model run/model --data data/test.txt --truth data/test.txt.truth >eval.out 2>eval.err \
+  || { cat eval.err; fail "eval"; }
+cat eval.out
+model_auc=$(awk '/model AUC/ {print $3}' eval.out)
+bayes_auc=$(awk '/Bayes-optimal AUC/ {print $3}' eval.out)
+train_test_auc=$(awk '/test AUC/ {print $3}' train.out)
+# The saved model scores the test split exactly as the trained one did.
+[ "$model_auc" = "$train_test_auc" ] || fail "eval AUC $model_auc != train's test AUC $train_test_auc"
+awk -v m="$model_auc" -v b="$bayes_auc" 'BEGIN { exit !(m > 0.65 && b > m) }' \
+  || fail "model AUC $model_auc should be > 0.65 and below Bayes $bayes_auc"
+
+# Bad configs: the file, line and field are named; exit code 2.
+printf 'data { train: "x" }\nmodel {\n  embeding_dim: 8\n}\n' > bad1.pbtxt
+expect_fail 2 "bad1.pbtxt:3" "$ctrps" train --config bad1.pbtxt
+printf 'data { train: "x" }\ntrain {\n  batch_size: 0\n}\n' > bad2.pbtxt
+expect_fail 2 "bad2.pbtxt:3:3 (train.batch_size)" "$ctrps" train --config bad2.pbtxt
+expect_fail 2 "missing required value" "$ctrps" train --config bad2.pbtxt --set data.train=
+expect_fail 2 "unknown flag --nope" "$ctrps" train --config job.pbtxt --nope
+expect_fail 2 "--set train.epochs" "$ctrps" train --config job.pbtxt --set train.epochs=-1
+expect_fail 1 "no input files\|does not exist\|No such\|cannot" "$ctrps" train --config job.pbtxt --set data.train=missing.txt
+
+# Bad data: lenient mode skips and reports; strict mode stops at file:line.
+head -2000 data/train.txt > dirty.txt
+printf '1\tabc\n' >> dirty.txt
+head -1000 data/valid.txt >> dirty.txt
+"$ctrps" train --config job.pbtxt --set data.train=dirty.txt --set data.valid= --set data.test= \
+  --set output.dir=dirty >dirty.out 2>dirty.err || { cat dirty.err; fail "lenient train"; }
+grep -q "wrong column count" dirty.err || { cat dirty.err; fail "lenient mode did not report the skipped line"; }
+expect_fail 1 "dirty.txt:2001" "$ctrps" train --config job.pbtxt --set data.train=dirty.txt \
+  --set data.strict=true --set output.dir=dirty2
+
+# Every shipped config at least loads, validates and builds its model for one step.
+for cfg in "$src"/configs/*.pbtxt; do
+  name=$(basename "$cfg" .pbtxt)
+  "$ctrps" train --config "$cfg" --set data.train=data/valid.txt --set data.valid= --set data.test= \
+    --set data.format=CRITEO --set train.max_steps=2 --set train.batch_size=256 \
+    --set output.dir=cfg_$name --set output.save_model=false >/dev/null 2>cfg.err \
+    || { cat cfg.err; fail "config $name"; }
+done
+echo "cli_end_to_end: all checks passed"
