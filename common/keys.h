@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "common/hash.h"
+
 namespace ctrps {
 
 using Key = uint64_t;
@@ -19,5 +21,11 @@ inline constexpr Key MakeKey(int table, uint64_t hash) {
 }
 inline constexpr int KeyTable(Key key) { return static_cast<int>(key >> kKeyHashBits); }
 inline constexpr uint64_t KeyHash(Key key) { return key & kKeyHashMask; }
+
+// The virtual shard of a key among `num_shards` (fixed when a job is
+// created). Persisted through checkpoints: never change the function.
+inline uint32_t VirtualShardOf(Key key, uint32_t num_shards) {
+  return static_cast<uint32_t>(Mix64(key ^ 0x5ca1ab1e0ddba11ULL) % num_shards);
+}
 
 }  // namespace ctrps
