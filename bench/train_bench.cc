@@ -146,7 +146,14 @@ double GemmGflops(int reps) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int steps = argc > 1 ? std::atoi(argv[1]) : 30;
+  int steps = 30;
+  if (argc > 1) {
+    steps = std::atoi(argv[1]);
+    if (steps < 1) {
+      std::fprintf(stderr, "usage: train_bench [steps=30]  (steps >= 1)\n");
+      return 2;
+    }
+  }
   auto batches = MakeBatches(16, 1);
   std::printf("train_bench: 39 fields, emb 16, MLP 400-400-400, batch 2048, %d steps, Zipf keys\n\n",
               steps);
