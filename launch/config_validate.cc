@@ -46,6 +46,29 @@ void CheckOptimizer(Checker& k, const std::string& p, const config::OptimizerCon
             "FTRL is a sparse (embedding) optimizer; use ADAM, ADAGRAD or SGD for dense weights");
 }
 
+void CheckStorage(Checker& k, const config::StorageConfig& s) {
+  const bool disk = s.kind() != config::StorageConfig::MEMORY;
+  k.Require(!disk || !s.path().empty(), "storage.path",
+            "missing required value: the store directory (storage.kind is ROCKSDB or TIERED)");
+  k.Range("storage.dram_budget_bytes", s.dram_budget_bytes(), 64 << 10, 1099511627776.0);
+  k.Range("storage.virtual_shards", s.virtual_shards(), 1, 65536);
+  k.Range("storage.block_cache_bytes", s.block_cache_bytes(), 1 << 20, 1099511627776.0);
+  k.Range("storage.memtable_bytes", s.memtable_bytes(), 1 << 20, 68719476736.0);
+  k.Range("storage.bloom_bits_per_key", s.bloom_bits_per_key(), 0, 64);
+  k.Range("storage.block_size_bytes", s.block_size_bytes(), 512, 4 << 20);
+  k.Range("storage.background_jobs", s.background_jobs(), 1, 64);
+  k.Range("storage.admit_min_seen", s.admit_min_seen(), 0, 255);
+  k.Range("storage.admit_probability", s.admit_probability(), 1e-9, 1);
+  k.Require(s.admit_min_seen() <= 1 || s.admit_probability() >= 1, "storage.admit_probability",
+            "set admit_min_seen or admit_probability, not both");
+  k.Range("storage.admit_counter_bytes", s.admit_counter_bytes(), 1024, 17179869184.0);
+  k.Range("storage.evict_unseen_steps", s.evict_unseen_steps(), 0, 2147483647.0);
+  k.Range("storage.evict_min_count", s.evict_min_count(), 0, 2147483647.0);
+  k.Range("storage.evict_every_steps", s.evict_every_steps(), 0, 2147483647.0);
+  k.Require(s.evict_every_steps() == 0 || s.evict_unseen_steps() > 0 || s.evict_min_count() > 0,
+            "storage.evict_every_steps", "set evict_unseen_steps or evict_min_count to evict");
+}
+
 }  // namespace
 
 Status ValidateConfig(const LoadedConfig& c, const std::string& command) {
@@ -90,6 +113,8 @@ Status ValidateConfig(const LoadedConfig& c, const std::string& command) {
   k.Range("train.log_interval_s", t.log_interval_s(), 0.01, 86400);
   CheckOptimizer(k, "train.dense_optimizer", t.dense_optimizer(), false);
   CheckOptimizer(k, "train.sparse_optimizer", t.sparse_optimizer(), true);
+
+  CheckStorage(k, c.job.storage());
 
   static const char* kLevels[] = {"trace", "debug", "info", "warn", "error"};
   bool level_ok = false;

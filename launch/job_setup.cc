@@ -96,4 +96,54 @@ StatusOr<worker::TrainerOptions> MakeTrainerOptions(const LoadedConfig& c) {
   return o;
 }
 
+storage::StoreOptions MakeStoreOptions(const config::StorageConfig& s) {
+  storage::StoreOptions o;
+  switch (s.kind()) {
+    case config::StorageConfig::MEMORY: o.kind = storage::StoreOptions::Kind::kMemory; break;
+    case config::StorageConfig::ROCKSDB: o.kind = storage::StoreOptions::Kind::kRocksDb; break;
+    case config::StorageConfig::TIERED: o.kind = storage::StoreOptions::Kind::kTiered; break;
+  }
+  o.dram_budget_bytes = static_cast<size_t>(s.dram_budget_bytes());
+  o.rocksdb.dir = s.path();
+  o.rocksdb.virtual_shards = static_cast<uint32_t>(s.virtual_shards());
+  o.rocksdb.block_cache_bytes = static_cast<size_t>(s.block_cache_bytes());
+  o.rocksdb.memtable_bytes = static_cast<size_t>(s.memtable_bytes());
+  o.rocksdb.bloom_bits_per_key = s.bloom_bits_per_key();
+  o.rocksdb.block_size_bytes = static_cast<size_t>(s.block_size_bytes());
+  o.rocksdb.background_jobs = s.background_jobs();
+  storage::TablePolicy& p = o.policy.defaults;
+  p.admission.min_seen = static_cast<uint32_t>(s.admit_min_seen());
+  p.admission.probability = s.admit_probability();
+  p.admission.counter_bytes = static_cast<size_t>(s.admit_counter_bytes());
+  p.eviction.max_unseen_steps = static_cast<uint32_t>(s.evict_unseen_steps());
+  p.eviction.min_count = static_cast<uint32_t>(s.evict_min_count());
+  p.eviction.every_steps = static_cast<uint32_t>(s.evict_every_steps());
+  return o;
+}
+
+StatusOr<std::unique_ptr<storage::EmbeddingStore>> MakeEmbeddingStore(const LoadedConfig& c) {
+  storage::StoreOptions o = MakeStoreOptions(c.job.storage());
+  o.policy.defaults.admission.seed = c.job.train().seed();
+  auto store = storage::OpenStore(o);
+  if (!store.ok()) return store.status().WithContext(c.Where("storage"));
+  return store;
+}
+
+StatusOr<std::unique_ptr<storage::EmbeddingStore>> MakeShardStore(const LoadedConfig& c, uint32_t v,
+                                                                  uint32_t num_virtual_shards,
+                                                                  uint32_t shards_here) {
+  storage::StoreOptions o = MakeStoreOptions(c.job.storage());
+  o.policy.defaults.admission.seed = c.job.train().seed();
+  const size_t k = std::max<uint32_t>(1, shards_here);
+  o.dram_budget_bytes = std::max<size_t>(size_t{64} << 10, o.dram_budget_bytes / k);
+  o.rocksdb.block_cache_bytes = std::max<size_t>(size_t{1} << 20, o.rocksdb.block_cache_bytes / k);
+  o.rocksdb.memtable_bytes = std::max<size_t>(size_t{1} << 20, o.rocksdb.memtable_bytes / k);
+  o.rocksdb.virtual_shards = num_virtual_shards;
+  o.rocksdb.shards = {v};
+  auto store = storage::OpenStore(o);
+  if (!store.ok())
+    return store.status().WithContext(c.Where("storage") + " (virtual shard " + std::to_string(v) + ")");
+  return store;
+}
+
 }  // namespace ctrps::launch

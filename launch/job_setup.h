@@ -9,12 +9,18 @@
 #include "common/status.h"
 #include "launch/config_loader.h"
 #include "ps/sparse_optimizer.h"
+#include "storage/embedding_store.h"
+#include "storage/store_factory.h"
 #include "worker/data/batch.h"
+#include "worker/data/line_parser.h"
 #include "worker/nn/dense_optimizer.h"
 #include "worker/nn/model.h"
 #include "worker/train/trainer.h"
 
 namespace ctrps::launch {
+
+// The parser and feature-hashing settings of the configured data format.
+worker::ParserOptions MakeParserOptions(const config::DataConfig& d);
 
 // The fields of the configured data format.
 StatusOr<worker::DatasetSchema> SchemaFor(const LoadedConfig& c);
@@ -31,5 +37,21 @@ StatusOr<worker::TrainerOptions> MakeTrainerOptions(const LoadedConfig& c);
 StatusOr<std::unique_ptr<worker::DenseOptimizer>> MakeDenseOptimizer(const LoadedConfig& c,
                                                                       size_t dense_size);
 ps::SparseOptimizerOptions MakeSparseOptimizerOptions(const config::OptimizerConfig& o);
+
+// The store options of the `storage` section (kind, RocksDB settings,
+// admission and eviction for every table).
+storage::StoreOptions MakeStoreOptions(const config::StorageConfig& s);
+// Opens the configured embedding store: in memory by default, RocksDB or
+// tiered (DRAM over RocksDB) on request.
+StatusOr<std::unique_ptr<storage::EmbeddingStore>> MakeEmbeddingStore(const LoadedConfig& c);
+// The store of virtual shard `v` of `num_virtual_shards` on a parameter
+// server that holds `shards_here` shards: the configured kind and settings,
+// restricted to shard v (RocksDB in storage.path/shard-NNNN, so the stores
+// of all servers share one directory layout and never collide), with the
+// DRAM budget, block cache and memtable memory split evenly over the
+// server's shards (the configured sizes are per process).
+StatusOr<std::unique_ptr<storage::EmbeddingStore>> MakeShardStore(const LoadedConfig& c, uint32_t v,
+                                                                  uint32_t num_virtual_shards,
+                                                                  uint32_t shards_here);
 
 }  // namespace ctrps::launch

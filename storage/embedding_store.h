@@ -13,6 +13,21 @@
 //
 // Thread safety: implementations are safe for concurrent calls on different
 // tables; calls on one table are serialised internally.
+//
+// Durability: the disk stores (RocksDB, tiered) run RocksDB with its
+// write-ahead log OFF. A completed write is durable only after Flush() or
+// Snapshot() returns OK, or after the store is closed cleanly; a crash loses
+// the writes since the last of these. Checkpoints (Snapshot) are the
+// durability mechanism, not the WAL.
+//
+// Implementations (factories in storage/store_factory.h): memory, RocksDB
+// (one RocksDB instance per virtual shard, routed by VirtualShardOf), and
+// tiered (a bounded-bytes DRAM tier over the RocksDB store). Admission and
+// eviction policies wrap any of them (storage/admission.h).
+//
+// Ownership: the store owns its rows; Lookup/Modify/Scan callers own the
+// key and output buffers, which are not retained after the call returns.
+// A row pointer passed to a RowFn or ScanFn is valid only during that call.
 #pragma once
 
 #include <cstdint>
@@ -47,6 +62,18 @@ struct TableStats {
   uint64_t bytes = 0;           // approximate memory or disk bytes used by rows
   uint64_t lookups = 0;         // keys looked up
   uint64_t created = 0;         // rows created on miss
+  // Tiered store only (0 elsewhere).
+  uint64_t dram_rows = 0;       // rows resident in the DRAM tier
+  uint64_t dram_hits = 0;       // looked-up or modified keys found in DRAM
+  uint64_t dram_misses = 0;     // ... read from the disk tier (or created)
+  uint64_t evictions = 0;       // rows evicted from DRAM to make room
+  uint64_t writebacks = 0;      // dirty rows written to disk (eviction or flush)
+  // Admission and eviction policy (storage/admission.h; 0 without one).
+  uint64_t admitted = 0;        // keys admitted (a row was created for them)
+  uint64_t rejected_lookups = 0;  // lookups of not-admitted keys (served their initial value)
+  uint64_t dropped_updates = 0;   // updates of not-admitted keys, dropped
+  uint64_t evicted_stale = 0;     // rows removed by Evict: unseen for too many steps
+  uint64_t evicted_rare = 0;      // rows removed by Evict: seen too few times
 };
 
 class EmbeddingStore {
@@ -88,6 +115,36 @@ class EmbeddingStore {
   [[nodiscard]] virtual Status Flush() = 0;
 
   virtual StatusOr<TableStats> Stats(int table) const = 0;
+
+  // present[i] = 1 if key i has a stored row, else 0. Creates nothing.
+  [[nodiscard]] virtual Status Contains(int table, const Key* keys, size_t n, uint8_t* present) {
+    return Status::Unimplemented("Contains is not supported by this store");
+  }
+
+  // Deletes the rows of `keys` (absent keys are ignored). Atomic like Put.
+  [[nodiscard]] virtual Status Erase(int table, const Key* keys, size_t n) {
+    return Status::Unimplemented("Erase is not supported by this store");
+  }
+
+  // Removes rows by policy: rows with last_step + max_unseen_steps < now_step
+  // (if max_unseen_steps > 0) or count < min_count (if min_count > 0). Done
+  // with Scan + Erase, so every store supports it; returns rows removed.
+  struct EvictPolicy {
+    uint32_t now_step = 0;
+    uint32_t max_unseen_steps = 0;  // 0 = no staleness eviction
+    uint32_t min_count = 0;         // 0 = no rarity eviction
+  };
+  virtual StatusOr<uint64_t> Evict(int table, const EvictPolicy& policy);
+
+  // Writes a consistent point-in-time copy of every table to `dir` (which
+  // must not exist): disk tiers flushed, one RocksDB checkpoint (hard links)
+  // per virtual shard, then MANIFEST (file names, sizes, crc32) written last
+  // via tmp + rename, so a snapshot is either whole or absent. Open one with
+  // OpenStoreFromSnapshot and check one with VerifySnapshot
+  // (storage/snapshot.h). The memory store does not support it.
+  [[nodiscard]] virtual Status Snapshot(const std::string& dir) {
+    return Status::Unimplemented("Snapshot is not supported by this store");
+  }
 };
 
 // The in-memory store: a flat hash map per table over a contiguous slab.

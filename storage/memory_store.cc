@@ -76,12 +76,22 @@ class MemoryStore final : public EmbeddingStore {
                                      " floats from table " + std::to_string(table) +
                                      " whose rows have " + std::to_string(rf));
     std::lock_guard lock(t->mu);
+    // Two passes: resolve every key (creating rows may grow the slab), then
+    // copy with the rows a few keys ahead prefetched, so the cache misses of
+    // a random gather overlap.
+    thread_local std::vector<uint32_t> idxs;
+    idxs.resize(n);
+    for (size_t i = 0; i < n; ++i) idxs[i] = create_missing ? t->Row(keys[i]) : t->map.Find(keys[i]);
+    const float* slab = t->slab.data();
+    constexpr size_t kAhead = 8;
     std::vector<float> fresh;
     for (size_t i = 0; i < n; ++i) {
+      if (i + kAhead < n && idxs[i + kAhead] != FlatKeyMap::kEmpty)
+        __builtin_prefetch(slab + size_t{idxs[i + kAhead]} * rf);
       float* dst = out + i * out_floats;
-      uint32_t idx = create_missing ? t->Row(keys[i]) : t->map.Find(keys[i]);
+      uint32_t idx = idxs[i];
       if (idx != FlatKeyMap::kEmpty) {
-        std::copy_n(t->slab.data() + size_t{idx} * rf, out_floats, dst);
+        std::copy_n(slab + size_t{idx} * rf, out_floats, dst);
       } else {
         fresh.resize(rf);
         InitRow(t->spec.init, keys[i], t->spec.dim, t->spec.slot_floats, fresh.data());
@@ -128,6 +138,45 @@ class MemoryStore final : public EmbeddingStore {
     return Status::OK();
   }
 
+  Status Contains(int table, const Key* keys, size_t n, uint8_t* present) override {
+    ASSIGN_OR_RETURN(MemTable* t, Get(table));
+    std::lock_guard lock(t->mu);
+    for (size_t i = 0; i < n; ++i) present[i] = t->map.Find(keys[i]) != FlatKeyMap::kEmpty;
+    return Status::OK();
+  }
+
+  // Compacts the slab without the erased rows and rebuilds the index
+  // (O(rows): meant for Evict's occasional bulk erase, not the hot path).
+  Status Erase(int table, const Key* keys, size_t n) override {
+    ASSIGN_OR_RETURN(MemTable* t, Get(table));
+    const size_t rf = t->spec.row_floats();
+    std::lock_guard lock(t->mu);
+    std::vector<uint8_t> gone(t->keys.size(), 0);
+    size_t hits = 0;
+    for (size_t i = 0; i < n; ++i) {
+      uint32_t idx = t->map.Find(keys[i]);
+      if (idx != FlatKeyMap::kEmpty && !gone[idx]) gone[idx] = 1, ++hits;
+    }
+    if (hits == 0) return Status::OK();
+    size_t w = 0;
+    t->map.Clear();
+    for (size_t r = 0; r < t->keys.size(); ++r) {
+      if (gone[r]) continue;
+      if (w != r) {
+        std::copy_n(t->slab.data() + r * rf, rf, t->slab.data() + w * rf);
+        t->stats[w] = t->stats[r];
+        t->keys[w] = t->keys[r];
+      }
+      bool inserted;
+      t->map.FindOrInsert(t->keys[w], &inserted);
+      ++w;
+    }
+    t->keys.resize(w);
+    t->stats.resize(w);
+    t->slab.resize(w * rf);
+    return Status::OK();
+  }
+
   Status DropTable(int table) override {
     std::unique_lock lock(tables_mu_);
     if (tables_.erase(table) == 0)
@@ -164,22 +213,6 @@ class MemoryStore final : public EmbeddingStore {
 };
 
 }  // namespace
-
-Status TableSpec::Validate() const {
-  if (table_id < 0 || table_id >= kMaxTables)
-    return Status::InvalidArgument("table_id " + std::to_string(table_id) + " not in [0, " +
-                                   std::to_string(kMaxTables) + ")");
-  if (dim <= 0 || dim > 65536)
-    return Status::InvalidArgument("table " + std::to_string(table_id) + ": dim " +
-                                   std::to_string(dim) + " not in [1, 65536]");
-  if (slot_floats < 0 || slot_floats > 4 * 65536 + 16)
-    return Status::InvalidArgument("table " + std::to_string(table_id) + ": slot_floats " +
-                                   std::to_string(slot_floats) + " out of range");
-  if (init.zero_prefix < 0 || init.zero_prefix > dim)
-    return Status::InvalidArgument("table " + std::to_string(table_id) + ": zero_prefix " +
-                                   std::to_string(init.zero_prefix) + " not in [0, dim]");
-  return Status::OK();
-}
 
 std::unique_ptr<EmbeddingStore> NewMemoryStore() { return std::make_unique<MemoryStore>(); }
 

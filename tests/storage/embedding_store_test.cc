@@ -7,14 +7,21 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/storage/store_fixtures.h"
+
 namespace ctrps::storage {
 namespace {
 
-using Factory = std::function<std::unique_ptr<EmbeddingStore>()>;
+using testing::StoreKind;
 
-class EmbeddingStoreTest : public ::testing::TestWithParam<std::pair<const char*, Factory>> {
+class EmbeddingStoreTest : public ::testing::TestWithParam<StoreKind> {
  protected:
-  void SetUp() override { store_ = GetParam().second(); }
+  void SetUp() override {
+    dir_ = testing::FreshDir(GetParam().name);
+    store_ = GetParam().open(dir_);
+    ASSERT_NE(store_, nullptr);
+  }
+  std::unique_ptr<EmbeddingStore> Fresh() { return GetParam().open(testing::FreshDir(GetParam().name)); }
   TableSpec Spec(int id, int dim, int slots) {
     TableSpec s;
     s.table_id = id;
@@ -26,6 +33,7 @@ class EmbeddingStoreTest : public ::testing::TestWithParam<std::pair<const char*
     s.init.slot_value = 0.25f;
     return s;
   }
+  std::string dir_;
   std::unique_ptr<EmbeddingStore> store_;
 };
 
@@ -42,7 +50,7 @@ TEST_P(EmbeddingStoreTest, CreateOnMissIsKeySeeded) {
   for (int i = 1; i < 4; ++i) EXPECT_LE(std::abs(out[i]), 0.5f);
   // The value does not depend on arrival order: a fresh store asked in
   // reverse order gives the same rows.
-  auto other = GetParam().second();
+  auto other = Fresh();
   ASSERT_TRUE(other->CreateTable(Spec(3, 4, 2)).ok());
   std::vector<Key> rev = {MakeKey(3, 2), MakeKey(3, 1)};
   std::vector<float> out2(2 * 4);
@@ -125,9 +133,113 @@ TEST_P(EmbeddingStoreTest, ManyRowsSurviveGrowth) {
   EXPECT_EQ(out, rows);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllStores, EmbeddingStoreTest,
-                         ::testing::Values(std::make_pair("memory", Factory(NewMemoryStore))),
-                         [](const auto& info) { return std::string(info.param.first); });
+TEST_P(EmbeddingStoreTest, ModifyCreatesMissingRowsFromInitialValue) {
+  ASSERT_TRUE(store_->CreateTable(Spec(4, 2, 1)).ok());
+  std::vector<Key> keys = {MakeKey(4, 5), MakeKey(4, 6)};
+  std::vector<float> before(2 * 3);
+  ASSERT_TRUE(store_->Lookup(4, keys.data(), 2, before.data(), 3, false).ok());
+  std::vector<float> seen(2 * 3);
+  ASSERT_TRUE(store_->Modify(4, keys.data(), 2, 1, [&](size_t i, float* row) {
+    std::copy_n(row, 3, seen.data() + i * 3);
+    row[1] += 1.0f;
+  }).ok());
+  EXPECT_EQ(seen, before);  // fn sees the key-seeded initial row
+  std::vector<float> after(2 * 3);
+  ASSERT_TRUE(store_->Lookup(4, keys.data(), 2, after.data(), 3, false).ok());
+  EXPECT_EQ(after[1], before[1] + 1.0f);
+  EXPECT_EQ(after[4], before[4] + 1.0f);
+  EXPECT_EQ(store_->Stats(4)->rows, 2u);
+}
+
+TEST_P(EmbeddingStoreTest, EraseAndEvictByPolicy) {
+  ASSERT_TRUE(store_->CreateTable(Spec(5, 2, 0)).ok());
+  std::vector<Key> keys;
+  for (int i = 0; i < 100; ++i) keys.push_back(MakeKey(5, i));
+  // Keys 0..49 updated at step 1; keys 50..99 at steps 1 and 10.
+  ASSERT_TRUE(store_->Modify(5, keys.data(), 100, 1, [](size_t, float*) {}).ok());
+  ASSERT_TRUE(store_->Modify(5, keys.data() + 50, 50, 10, [](size_t, float*) {}).ok());
+  ASSERT_TRUE(store_->Erase(5, keys.data(), 10).ok());
+  EXPECT_EQ(store_->Stats(5)->rows, 90u);
+  EmbeddingStore::EvictPolicy p;
+  p.now_step = 12;
+  p.max_unseen_steps = 5;  // keys 10..49 last seen at step 1: stale
+  auto gone = store_->Evict(5, p);
+  ASSERT_TRUE(gone.ok());
+  EXPECT_EQ(*gone, 40u);
+  p.max_unseen_steps = 0;
+  p.min_count = 3;  // the rest were seen twice: rare
+  gone = store_->Evict(5, p);
+  ASSERT_TRUE(gone.ok());
+  EXPECT_EQ(*gone, 50u);
+  EXPECT_EQ(store_->Stats(5)->rows, 0u);
+}
+
+TEST_P(EmbeddingStoreTest, ScanSeesEveryRowOnceWithStats) {
+  ASSERT_TRUE(store_->CreateTable(Spec(6, 4, 4)).ok());
+  std::vector<Key> keys;
+  for (int i = 0; i < 5000; ++i) keys.push_back(MakeKey(6, i * 31 + 1));
+  ASSERT_TRUE(store_->Modify(6, keys.data(), keys.size(), 3, [](size_t i, float* row) {
+    row[0] = static_cast<float>(i);
+    row[7] = -static_cast<float>(i);
+  }).ok());
+  ASSERT_TRUE(store_->CreateTable(Spec(7, 1, 0)).ok());  // a neighbour table stays apart
+  Key other = MakeKey(7, 1);
+  float v = 1;
+  ASSERT_TRUE(store_->Put(7, &other, 1, &v, nullptr).ok());
+  std::map<Key, std::pair<float, float>> seen;
+  ASSERT_TRUE(store_->Scan(6, [&](Key k, const float* row, const RowStats& s) {
+    EXPECT_EQ(s.count, 1u);
+    EXPECT_EQ(s.last_step, 3u);
+    EXPECT_TRUE(seen.emplace(k, std::make_pair(row[0], row[7])).second);
+    return true;
+  }).ok());
+  ASSERT_EQ(seen.size(), keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    EXPECT_EQ(seen[keys[i]].first, static_cast<float>(i));
+    EXPECT_EQ(seen[keys[i]].second, -static_cast<float>(i));
+  }
+  int visited = 0;
+  ASSERT_TRUE(store_->Scan(6, [&](Key, const float*, const RowStats&) { return ++visited < 10; }).ok());
+  EXPECT_EQ(visited, 10);
+}
+
+TEST_P(EmbeddingStoreTest, DropTableLeavesNothingBehind) {
+  ASSERT_TRUE(store_->CreateTable(Spec(8, 2, 0)).ok());
+  std::vector<Key> keys = {MakeKey(8, 1), MakeKey(8, 2)};
+  ASSERT_TRUE(store_->Modify(8, keys.data(), 2, 1, [](size_t, float* r) { r[0] = 9; }).ok());
+  ASSERT_TRUE(store_->DropTable(8).ok());
+  ASSERT_TRUE(store_->CreateTable(Spec(8, 2, 0)).ok());
+  EXPECT_EQ(store_->Stats(8)->rows, 0u);
+  int rows = 0;
+  ASSERT_TRUE(store_->Scan(8, [&](Key, const float*, const RowStats&) { return ++rows, true; }).ok());
+  EXPECT_EQ(rows, 0);
+}
+
+TEST_P(EmbeddingStoreTest, RowsSurviveReopen) {
+  if (!GetParam().persistent) GTEST_SKIP() << "the memory store is not persistent";
+  std::vector<Key> keys;
+  for (int i = 0; i < 3000; ++i) keys.push_back(MakeKey(2, i * 7 + 3));
+  std::vector<float> want(keys.size() * 3);
+  ASSERT_TRUE(store_->CreateTable(Spec(2, 2, 1)).ok());
+  ASSERT_TRUE(store_->Modify(2, keys.data(), keys.size(), 4, [](size_t i, float* r) {
+    r[0] = static_cast<float>(i);
+    r[2] = 1.5f;
+  }).ok());
+  ASSERT_TRUE(store_->Lookup(2, keys.data(), keys.size(), want.data(), 3, false).ok());
+  ASSERT_TRUE(store_->Flush().ok());
+  store_.reset();
+  store_ = GetParam().open(dir_);
+  ASSERT_NE(store_, nullptr);
+  ASSERT_EQ(store_->Tables().size(), 1u);
+  EXPECT_EQ(store_->Tables()[0].dim, 2);
+  EXPECT_EQ(store_->Stats(2)->rows, keys.size());
+  std::vector<float> got(want.size());
+  ASSERT_TRUE(store_->Lookup(2, keys.data(), keys.size(), got.data(), 3, false).ok());
+  EXPECT_EQ(got, want);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllStores, EmbeddingStoreTest, ::testing::ValuesIn(testing::AllStoreKinds()),
+                         [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace
 }  // namespace ctrps::storage
