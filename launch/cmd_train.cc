@@ -7,9 +7,11 @@
 
 #include "common/logging.h"
 #include "common/metrics_writer.h"
+#include "launch/cluster.h"
 #include "launch/commands.h"
 #include "launch/job_setup.h"
 #include "ps/client.h"
+#include "ps/mpi_runtime.h"
 #include "storage/embedding_store.h"
 #include "worker/nn/threading.h"
 #include "worker/train/model_io.h"
@@ -20,6 +22,8 @@ namespace {
 const std::vector<FlagSpec> kTrainFlags = {
     {"config", "FILE", "job config in protobuf text format (see configs/, launch/config.proto)"},
     {"set", "FIELD=VALUE", "override a config field, e.g. --set train.batch_size=4096", true},
+    {"servers", "S", "under mpirun: ranks 0..S-1 serve embedding shards, the rest train "
+                     "(overrides cluster.servers)"},
 };
 
 std::string FormatSummary(const worker::TrainResult& r, const worker::EvalResult* test,
@@ -28,10 +32,12 @@ std::string FormatSummary(const worker::TrainResult& r, const worker::EvalResult
   int n = std::snprintf(
       buf, sizeof(buf),
       "\n  steps            %lld\n  samples          %lld\n  train time       %.1f s\n"
-      "  samples/s        %.0f\n  time split       read %.1fs  pull %.1fs  compute %.1fs  push %.1fs\n"
+      "  samples/s        %.0f\n  time split       read %.1fs  pull %.1fs  compute %.1fs  "
+      "allreduce %.1fs  push %.1fs  wait %.1fs\n"
       "  final train loss %.5f\n",
       static_cast<long long>(r.steps), static_cast<long long>(r.samples), r.train_seconds,
-      r.samples_per_second, r.read_s, r.pull_s, r.compute_s, r.push_s, r.final_train_loss);
+      r.samples_per_second, r.read_s, r.pull_s, r.compute_s, r.allreduce_s, r.push_s, r.wait_s,
+      r.final_train_loss);
   std::string out(buf, n);
   if (r.has_valid) {
     n = std::snprintf(buf, sizeof(buf), "  valid AUC        %.5f (best %.5f)\n  valid logloss    %.5f\n",
@@ -48,49 +54,64 @@ std::string FormatSummary(const worker::TrainResult& r, const worker::EvalResult
   return out;
 }
 
-Status Train(const LoadedConfig& c) {
+}  // namespace
+
+Status TrainWorker(const LoadedConfig& c, const WorkerRole& role) {
   const config::JobConfig& job = c.job;
   worker::SetNumThreads(job.train().threads());
-  std::error_code ec;
-  std::filesystem::create_directories(job.output().dir(), ec);
-  if (ec) return Status::IOError("cannot create output dir " + job.output().dir() + ": " + ec.message());
   const std::string config_text = ConfigToText(job);
-  {
-    std::ofstream(job.output().dir() + "/config.pbtxt") << config_text;
-  }
   MetricsWriter metrics;
-  RETURN_IF_ERROR(metrics.Open(job.output().dir() + "/metrics.jsonl", /*truncate=*/true));
+  if (role.chief) {
+    std::error_code ec;
+    std::filesystem::create_directories(job.output().dir(), ec);
+    if (ec)
+      return Status::IOError("cannot create output dir " + job.output().dir() + ": " + ec.message());
+    std::ofstream(job.output().dir() + "/config.pbtxt") << config_text;
+    RETURN_IF_ERROR(metrics.Open(job.output().dir() + "/metrics.jsonl", /*truncate=*/true));
+  }
 
   ASSIGN_OR_RETURN(worker::DatasetSchema schema, SchemaFor(c));
   ASSIGN_OR_RETURN(worker::ModelOptions mo, MakeModelOptions(c, schema));
   ASSIGN_OR_RETURN(auto model, worker::NewModel(mo));
   ASSIGN_OR_RETURN(auto dense_opt, MakeDenseOptimizer(c, model->dense_size()));
   ASSIGN_OR_RETURN(worker::TrainerOptions to, MakeTrainerOptions(c));
-  auto store = storage::NewMemoryStore();
-  auto client = ps::NewLocalClient(store.get());
-  worker::Trainer trainer(to, model.get(), dense_opt.get(), client.get(), &metrics);
-  RETURN_IF_ERROR(trainer.DeclareTables());
+  to.overlap_pull = role.overlap_pull;
+  worker::Trainer trainer(to, model.get(), dense_opt.get(), role.client,
+                          role.chief ? &metrics : nullptr);
+  trainer.SetWorkerGroup(role.group);
 
-  ASSIGN_OR_RETURN(auto train_stream, OpenBatchSource(c, job.data().train(), /*training=*/true));
-  std::unique_ptr<worker::BatchSource> valid_stream;
+  // Open every input before the first message, so a bad path fails first.
+  const int wi = role.worker_index, nw = role.num_workers;
+  ASSIGN_OR_RETURN(auto train_stream,
+                   OpenPartitionedBatchSource(c, job.data().train(), /*training=*/true, wi, nw));
+  std::unique_ptr<worker::BatchSource> valid_stream, test_stream;
   if (!job.data().valid().empty()) {
-    ASSIGN_OR_RETURN(valid_stream, OpenBatchSource(c, job.data().valid(), /*training=*/false));
+    ASSIGN_OR_RETURN(valid_stream,
+                     OpenPartitionedBatchSource(c, job.data().valid(), /*training=*/false, wi, nw));
   }
-  spdlog::info("training {} ({} fields, {} dense params, {} threads) on {}",
+  if (!job.data().test().empty()) {
+    ASSIGN_OR_RETURN(test_stream,
+                     OpenPartitionedBatchSource(c, job.data().test(), /*training=*/false, wi, nw));
+  }
+  RETURN_IF_ERROR(trainer.DeclareTables());
+  spdlog::info("training {} ({} fields, {} dense params, {} threads{}) on {}",
                worker::ModelTypeName(mo.type), mo.num_fields, model->dense_size(),
-               job.train().threads(), job.data().train());
+               job.train().threads(),
+               nw > 1 ? ", worker " + std::to_string(wi) + " of " + std::to_string(nw) : "",
+               job.data().train());
   ASSIGN_OR_RETURN(worker::TrainResult result, trainer.Train(train_stream.get(), valid_stream.get()));
 
   std::unique_ptr<worker::EvalResult> test;
-  if (!job.data().test().empty()) {
-    ASSIGN_OR_RETURN(auto test_stream, OpenBatchSource(c, job.data().test(), /*training=*/false));
+  if (test_stream) {
     ASSIGN_OR_RETURN(worker::EvalResult r, trainer.Evaluate(test_stream.get(), 0));
     test = std::make_unique<worker::EvalResult>(r);
-    metrics.Write(JsonLine().Add("event", "eval").Add("split", "test").Add("step", trainer.step())
-                      .Add("rows", r.rows).Add("auc", r.auc).Add("logloss", r.logloss));
+    if (role.chief)
+      metrics.Write(JsonLine().Add("event", "eval").Add("split", "test").Add("step", trainer.step())
+                        .Add("rows", r.rows).Add("auc", r.auc).Add("logloss", r.logloss));
     std::string skipped = test_stream->SkippedSummary();
     if (!skipped.empty()) spdlog::warn("test data: {}", skipped);
   }
+  if (!role.chief) return Status::OK();
   std::string model_dir;
   if (job.output().save_model()) {
     model_dir = job.output().dir() + "/model";
@@ -98,13 +119,24 @@ Status Train(const LoadedConfig& c) {
     std::snprintf(summary, sizeof(summary), "samples_per_s %.0f\nsteps %lld\nsamples %lld\n",
                   result.samples_per_second, static_cast<long long>(result.steps),
                   static_cast<long long>(result.samples));
-    RETURN_IF_ERROR(worker::SaveModel(model_dir, model.get(), client.get(),
+    RETURN_IF_ERROR(worker::SaveModel(model_dir, model.get(), role.client,
                                       {{"config.pbtxt", config_text}, {"train_summary.txt", summary}}));
   }
-  std::printf("\nctrps train: %s done%s\n%s", job.name().c_str(),
+  std::printf("\nctrps train: %s done%s%s\n%s", job.name().c_str(),
+              nw > 1 ? (" (" + std::to_string(nw) + " workers; samples/s is worker 0's)").c_str() : "",
               result.early_stopped ? " (early stopped)" : "",
               FormatSummary(result, test.get(), model_dir, metrics.path()).c_str());
   return Status::OK();
+}
+
+namespace {
+
+Status Train(const LoadedConfig& c) {
+  ASSIGN_OR_RETURN(auto store, MakeEmbeddingStore(c));
+  auto client = ps::NewLocalClient(store.get());
+  WorkerRole role;
+  role.client = client.get();
+  return TrainWorker(c, role);
 }
 
 }  // namespace
@@ -114,7 +146,7 @@ int RunTrain(const std::vector<std::string>& args) {
   if (!flags.ok() || flags->help() || !flags->Has("config")) {
     if (!flags.ok()) std::fprintf(stderr, "ctrps train: %s\n\n", flags.status().message().c_str());
     else if (!flags->help()) std::fprintf(stderr, "ctrps train: --config is required\n\n");
-    std::fputs(FlagsUsage("train", "Trains a CTR model on one machine.", kTrainFlags).c_str(),
+    std::fputs(FlagsUsage("train", "Trains a CTR model in this process, or distributed when started by mpirun.", kTrainFlags).c_str(),
                flags.ok() && flags->help() ? stdout : stderr);
     return flags.ok() && flags->help() ? 0 : 2;
   }
@@ -128,7 +160,21 @@ int RunTrain(const std::vector<std::string>& args) {
     std::fprintf(stderr, "ctrps train: bad config: %s\n", s.message().c_str());
     return 2;
   }
+  int servers = -1;
+  if (flags->Has("servers")) {
+    auto v = flags->GetInt("servers", -1);
+    if (!v.ok() || *v < 0 || *v > (1 << 20)) {
+      std::fprintf(stderr, "ctrps train: --servers must be a count >= 0, got '%s'\n",
+                   flags->Get("servers").c_str());
+      return 2;
+    }
+    servers = static_cast<int>(*v);
+  }
+  if (ps::LaunchedUnderMpi()) return RunDistributedTrain(*config, servers);
   InitLogging(config->job.output().log_level());
+  if (servers >= 0)
+    spdlog::warn("--servers {} ignored: not started by mpirun with more than one rank; training "
+                 "in this process", servers);
   s = Train(*config);
   if (!s.ok()) {
     spdlog::error("train failed: {}", s.ToString());

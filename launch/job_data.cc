@@ -4,12 +4,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include "launch/cluster.h"
 #include "launch/job_setup.h"
 #include "worker/data/data_reader.h"
 #include "worker/data/line_parser.h"
 
 namespace ctrps::launch {
-namespace {
 
 worker::ParserOptions MakeParserOptions(const config::DataConfig& d) {
   worker::ParserOptions p;
@@ -25,6 +25,8 @@ worker::ParserOptions MakeParserOptions(const config::DataConfig& d) {
   p.libffm_num_fields = d.libffm_num_fields();
   return p;
 }
+
+namespace {
 
 // A BatchSource over a DataReader. Each pass (Rewind) reopens the reader
 // with the pass number mixed into the shuffle seed, so every epoch has its
@@ -96,9 +98,17 @@ StatusOr<worker::DatasetSchema> SchemaFor(const LoadedConfig& c) {
 StatusOr<std::unique_ptr<worker::BatchSource>> OpenBatchSource(const LoadedConfig& c,
                                                                const std::string& path,
                                                                bool training) {
+  return OpenPartitionedBatchSource(c, path, training, 0, 1);
+}
+
+StatusOr<std::unique_ptr<worker::BatchSource>> OpenPartitionedBatchSource(
+    const LoadedConfig& c, const std::string& path, bool training, int reader_index,
+    int num_readers) {
   const config::DataConfig& d = c.job.data();
   worker::DataReaderOptions o;
   o.input = path;
+  o.partition.reader_index = reader_index;
+  o.partition.num_readers = num_readers;
   o.parser = MakeParserOptions(d);
   o.line.max_line_bytes = d.max_line_bytes();
   o.malformed.strict = d.strict();

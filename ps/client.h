@@ -2,8 +2,9 @@
 // their gradients, a whole step's tables at once (so the distributed client
 // can send one message per server per step, never one per key).
 //
-// The local client (this issue) serves rows from an EmbeddingStore in the
-// same process; the MPI client (a later issue) implements the same calls.
+// The local client serves rows from an EmbeddingStore in the same process;
+// the remote client (ps/remote_client.h) talks to parameter servers over a
+// Transport and implements the same calls.
 #pragma once
 
 #include <cstdint>
@@ -50,6 +51,20 @@ class EmbeddingClient {
   // is the global training step (recorded in row stats).
   [[nodiscard]] virtual Status Push(const std::vector<TableSlice>& slices, uint32_t step) = 0;
   virtual int Width(int table) const = 0;
+
+  // Starts a pull whose rows are needed only at FinishPull, so servers look
+  // them up while the caller computes. At most one pull is in flight, and
+  // its slices' buffers must stay untouched until FinishPull. By default
+  // (local client) the pull happens here and FinishPull does nothing.
+  [[nodiscard]] virtual Status StartPull(const std::vector<TableSlice>& slices, bool training) {
+    return Pull(slices, training);
+  }
+  [[nodiscard]] virtual Status FinishPull() { return Status::OK(); }
+  // Waits until every push so far has been applied (asynchronous modes).
+  [[nodiscard]] virtual Status Flush() { return Status::OK(); }
+  // Tells the servers this worker is finished (remote clients; after it,
+  // only the destructor may be called).
+  [[nodiscard]] virtual Status Shutdown() { return Status::OK(); }
 
   // Streams every row of a table (its `dim` floats) to fn, in no fixed
   // order; fn returns false to stop. For saving and exporting models.

@@ -2,9 +2,11 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstring>
 
 #include <spdlog/spdlog.h>
 
+#include "common/hash.h"
 #include "common/progress.h"
 #include "worker/eval/auc.h"
 #include "worker/nn/dense_optimizer.h"
@@ -72,28 +74,41 @@ Status Trainer::DeclareTables() {
   return client_->DeclareTables(tables);
 }
 
-Status Trainer::PullRows(bool training) {
-  slices_.clear();
-  for (size_t f = 0; f < sparse_.fields.size(); ++f) {
-    FieldRows& fr = sparse_.fields[f];
-    slices_.push_back({static_cast<int>(f), fr.unique_keys.data(), fr.unique_keys.size(),
-                       fr.rows.data()});
+std::vector<ps::TableSlice> Trainer::Slices(SparseBatch* sparse, bool grads) {
+  std::vector<ps::TableSlice> slices;
+  slices.reserve(sparse->fields.size());
+  for (size_t f = 0; f < sparse->fields.size(); ++f) {
+    FieldRows& fr = sparse->fields[f];
+    slices.push_back({static_cast<int>(f), fr.unique_keys.data(), fr.unique_keys.size(),
+                      grads ? fr.grads.data() : fr.rows.data()});
   }
-  return client_->Pull(slices_, training);
+  return slices;
 }
 
-Status Trainer::PushGrads() {
-  slices_.clear();
-  for (size_t f = 0; f < sparse_.fields.size(); ++f) {
-    FieldRows& fr = sparse_.fields[f];
-    slices_.push_back({static_cast<int>(f), fr.unique_keys.data(), fr.unique_keys.size(),
-                       fr.grads.data()});
+StatusOr<bool> Trainer::NextBatch(BatchSource* source, Slot* slot, TrainResult* res) {
+  auto t = Clock::now();
+  ASSIGN_OR_RETURN(bool more, source->Next(&slot->batch));
+  if (more) builder_.Build(slot->batch, &slot->sparse);
+  res->read_s += Since(t);
+  if (group_ && group_->size() > 1) {
+    t = Clock::now();
+    ASSIGN_OR_RETURN(more, group_->AllTrue(more, "the end-of-data check after step " +
+                                                     std::to_string(step_)));
+    res->wait_s += Since(t);
   }
-  return client_->Push(slices_, static_cast<uint32_t>(step_));
+  return more;
 }
 
 StatusOr<EvalResult> Trainer::Evaluate(BatchSource* data, int64_t max_rows,
                                        std::vector<float>* scores, std::vector<float>* labels) {
+  const bool distributed = group_ && group_->size() > 1;
+  // Asynchronous pushes (every worker's) are applied before anyone scores.
+  RETURN_IF_ERROR(client_->Flush());
+  if (distributed) {
+    RETURN_IF_ERROR(group_->AllTrue(true, "the barrier before evaluation at step " +
+                                              std::to_string(step_)).status());
+    if (max_rows > 0) max_rows = (max_rows + group_->size() - 1) / group_->size();
+  }
   RETURN_IF_ERROR(data->Rewind());
   std::vector<float> own_scores, own_labels;
   if (!scores) scores = &own_scores;
@@ -101,26 +116,28 @@ StatusOr<EvalResult> Trainer::Evaluate(BatchSource* data, int64_t max_rows,
   const size_t first = scores->size();
   EvalResult r;
   double sum_p = 0, sum_y = 0;
+  Batch& batch = eval_.batch;
   while (max_rows == 0 || r.rows < max_rows) {
-    ASSIGN_OR_RETURN(bool more, data->Next(&batch_));
+    ASSIGN_OR_RETURN(bool more, data->Next(&batch));
     if (!more) break;
-    builder_.Build(batch_, &sparse_);
-    RETURN_IF_ERROR(PullRows(/*training=*/false));
-    model_->Forward(sparse_, /*training=*/false, &logits_);
-    int n = batch_.size();
+    builder_.Build(batch, &eval_.sparse);
+    RETURN_IF_ERROR(client_->Pull(Slices(&eval_.sparse, false), /*training=*/false));
+    model_->Forward(eval_.sparse, /*training=*/false, &logits_);
+    int n = batch.size();
     if (max_rows > 0) n = static_cast<int>(std::min<int64_t>(n, max_rows - r.rows));
     for (int i = 0; i < n; ++i) {
       float p = 1.0f / (1.0f + std::exp(-logits_[i]));
       sum_p += p;
-      sum_y += batch_.labels[i];
+      sum_y += batch.labels[i];
       scores->push_back(p);
-      labels->push_back(batch_.labels[i]);
+      labels->push_back(batch.labels[i]);
     }
     r.rows += n;
   }
-  if (r.rows == 0) return Status::InvalidArgument("evaluation data has no valid rows");
   std::vector<float> s(scores->begin() + first, scores->end());
   std::vector<float> y(labels->begin() + first, labels->end());
+  if (distributed) return GlobalMetrics(s, y);
+  if (r.rows == 0) return Status::InvalidArgument("evaluation data has no valid rows");
   ASSIGN_OR_RETURN(r.auc, ComputeAuc(s, y));
   ASSIGN_OR_RETURN(r.logloss, ComputeLogloss(s, y));
   r.mean_prediction = sum_p / r.rows;
@@ -128,8 +145,93 @@ StatusOr<EvalResult> Trainer::Evaluate(BatchSource* data, int64_t max_rows,
   return r;
 }
 
+StatusOr<EvalResult> Trainer::GlobalMetrics(const std::vector<float>& scores,
+                                            const std::vector<float>& labels) {
+  const std::string what = "the evaluation gather at step " + std::to_string(step_);
+  std::vector<char> mine((scores.size() + labels.size()) * sizeof(float));
+  std::memcpy(mine.data(), scores.data(), scores.size() * sizeof(float));
+  std::memcpy(mine.data() + scores.size() * sizeof(float), labels.data(),
+              labels.size() * sizeof(float));
+  ASSIGN_OR_RETURN(auto all, group_->Gather(std::move(mine), what));
+  // Reply: one status byte, then an EvalResult or an error message.
+  std::vector<char> reply;
+  if (group_->index() == 0) {
+    auto compute = [&]() -> StatusOr<EvalResult> {
+      std::vector<float> s, y;
+      for (size_t w = 0; w < all.size(); ++w) {
+        if (all[w].size() % (2 * sizeof(float)) != 0)
+          return Status::Corruption("worker " + std::to_string(w) + " sent " +
+                                    std::to_string(all[w].size()) + " bytes of predictions");
+        const size_t n = all[w].size() / (2 * sizeof(float));
+        const float* f = reinterpret_cast<const float*>(all[w].data());
+        s.insert(s.end(), f, f + n);
+        y.insert(y.end(), f + n, f + 2 * n);
+      }
+      EvalResult r;
+      r.rows = static_cast<int64_t>(s.size());
+      if (r.rows == 0) return Status::InvalidArgument("evaluation data has no valid rows on any worker");
+      ASSIGN_OR_RETURN(r.auc, ComputeAuc(s, y));
+      ASSIGN_OR_RETURN(r.logloss, ComputeLogloss(s, y));
+      double sp = 0, sy = 0;
+      for (size_t i = 0; i < s.size(); ++i) {
+        sp += s[i];
+        sy += y[i];
+      }
+      r.mean_prediction = sp / r.rows;
+      r.mean_label = sy / r.rows;
+      return r;
+    };
+    auto r = compute();
+    if (r.ok()) {
+      reply.resize(1 + sizeof(EvalResult));
+      reply[0] = 1;
+      std::memcpy(reply.data() + 1, &*r, sizeof(EvalResult));
+    } else {
+      const std::string text = r.status().ToString();
+      reply.assign(1, 0);
+      reply.insert(reply.end(), text.begin(), text.end());
+    }
+  }
+  RETURN_IF_ERROR(group_->Broadcast(&reply, what));
+  if (reply.empty()) return Status::Corruption(what + ": empty reply from worker 0");
+  if (reply[0] != 1) return Status::Internal(std::string(reply.begin() + 1, reply.end()));
+  if (reply.size() != 1 + sizeof(EvalResult))
+    return Status::Corruption(what + ": malformed reply from worker 0");
+  EvalResult r;
+  std::memcpy(&r, reply.data() + 1, sizeof(r));
+  return r;
+}
+
+Status Trainer::CheckDenseReplicas(const std::string& when) {
+  if (!group_ || group_->size() < 2) return Status::OK();
+  const std::string what = "the dense checksum check " + when;
+  const uint64_t mine = HashBytes(reinterpret_cast<const char*>(model_->dense_values()),
+                                  model_->dense_size() * sizeof(float));
+  std::vector<char> bytes(sizeof(mine));
+  std::memcpy(bytes.data(), &mine, sizeof(mine));
+  ASSIGN_OR_RETURN(auto all, group_->Gather(std::move(bytes), what));
+  std::vector<char> verdict;  // empty: all agree; else the error text
+  if (group_->index() == 0) {
+    std::string bad;
+    for (size_t w = 1; w < all.size(); ++w) {
+      uint64_t h = 0;
+      if (all[w].size() == sizeof(h)) std::memcpy(&h, all[w].data(), sizeof(h));
+      if (all[w].size() != sizeof(h) || h != mine) bad += " " + std::to_string(w);
+    }
+    if (!bad.empty()) {
+      const std::string text = "dense parameter replicas differ " + when +
+                               ": workers" + bad + " disagree with worker 0";
+      verdict.assign(text.begin(), text.end());
+    }
+  }
+  RETURN_IF_ERROR(group_->Broadcast(&verdict, what));
+  if (!verdict.empty()) return Status::Internal(std::string(verdict.begin(), verdict.end()));
+  return Status::OK();
+}
+
 StatusOr<EvalResult> Trainer::EvaluateAndLog(BatchSource* valid, const std::string& split) {
   auto t0 = Clock::now();
+  RETURN_IF_ERROR(CheckDenseReplicas("at step " + std::to_string(step_)));
   ASSIGN_OR_RETURN(EvalResult r, Evaluate(valid, options_.max_eval_rows));
   spdlog::info("eval {} step {}: AUC {:.5f}  logloss {:.5f}  rows {}  ({:.1f}s)", split, step_,
                r.auc, r.logloss, r.rows, Since(t0));
@@ -180,33 +282,71 @@ StatusOr<TrainResult> Trainer::Train(BatchSource* train, BatchSource* valid) {
 
   for (int epoch = 0; epoch < options_.epochs && !stop; ++epoch) {
     RETURN_IF_ERROR(train->Rewind());
+    int cur = 0;
+    bool prefetched = false;  // slots_[cur] holds a batch whose pull has started
     while (!stop) {
+      if (!prefetched) {
+        ASSIGN_OR_RETURN(bool more, NextBatch(train, &slots_[cur], &res));
+        if (!more) break;
+        auto t = Clock::now();
+        RETURN_IF_ERROR_CTX(client_->StartPull(Slices(&slots_[cur].sparse, false), true),
+                            "pull at step " + std::to_string(step_));
+        res.pull_s += Since(t);
+      }
       auto t = Clock::now();
-      ASSIGN_OR_RETURN(bool more, train->Next(&batch_));
-      res.read_s += Since(t);
-      if (!more) break;
-      builder_.Build(batch_, &sparse_);
-      t = Clock::now();
-      RETURN_IF_ERROR_CTX(PullRows(/*training=*/true), "pull at step " + std::to_string(step_));
-      res.pull_s += Since(t);
+      RETURN_IF_ERROR_CTX(client_->FinishPull(), "pull at step " + std::to_string(step_));
+      (prefetched ? res.wait_s : res.pull_s) += Since(t);
+      Slot& slot = slots_[cur];
+      prefetched = false;
+      bool last_of_epoch = false;
 
       t = Clock::now();
-      model_->Forward(sparse_, /*training=*/true, &logits_);
-      double loss = SigmoidCrossEntropy(logits_, batch_.labels, &dlogits_);
+      model_->Forward(slot.sparse, /*training=*/true, &logits_);
+      double loss = SigmoidCrossEntropy(logits_, slot.batch.labels, &dlogits_);
       if (!std::isfinite(loss))
         return Status::Internal("training loss is " + std::to_string(loss) + " at step " +
                                 std::to_string(step_) + ": lower the learning rates");
       std::fill_n(model_->dense_grads(), model_->dense_size(), 0.0f);
-      model_->Backward(dlogits_, &sparse_);
-      dense_optimizer_->Step(model_->dense_values(), model_->dense_grads());
+      model_->Backward(dlogits_, &slot.sparse);
       res.compute_s += Since(t);
 
-      ++step_;
+      // Sparse gradients go out first, so servers apply them while the dense
+      // gradients are reduced and applied here.
       t = Clock::now();
-      RETURN_IF_ERROR_CTX(PushGrads(), "push at step " + std::to_string(step_));
+      RETURN_IF_ERROR_CTX(
+          client_->Push(Slices(&slot.sparse, true), static_cast<uint32_t>(step_ + 1)),
+          "push at step " + std::to_string(step_ + 1));
       res.push_s += Since(t);
+      if (options_.overlap_pull) {
+        // The next batch's rows are looked up (after this step's push, so
+        // they miss at most the other workers' in-flight pushes) while the
+        // dense part of this step and the next read run here.
+        ASSIGN_OR_RETURN(bool more, NextBatch(train, &slots_[cur ^ 1], &res));
+        if (more) {
+          t = Clock::now();
+          RETURN_IF_ERROR_CTX(client_->StartPull(Slices(&slots_[cur ^ 1].sparse, false), true),
+                              "pull at step " + std::to_string(step_ + 2));
+          res.pull_s += Since(t);
+          prefetched = true;
+        } else {
+          last_of_epoch = true;
+        }
+      }
+      if (group_ && group_->size() > 1) {
+        t = Clock::now();
+        RETURN_IF_ERROR(group_->AllreduceMean(model_->dense_grads(), model_->dense_size(),
+                                              "the dense gradient allreduce at step " +
+                                                  std::to_string(step_ + 1)));
+        res.allreduce_s += Since(t);
+      }
+      t = Clock::now();
+      dense_optimizer_->Step(model_->dense_values(), model_->dense_grads());
+      res.compute_s += Since(t);
+      ++step_;
+      const int batch_rows = slot.batch.size();
+      if (prefetched) cur ^= 1;
 
-      res.samples += batch_.size();
+      res.samples += batch_rows;
       window_loss += loss;
       ++window_steps;
       char extra[64];
@@ -214,7 +354,7 @@ StatusOr<TrainResult> Trainer::Train(BatchSource* train, BatchSource* valid) {
                     static_cast<long long>(step_), window_loss / window_steps);
       double pass = train->PassFraction();
       if (pass >= 0) progress.SetFraction((epoch + pass) / options_.epochs);
-      progress.Add(batch_.size(), extra);
+      progress.Add(batch_rows, extra);
       if (step_ % 100 == 0 && metrics_) {
         metrics_->Write(JsonLine()
                             .Add("event", "train")
@@ -230,13 +370,18 @@ StatusOr<TrainResult> Trainer::Train(BatchSource* train, BatchSource* valid) {
       if (options_.max_steps > 0 && step_ >= options_.max_steps) stop = true;
       if (valid && options_.eval_every_steps > 0 && step_ % options_.eval_every_steps == 0)
         RETURN_IF_ERROR(evaluate());
+      if (last_of_epoch) break;
     }
+    // A prefetched pull left by a stop is finished before anything else.
+    RETURN_IF_ERROR(client_->FinishPull());
     if (window_steps > 0) res.final_train_loss = window_loss / window_steps;
     res.epochs_completed = epoch + 1;
     spdlog::info("epoch {} done: step {}, {} samples", epoch + 1, step_, res.samples);
     if (valid && !res.early_stopped) RETURN_IF_ERROR(evaluate());
   }
   progress.Finish();
+  RETURN_IF_ERROR_CTX(client_->Flush(), "the final push");
+  RETURN_IF_ERROR(CheckDenseReplicas("at the end of training"));
   res.steps = step_;
   res.train_seconds = Since(start);
   res.samples_per_second = res.samples / std::max(res.train_seconds, 1e-9);
@@ -253,7 +398,9 @@ StatusOr<TrainResult> Trainer::Train(BatchSource* train, BatchSource* valid) {
                         .Add("read_s", res.read_s)
                         .Add("pull_s", res.pull_s)
                         .Add("compute_s", res.compute_s)
+                        .Add("allreduce_s", res.allreduce_s)
                         .Add("push_s", res.push_s)
+                        .Add("wait_s", res.wait_s)
                         .Add("early_stopped", res.early_stopped));
   return res;
 }

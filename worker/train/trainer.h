@@ -11,6 +11,7 @@
 #include "common/metrics_writer.h"
 #include "common/status.h"
 #include "ps/client.h"
+#include "ps/worker_group.h"
 #include "worker/data/batch.h"
 #include "worker/nn/model.h"
 #include "worker/train/sparse_batch_builder.h"
@@ -46,6 +47,9 @@ struct TrainerOptions {
   float embedding_init_scale = 0.01f;
   uint64_t embedding_seed = 1;
   ps::SparseOptimizerOptions sparse_optimizer;
+  // Read the next batch and start its pull before computing the current one
+  // (asynchronous modes: the next step's rows may miss this step's update).
+  bool overlap_pull = false;
   Status Validate() const;
 };
 
@@ -65,8 +69,12 @@ struct TrainResult {
   bool early_stopped = false;
   EvalResult last_valid, best_valid;
   bool has_valid = false;
-  // Seconds spent per phase (read includes waiting for the parser).
-  double read_s = 0, pull_s = 0, compute_s = 0, push_s = 0;
+  // Seconds spent per phase (read includes waiting for the parser). pull:
+  // sending requests and, unless overlapped, waiting for the rows; allreduce:
+  // the dense-gradient allreduce; push: sending gradients and waiting for
+  // their acknowledgement (the BSP barrier); wait: agreeing with the other
+  // workers that every one has a batch, and waiting for an overlapped pull.
+  double read_s = 0, pull_s = 0, compute_s = 0, allreduce_s = 0, push_s = 0, wait_s = 0;
 };
 
 class Trainer {
@@ -76,6 +84,11 @@ class Trainer {
           ps::EmbeddingClient* client, MetricsWriter* metrics);
   ~Trainer();
 
+  // Distributed training: the other workers, for the dense-gradient
+  // allreduce, step agreement, global evaluation and the replica checksum.
+  // Not owned; null (the default) is a single worker.
+  void SetWorkerGroup(ps::WorkerGroup* group) { group_ = group; }
+
   // Declares one table per field (table id = field index) on the client.
   [[nodiscard]] Status DeclareTables();
 
@@ -83,7 +96,10 @@ class Trainer {
   StatusOr<TrainResult> Train(BatchSource* train, BatchSource* valid);
 
   // Scores a stream once (no row creation, no dropout). If scores/labels are
-  // non-null, every prediction is appended to them.
+  // non-null, every prediction is appended to them. With a worker group,
+  // every worker scores its own stream and AUC/logloss are computed exactly
+  // over all workers' predictions (gathered on worker 0, the result sent to
+  // all); scores/labels then hold this worker's predictions only.
   StatusOr<EvalResult> Evaluate(BatchSource* data, int64_t max_rows,
                                 std::vector<float>* scores = nullptr,
                                 std::vector<float>* labels = nullptr);
@@ -91,18 +107,30 @@ class Trainer {
   int64_t step() const { return step_; }
 
  private:
-  Status PullRows(bool training);
-  Status PushGrads();
+  struct Slot {
+    Batch batch;
+    SparseBatch sparse;
+  };
+  std::vector<ps::TableSlice> Slices(SparseBatch* sparse, bool grads);
+  // Reads the next batch into `slot`; with a worker group, true only if
+  // every worker has one (so all take the same number of steps).
+  StatusOr<bool> NextBatch(BatchSource* source, Slot* slot, TrainResult* res);
   StatusOr<EvalResult> EvaluateAndLog(BatchSource* valid, const std::string& split);
+  // Worker 0 computes the metrics over every worker's predictions.
+  StatusOr<EvalResult> GlobalMetrics(const std::vector<float>& scores,
+                                     const std::vector<float>& labels);
+  // Fails unless every worker's dense parameters are bit-identical.
+  Status CheckDenseReplicas(const std::string& when);
 
   TrainerOptions options_;
   Model* model_;
   DenseOptimizer* dense_optimizer_;
   ps::EmbeddingClient* client_;
   MetricsWriter* metrics_;
+  ps::WorkerGroup* group_ = nullptr;
   SparseBatchBuilder builder_;
-  SparseBatch sparse_;
-  Batch batch_;
+  Slot slots_[2];  // training: current and prefetched
+  Slot eval_;
   VectorF logits_, dlogits_;
   std::vector<ps::TableSlice> slices_;
   int64_t step_ = 0;

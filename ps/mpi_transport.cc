@@ -1,0 +1,165 @@
+// The MPI Transport and runtime. Sends are nonblocking (MPI_Isend, the
+// buffer kept until MPI_Test says done); receives poll MPI_Improbe against a
+// deadline, so a silent peer becomes a timeout Status instead of a hang.
+#include <mpi.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <list>
+#include <mutex>
+#include <thread>
+
+#include "ps/mpi_runtime.h"
+
+namespace ctrps::ps {
+namespace {
+
+std::string MpiError(int code) {
+  char buf[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(code, buf, &len);
+  return std::string(buf, len);
+}
+
+class MpiTransport final : public Transport {
+ public:
+  MpiTransport() {
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+    MPI_Comm_size(MPI_COMM_WORLD, &size_);
+    MPI_Comm_dup(MPI_COMM_WORLD, &comms_[0]);
+    MPI_Comm_dup(MPI_COMM_WORLD, &comms_[1]);
+  }
+  ~MpiTransport() override {
+    // Give queued sends a bounded time to finish, then free the comms.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (Progress() > 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    MPI_Comm_free(&comms_[0]);
+    MPI_Comm_free(&comms_[1]);
+  }
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+
+  Status Send(int dest, Channel channel, int tag, std::vector<char> payload) override {
+    if (dest < 0 || dest >= size_)
+      return Status::InvalidArgument("send to rank " + std::to_string(dest) + " of " +
+                                     std::to_string(size_));
+    if (payload.size() > static_cast<size_t>(INT32_MAX))
+      return Status::InvalidArgument("message of " + std::to_string(payload.size()) +
+                                     " bytes exceeds the 2 GiB MPI limit");
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_.emplace_back();
+    Pending& p = pending_.back();
+    p.bytes = std::move(payload);
+    int rc = MPI_Isend(p.bytes.data(), static_cast<int>(p.bytes.size()), MPI_BYTE, dest, tag,
+                       comms_[static_cast<int>(channel)], &p.request);
+    if (rc != MPI_SUCCESS) {
+      pending_.pop_back();
+      return Status::Unavailable("MPI_Isend to rank " + std::to_string(dest) + ": " + MpiError(rc));
+    }
+    ProgressLocked();
+    return Status::OK();
+  }
+
+  StatusOr<Message> Recv(Channel channel, int source, int tag, int64_t timeout_ms) override {
+    const auto start = std::chrono::steady_clock::now();
+    const auto deadline = start + std::chrono::milliseconds(timeout_ms);
+    MPI_Comm comm = comms_[static_cast<int>(channel)];
+    for (int attempt = 0;; ++attempt) {
+      int flag = 0;
+      MPI_Message handle;
+      MPI_Status st;
+      int rc = MPI_Improbe(source == kAnySource ? MPI_ANY_SOURCE : source,
+                           tag == kAnyTag ? MPI_ANY_TAG : tag, comm, &flag, &handle, &st);
+      if (rc != MPI_SUCCESS) return Status::Unavailable("MPI_Improbe: " + MpiError(rc));
+      if (flag) {
+        int count = 0;
+        MPI_Get_count(&st, MPI_BYTE, &count);
+        Message m;
+        m.source = st.MPI_SOURCE;
+        m.tag = st.MPI_TAG;
+        m.payload.resize(count);
+        rc = MPI_Mrecv(m.payload.data(), count, MPI_BYTE, &handle, MPI_STATUS_IGNORE);
+        if (rc != MPI_SUCCESS) return Status::Unavailable("MPI_Mrecv: " + MpiError(rc));
+        return m;
+      }
+      if (attempt % 64 == 0) Progress();
+      // Poll, yielding the core between polls (ranks may share cores: a
+      // yield lets another runnable process in, and costs nothing when none
+      // is). A rank idle for long sleeps between polls instead.
+      const auto now = std::chrono::steady_clock::now();
+      if (timeout_ms >= 0 && now >= deadline)
+        return Status::Unavailable("no message after " + std::to_string(timeout_ms) + " ms");
+      if (now - start > std::chrono::milliseconds(50)) {
+        std::this_thread::sleep_for(std::chrono::microseconds(500));
+      } else {
+        std::this_thread::yield();
+      }
+    }
+  }
+
+ private:
+  struct Pending {
+    std::vector<char> bytes;
+    MPI_Request request;
+  };
+  size_t Progress() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return ProgressLocked();
+  }
+  size_t ProgressLocked() {
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      int done = 0;
+      MPI_Test(&it->request, &done, MPI_STATUS_IGNORE);
+      it = done ? pending_.erase(it) : std::next(it);
+    }
+    return pending_.size();
+  }
+
+  int rank_ = 0, size_ = 1;
+  MPI_Comm comms_[2];
+  std::mutex mu_;
+  std::list<Pending> pending_;
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<MpiRuntime>> MpiRuntime::Init(int* argc, char*** argv) {
+  int provided = 0;
+  int rc = MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);
+  if (rc != MPI_SUCCESS) return Status::Unavailable("MPI_Init_thread failed: " + MpiError(rc));
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  std::unique_ptr<MpiRuntime> r(new MpiRuntime());
+  r->thread_multiple_ = provided >= MPI_THREAD_MULTIPLE;
+  MPI_Comm_rank(MPI_COMM_WORLD, &r->rank_);
+  MPI_Comm_size(MPI_COMM_WORLD, &r->size_);
+  r->transport_ = std::make_unique<MpiTransport>();
+  return r;
+}
+
+MpiRuntime::~MpiRuntime() {
+  transport_.reset();
+  MPI_Finalize();
+}
+
+void MpiRuntime::Abort(const std::string& message, int exit_code) {
+  std::fprintf(stderr, "%s\n", message.c_str());
+  std::fflush(stderr);
+  int initialized = 0, finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (initialized && !finalized) MPI_Abort(MPI_COMM_WORLD, exit_code);
+  std::_Exit(exit_code);
+}
+
+bool LaunchedUnderMpi() {
+  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"}) {
+    const char* v = std::getenv(var);
+    if (v && std::atoi(v) > 1) return true;
+  }
+  return false;
+}
+
+}  // namespace ctrps::ps

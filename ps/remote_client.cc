@@ -1,0 +1,267 @@
+#include "ps/remote_client.h"
+
+#include <cstring>
+#include <map>
+
+#include "ps/wire.h"
+
+namespace ctrps::ps {
+namespace {
+
+class RemoteClient final : public EmbeddingClient {
+ public:
+  RemoteClient(RemoteClientOptions o, Transport* t) : opt_(std::move(o)), t_(t) {
+    pull_plans_.resize(opt_.layout.num_servers());
+    push_plans_.resize(opt_.layout.num_servers());
+  }
+
+  Status DeclareTables(const std::vector<TableConfig>& tables) override {
+    for (const TableConfig& tc : tables) {
+      RETURN_IF_ERROR(NewSparseOptimizer(tc.optimizer).status());
+      widths_[tc.table_id] = tc.dim;
+    }
+    MessageBuilder b(MessageKind::kDeclare, 0, 0);
+    b.SetBlob(tables.data(), tables.size() * sizeof(TableConfig));
+    b.Finish();
+    std::vector<char> msg = b.Take();
+    for (int s = 0; s < opt_.layout.num_servers(); ++s)
+      RETURN_IF_ERROR(t_->Send(Server(s), Channel::kServer, kTagRequest, msg));
+    for (int s = 0; s < opt_.layout.num_servers(); ++s)
+      RETURN_IF_ERROR(Expect(s, kTagControl, MessageKind::kAck, "the declare reply").status());
+    return Status::OK();
+  }
+
+  Status Pull(const std::vector<TableSlice>& slices, bool training) override {
+    RETURN_IF_ERROR(StartPull(slices, training));
+    return FinishPull();
+  }
+
+  Status StartPull(const std::vector<TableSlice>& slices, bool training) override {
+    if (pull_in_flight_) return Status::FailedPrecondition("a pull is already in flight");
+    RETURN_IF_ERROR(Plan(slices, &pull_plans_));
+    for (int s = 0; s < opt_.layout.num_servers(); ++s) {
+      MessageBuilder b(MessageKind::kPull, training ? kFlagTraining : 0, 0);
+      RETURN_IF_ERROR(t_->Send(Server(s), Channel::kServer, kTagRequest,
+                               Build(pull_plans_[s], &b, slices, false)));
+    }
+    pull_slices_ = slices;
+    pull_in_flight_ = true;
+    return Status::OK();
+  }
+
+  Status FinishPull() override {
+    if (!pull_in_flight_) return Status::OK();
+    pull_in_flight_ = false;
+    for (int s = 0; s < opt_.layout.num_servers(); ++s) {
+      ASSIGN_OR_RETURN(Message m, Expect(s, kTagPullReply, MessageKind::kPullReply, "the pull reply"));
+      DecodedMessage d;
+      RETURN_IF_ERROR(DecodeMessage(&m.payload, &d));
+      const ServerPlan& p = pull_plans_[s];
+      if (d.slices.size() != p.parts.size())
+        return Status::Corruption(ServerName(s) + " answered a pull of " +
+                                  std::to_string(p.parts.size()) + " slices with " +
+                                  std::to_string(d.slices.size()));
+      for (size_t i = 0; i < p.parts.size(); ++i) {
+        const Part& part = p.parts[i];
+        const TableSlice& ts = pull_slices_[part.slice];
+        const WireSlice& ws = d.slices[i];
+        const int w = Width(ts.table);
+        if (ws.table != ts.table || ws.width != w || ws.n != part.count() || !ws.data)
+          return Status::Corruption(ServerName(s) + " answered pull slice " + std::to_string(i) +
+                                    " with the wrong table, width or row count");
+        if (part.positions.empty()) {
+          std::memcpy(ts.data, ws.data, ws.n * w * sizeof(float));
+        } else {
+          for (size_t k = 0; k < ws.n; ++k)
+            std::memcpy(ts.data + size_t{part.positions[k]} * w, ws.data + k * w, w * sizeof(float));
+        }
+      }
+    }
+    return Status::OK();
+  }
+
+  Status Push(const std::vector<TableSlice>& slices, uint32_t step) override {
+    RETURN_IF_ERROR(Plan(slices, &push_plans_));
+    for (int s = 0; s < opt_.layout.num_servers(); ++s) {
+      MessageBuilder b(MessageKind::kPush, 0, step);
+      RETURN_IF_ERROR(t_->Send(Server(s), Channel::kServer, kTagRequest,
+                               Build(push_plans_[s], &b, slices, true)));
+    }
+    ++unacked_pushes_;
+    int bound = 0;  // BSP: the ack is the step barrier
+    if (opt_.consistency == Consistency::kSSP) bound = opt_.staleness;
+    if (opt_.consistency == Consistency::kASP) bound = 64;
+    while (unacked_pushes_ > bound) RETURN_IF_ERROR(WaitOldestPush());
+    return Status::OK();
+  }
+
+  Status Flush() override {
+    RETURN_IF_ERROR(FinishPull());
+    while (unacked_pushes_ > 0) RETURN_IF_ERROR(WaitOldestPush());
+    return Status::OK();
+  }
+
+  Status Shutdown() override {
+    RETURN_IF_ERROR(Flush());
+    for (int s = 0; s < opt_.layout.num_servers(); ++s)
+      RETURN_IF_ERROR(t_->Send(Server(s), Channel::kServer, kTagRequest,
+                               TextMessage(MessageKind::kShutdown, 0, "")));
+    return Status::OK();
+  }
+
+  int Width(int table) const override {
+    auto it = widths_.find(table);
+    return it == widths_.end() ? 0 : it->second;
+  }
+
+  Status ScanRows(int table, const RowVisitor& fn) override {
+    const int w = Width(table);
+    if (w == 0) return Status::NotFound("table " + std::to_string(table) + " was not declared");
+    RETURN_IF_ERROR(Flush());
+    for (int s = 0; s < opt_.layout.num_servers(); ++s) {
+      MessageBuilder b(MessageKind::kScan, 0, 0);
+      b.AddSlice(table, w, 0, false, false);
+      b.Finish();
+      RETURN_IF_ERROR(t_->Send(Server(s), Channel::kServer, kTagRequest, b.Take()));
+      bool more = true, keep = true;
+      while (more) {
+        ASSIGN_OR_RETURN(Message m, Expect(s, kTagControl, MessageKind::kScanChunk, "a scan chunk"));
+        DecodedMessage d;
+        RETURN_IF_ERROR(DecodeMessage(&m.payload, &d));
+        more = !(d.flags & kFlagLast);
+        if (d.slices.size() != 1 || d.slices[0].width != w || !d.slices[0].keys || !d.slices[0].data)
+          return Status::Corruption(ServerName(s) + " sent a malformed scan chunk");
+        const WireSlice& ws = d.slices[0];
+        for (size_t i = 0; i < ws.n && keep; ++i) keep = fn(ws.keys[i], ws.data + i * w);
+      }
+      if (!keep) break;
+    }
+    return Status::OK();
+  }
+
+  Status LoadRows(int table, const Key* keys, size_t n, const float* rows) override {
+    const int w = Width(table);
+    if (w == 0) return Status::NotFound("table " + std::to_string(table) + " was not declared");
+    std::vector<TableSlice> slices = {{table, keys, n, const_cast<float*>(rows)}};
+    RETURN_IF_ERROR(Flush());
+    RETURN_IF_ERROR(Plan(slices, &push_plans_));
+    for (int s = 0; s < opt_.layout.num_servers(); ++s) {
+      MessageBuilder b(MessageKind::kLoad, 0, 0);
+      RETURN_IF_ERROR(t_->Send(Server(s), Channel::kServer, kTagRequest,
+                               Build(push_plans_[s], &b, slices, true)));
+    }
+    for (int s = 0; s < opt_.layout.num_servers(); ++s)
+      RETURN_IF_ERROR(Expect(s, kTagControl, MessageKind::kAck, "the load reply").status());
+    return Status::OK();
+  }
+
+ private:
+  // One slice's keys bound for one server: all of them (positions empty,
+  // one server) or those at `positions`.
+  struct Part {
+    size_t slice = 0;
+    size_t n_all = 0;
+    std::vector<uint32_t> positions;
+    size_t count() const { return positions.empty() ? n_all : positions.size(); }
+  };
+  struct ServerPlan {
+    std::vector<Part> parts;  // one per slice, in slice order
+  };
+
+  int Server(int s) const { return opt_.layout.server_ranks[s]; }
+  std::string ServerName(int s) const { return opt_.layout.Describe(Server(s)); }
+
+  Status Plan(const std::vector<TableSlice>& slices, std::vector<ServerPlan>* plans) {
+    std::vector<ServerPlan>& plan = *plans;
+    const int S = opt_.layout.num_servers();
+    for (const TableSlice& ts : slices)
+      if (Width(ts.table) == 0)
+        return Status::NotFound("table " + std::to_string(ts.table) + " was not declared");
+    for (int s = 0; s < S; ++s) plan[s].parts.resize(slices.size());
+    for (size_t i = 0; i < slices.size(); ++i) {
+      const TableSlice& ts = slices[i];
+      for (int s = 0; s < S; ++s) {
+        Part& p = plan[s].parts[i];
+        p.slice = i;
+        p.positions.clear();
+        p.n_all = S == 1 ? ts.n : 0;
+      }
+      if (S == 1) continue;
+      for (size_t k = 0; k < ts.n; ++k)
+        plan[opt_.layout.ServerOfKey(ts.keys[k])].parts[i].positions.push_back(static_cast<uint32_t>(k));
+      // A server with no key of this slice gets an empty part: positions
+      // empty and n_all 0.
+    }
+    return Status::OK();
+  }
+
+  // Server s's message for `slices` under the current plan; with_data
+  // also copies each key's floats.
+  std::vector<char> Build(const ServerPlan& p, MessageBuilder* b,
+                          const std::vector<TableSlice>& slices, bool with_data) {
+    for (const Part& part : p.parts) {
+      const int table = slices[part.slice].table;
+      b->AddSlice(table, Width(table), part.count(), true, with_data);
+    }
+    b->Finish();
+    for (size_t i = 0; i < p.parts.size(); ++i) {
+      const Part& part = p.parts[i];
+      const TableSlice& ts = slices[part.slice];
+      const int w = Width(ts.table);
+      Key* keys = b->keys(i);
+      float* data = with_data ? b->data(i) : nullptr;
+      if (part.positions.empty()) {
+        if (part.n_all) std::memcpy(keys, ts.keys, part.n_all * sizeof(Key));
+        if (data && part.n_all) std::memcpy(data, ts.data, part.n_all * w * sizeof(float));
+      } else {
+        for (size_t k = 0; k < part.positions.size(); ++k) {
+          const uint32_t pos = part.positions[k];
+          keys[k] = ts.keys[pos];
+          if (data) std::memcpy(data + k * w, ts.data + size_t{pos} * w, w * sizeof(float));
+        }
+      }
+    }
+    return b->Take();
+  }
+
+  // The next reply from server s on `tag`, which must be of `kind` (an
+  // error reply becomes its Status).
+  StatusOr<Message> Expect(int s, int tag, MessageKind kind, const char* what) {
+    auto m = t_->Recv(Channel::kWorker, Server(s), tag, opt_.peer_timeout_ms);
+    if (!m.ok())
+      return Status::Unavailable(opt_.layout.Describe(t_->rank()) + " waited " +
+                                 std::to_string(opt_.peer_timeout_ms) + " ms for " + what +
+                                 " from " + ServerName(s) + ": the server is gone or silent");
+    DecodedMessage d;
+    RETURN_IF_ERROR_CTX(DecodeMessage(&m->payload, &d), std::string(what) + " from " + ServerName(s));
+    if (d.kind == MessageKind::kError)
+      return Status::Internal(std::string(d.blob, d.blob_bytes));
+    if (d.kind != kind)
+      return Status::Corruption(ServerName(s) + " sent a " + MessageKindName(d.kind) +
+                                " message where " + what + " was expected");
+    return std::move(m).value();
+  }
+
+  Status WaitOldestPush() {
+    for (int s = 0; s < opt_.layout.num_servers(); ++s)
+      RETURN_IF_ERROR(Expect(s, kTagPushAck, MessageKind::kAck, "a push acknowledgement").status());
+    --unacked_pushes_;
+    return Status::OK();
+  }
+
+  RemoteClientOptions opt_;
+  Transport* t_;
+  std::map<int, int> widths_;
+  std::vector<ServerPlan> pull_plans_, push_plans_;  // a pull may be in flight during a push
+  std::vector<TableSlice> pull_slices_;
+  bool pull_in_flight_ = false;
+  int unacked_pushes_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<EmbeddingClient> NewRemoteClient(RemoteClientOptions options, Transport* transport) {
+  return std::make_unique<RemoteClient>(std::move(options), transport);
+}
+
+}  // namespace ctrps::ps

@@ -1,0 +1,48 @@
+// A parameter server: owns the stores of its virtual shards and answers
+// workers' pulls, pushes, declares, scans and loads until every worker has
+// said it is done. Runs on the calling thread.
+//
+// BSP: a step's pushes are held until every worker has pushed that step,
+// then each key's gradients are summed in worker order (a fixed order, so
+// runs are bit-for-bit reproducible) and applied once; only then are the
+// pushes acknowledged, which is the step barrier. ASP/SSP: every push is
+// applied and acknowledged on arrival.
+//
+// A malformed request is answered with an error message to its sender and
+// the server keeps serving; the server itself fails (returns) only when a
+// worker is silent beyond the timeout or a store fails.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "common/status.h"
+#include "ps/layout.h"
+#include "ps/transport.h"
+#include "storage/embedding_store.h"
+
+namespace ctrps::ps {
+
+struct ServerOptions {
+  ClusterLayout layout;
+  Consistency consistency = Consistency::kBSP;
+  // How long the server waits for any request (or, in BSP, for the rest of
+  // a step's pushes) before it declares the workers gone.
+  int64_t peer_timeout_ms = 60000;
+  // Makes the store of one virtual shard. Default: a memory store.
+  std::function<StatusOr<std::unique_ptr<storage::EmbeddingStore>>(uint32_t shard)> new_store;
+};
+
+class ParameterServer {
+ public:
+  virtual ~ParameterServer() = default;
+  // Serves until every worker has sent its shutdown. The error of a failed
+  // run names the peer rank and what the server was waiting for.
+  [[nodiscard]] virtual Status Run() = 0;
+};
+
+// `transport` must outlive the server; its rank must be a server rank.
+StatusOr<std::unique_ptr<ParameterServer>> NewParameterServer(ServerOptions options,
+                                                              Transport* transport);
+
+}  // namespace ctrps::ps

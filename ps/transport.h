@@ -1,0 +1,69 @@
+// Transport: tagged point-to-point messages between the ranks of a job.
+// Two implementations: MPI (ps/mpi_runtime.h) and in-process threads with
+// queues (NewInProcessNetwork below), so a whole cluster runs as threads in
+// one test. Nothing else in ctrps sends bytes between ranks.
+//
+// Each rank has two inboxes (channels): one read by its server role and one
+// by its worker role, so a colocated rank can run both on two threads.
+// Messages from one sender on one channel and tag arrive in send order.
+//
+// Thread safety: Send and Recv may be called from several threads of the
+// same rank, as long as no two threads Recv on the same channel and tag.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace ctrps::ps {
+
+enum class Channel : int { kServer = 0, kWorker = 1 };
+
+inline constexpr int kAnySource = -1;
+inline constexpr int kAnyTag = -1;
+
+// Tags (on the wire for MPI: never renumber).
+inline constexpr int kTagRequest = 1;     // worker -> server: every request kind
+inline constexpr int kTagPullReply = 2;   // server -> worker
+inline constexpr int kTagPushAck = 3;     // server -> worker
+inline constexpr int kTagControl = 4;     // server -> worker: declare/scan/load replies
+inline constexpr int kTagCollective = 5;  // worker <-> worker
+
+struct Message {
+  int source = -1;
+  int tag = 0;
+  std::vector<char> payload;
+};
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  // Queues `payload` for `dest`'s inbox `channel` and returns without
+  // waiting for the receiver (the transport owns the bytes until sent).
+  [[nodiscard]] virtual Status Send(int dest, Channel channel, int tag,
+                                    std::vector<char> payload) = 0;
+  // The oldest message in this rank's inbox `channel` from `source` (or
+  // kAnySource) with `tag` (or kAnyTag). Waits at most timeout_ms (< 0:
+  // forever); a timeout is Unavailable.
+  [[nodiscard]] virtual StatusOr<Message> Recv(Channel channel, int source, int tag,
+                                               int64_t timeout_ms) = 0;
+};
+
+// An in-process network of `size` ranks; Endpoint(r) is rank r's transport
+// (owned by the network, valid while it lives). For tests: a whole cluster
+// as threads.
+class InProcessNetwork {
+ public:
+  virtual ~InProcessNetwork() = default;
+  virtual Transport* Endpoint(int rank) = 0;
+  // From now on, messages sent to or by `rank` vanish (a silent peer).
+  virtual void Silence(int rank) = 0;
+};
+std::unique_ptr<InProcessNetwork> NewInProcessNetwork(int size);
+
+}  // namespace ctrps::ps

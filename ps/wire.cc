@@ -1,0 +1,172 @@
+#include "ps/wire.h"
+
+#include <cstring>
+
+namespace ctrps::ps {
+namespace {
+
+constexpr uint32_t kMagic = 0x31535043;  // "CPS1"
+
+struct Header {
+  uint32_t magic;
+  uint16_t kind;
+  uint16_t reserved;
+  uint32_t flags;
+  uint32_t step;
+  uint32_t num_slices;
+  uint32_t blob_bytes;
+  uint64_t body_bytes;  // bytes after the header
+};
+static_assert(sizeof(Header) == 32, "wire header is 32 bytes");
+
+struct SliceHeader {
+  int32_t table;
+  int32_t width;
+  uint64_t n;
+  uint32_t has_keys;
+  uint32_t has_data;
+};
+static_assert(sizeof(SliceHeader) == 24, "wire slice header is 24 bytes");
+
+constexpr size_t Pad8(size_t x) { return (x + 7) & ~size_t{7}; }
+constexpr uint64_t kMaxKeysPerSlice = uint64_t{1} << 32;
+constexpr int kMaxWidth = 1 << 16;
+
+}  // namespace
+
+const char* MessageKindName(MessageKind k) {
+  switch (k) {
+    case MessageKind::kDeclare: return "declare";
+    case MessageKind::kPull: return "pull";
+    case MessageKind::kPullReply: return "pull reply";
+    case MessageKind::kPush: return "push";
+    case MessageKind::kAck: return "ack";
+    case MessageKind::kScan: return "scan";
+    case MessageKind::kScanChunk: return "scan chunk";
+    case MessageKind::kLoad: return "load";
+    case MessageKind::kShutdown: return "shutdown";
+    case MessageKind::kError: return "error";
+    case MessageKind::kCollective: return "collective";
+  }
+  return "unknown";
+}
+
+MessageBuilder::MessageBuilder(MessageKind kind, uint32_t flags, uint32_t step)
+    : kind_(kind), flags_(flags), step_(step) {}
+
+size_t MessageBuilder::AddSlice(int table, int width, uint64_t n, bool has_keys, bool has_data) {
+  specs_.push_back(Spec{table, width, n, has_keys, has_data});
+  return specs_.size() - 1;
+}
+
+void MessageBuilder::SetBlob(const void* data, size_t bytes) {
+  blob_.assign(static_cast<const char*>(data), bytes);
+}
+
+std::vector<char>* MessageBuilder::Finish() {
+  size_t off = sizeof(Header) + specs_.size() * sizeof(SliceHeader) + Pad8(blob_.size());
+  for (Spec& s : specs_) {
+    if (s.has_keys) {
+      s.keys_offset = off;
+      off += s.n * sizeof(Key);
+    }
+    if (s.has_data) {
+      s.data_offset = off;
+      off += Pad8(s.n * s.width * sizeof(float));
+    }
+  }
+  buf_.assign(off, 0);
+  Header h{kMagic, static_cast<uint16_t>(kind_), 0, flags_, step_,
+           static_cast<uint32_t>(specs_.size()), static_cast<uint32_t>(blob_.size()),
+           off - sizeof(Header)};
+  std::memcpy(buf_.data(), &h, sizeof(h));
+  char* p = buf_.data() + sizeof(Header);
+  for (const Spec& s : specs_) {
+    SliceHeader sh{s.table, s.width, s.n, s.has_keys, s.has_data};
+    std::memcpy(p, &sh, sizeof(sh));
+    p += sizeof(sh);
+  }
+  if (!blob_.empty()) std::memcpy(p, blob_.data(), blob_.size());
+  return &buf_;
+}
+
+Key* MessageBuilder::keys(size_t i) {
+  return reinterpret_cast<Key*>(buf_.data() + specs_[i].keys_offset);
+}
+float* MessageBuilder::data(size_t i) {
+  return reinterpret_cast<float*>(buf_.data() + specs_[i].data_offset);
+}
+
+Status DecodeMessage(std::vector<char>* bytes, DecodedMessage* out) {
+  const size_t size = bytes->size();
+  char* base = bytes->data();
+  if (size < sizeof(Header))
+    return Status::Corruption("message of " + std::to_string(size) +
+                              " bytes is shorter than its 32-byte header");
+  Header h;
+  std::memcpy(&h, base, sizeof(h));
+  if (h.magic != kMagic) return Status::Corruption("message has a bad magic number");
+  if (h.kind < 1 || h.kind > static_cast<uint16_t>(MessageKind::kCollective))
+    return Status::Corruption("message has unknown kind " + std::to_string(h.kind));
+  if (h.body_bytes != size - sizeof(Header))
+    return Status::Corruption("message header says " + std::to_string(h.body_bytes) +
+                              " body bytes, received " + std::to_string(size - sizeof(Header)) +
+                              " (truncated?)");
+  size_t off = sizeof(Header);
+  if (h.num_slices > (size - off) / sizeof(SliceHeader))
+    return Status::Corruption("message claims " + std::to_string(h.num_slices) +
+                              " slices, more than its size allows");
+  out->kind = static_cast<MessageKind>(h.kind);
+  out->flags = h.flags;
+  out->step = h.step;
+  out->slices.assign(h.num_slices, WireSlice{});
+  std::vector<SliceHeader> shs(h.num_slices);
+  if (h.num_slices) std::memcpy(shs.data(), base + off, h.num_slices * sizeof(SliceHeader));
+  off += h.num_slices * sizeof(SliceHeader);
+  if (h.blob_bytes > size - off)
+    return Status::Corruption("message blob of " + std::to_string(h.blob_bytes) +
+                              " bytes overruns the message");
+  out->blob = base + off;
+  out->blob_bytes = h.blob_bytes;
+  off += Pad8(h.blob_bytes);
+  for (uint32_t i = 0; i < h.num_slices; ++i) {
+    const SliceHeader& sh = shs[i];
+    const std::string where = "message slice " + std::to_string(i) + ": ";
+    if (sh.table < 0 || sh.table >= kMaxTables || sh.width < 0 || sh.width > kMaxWidth ||
+        sh.n > kMaxKeysPerSlice || sh.has_keys > 1 || sh.has_data > 1)
+      return Status::Corruption(where + "bad header (table " + std::to_string(sh.table) +
+                                ", width " + std::to_string(sh.width) + ", n " +
+                                std::to_string(sh.n) + ")");
+    WireSlice& s = out->slices[i];
+    s.table = sh.table;
+    s.width = sh.width;
+    s.n = sh.n;
+    if (sh.has_keys) {
+      const size_t need = sh.n * sizeof(Key);
+      if (off > size || need > size - off)
+        return Status::Corruption(where + "keys overrun the message (truncated?)");
+      s.keys = reinterpret_cast<const Key*>(base + off);
+      off += need;
+    }
+    if (sh.has_data) {
+      const size_t need = Pad8(sh.n * sh.width * sizeof(float));
+      if (off > size || need > size - off)
+        return Status::Corruption(where + "data overruns the message (truncated?)");
+      s.data = reinterpret_cast<float*>(base + off);
+      off += need;
+    }
+  }
+  if (off != size)
+    return Status::Corruption("message has " + std::to_string(size - off) +
+                              " trailing bytes after its slices");
+  return Status::OK();
+}
+
+std::vector<char> TextMessage(MessageKind kind, uint32_t step, const std::string& text) {
+  MessageBuilder b(kind, 0, step);
+  b.SetBlob(text.data(), text.size());
+  b.Finish();
+  return b.Take();
+}
+
+}  // namespace ctrps::ps

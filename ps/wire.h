@@ -1,0 +1,93 @@
+// The byte layout of parameter-server messages: a fixed header with sizes,
+// a table of slices, an optional blob, then each slice's keys and floats.
+// Every offset is 8-byte aligned. Decoding checks every size against the
+// bytes received, so a truncated or malformed message is a Corruption
+// Status, never a crash. Persisted on the wire: never renumber kinds.
+//
+//   header   32 bytes: magic, kind, flags, step, num_slices, blob_bytes, body_bytes
+//   slices   24 bytes each: table, width, n, has_keys, has_data
+//   blob     blob_bytes, padded to 8
+//   payload  per slice: n keys (u64) if has_keys, then n*width floats if has_data (padded to 8)
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/keys.h"
+#include "common/status.h"
+
+namespace ctrps::ps {
+
+enum class MessageKind : uint16_t {
+  kDeclare = 1,    // blob: TableConfig[]                 -> kAck
+  kPull = 2,       // slices with keys; flags: training     -> kPullReply (slices with data)
+  kPullReply = 3,
+  kPush = 4,       // slices with keys and gradients, step  -> kAck (when applied)
+  kAck = 5,
+  kScan = 6,       // one slice header (table)              -> kScanChunk ... (flags: last)
+  kScanChunk = 7,  // slices with keys and rows
+  kLoad = 8,       // slices with keys and rows             -> kAck
+  kShutdown = 9,   // this worker is done                   -> no reply
+  kError = 10,     // blob: the message of a failed request
+  kCollective = 11,
+};
+const char* MessageKindName(MessageKind k);
+
+inline constexpr uint32_t kFlagTraining = 1;
+inline constexpr uint32_t kFlagLast = 2;
+
+// A decoded slice points into the message buffer (valid while it lives).
+struct WireSlice {
+  int32_t table = 0;
+  int32_t width = 0;
+  uint64_t n = 0;
+  const Key* keys = nullptr;   // null unless has_keys
+  float* data = nullptr;       // null unless has_data
+};
+
+struct DecodedMessage {
+  MessageKind kind = MessageKind::kError;
+  uint32_t flags = 0;
+  uint32_t step = 0;
+  std::vector<WireSlice> slices;
+  const char* blob = nullptr;
+  size_t blob_bytes = 0;
+};
+
+// Builds a message: declare every slice (and the blob) first, then Finish
+// allocates the buffer; write keys and data through the returned pointers.
+class MessageBuilder {
+ public:
+  MessageBuilder(MessageKind kind, uint32_t flags, uint32_t step);
+  // Returns the slice's index.
+  size_t AddSlice(int table, int width, uint64_t n, bool has_keys, bool has_data);
+  void SetBlob(const void* data, size_t bytes);
+  // Lays out the buffer; after this, keys(i)/data(i) point into it.
+  std::vector<char>* Finish();
+  Key* keys(size_t i);
+  float* data(size_t i);
+  std::vector<char> Take() { return std::move(buf_); }
+
+ private:
+  struct Spec {
+    int32_t table, width;
+    uint64_t n;
+    bool has_keys, has_data;
+    size_t keys_offset = 0, data_offset = 0;
+  };
+  MessageKind kind_;
+  uint32_t flags_, step_;
+  std::vector<Spec> specs_;
+  std::string blob_;
+  std::vector<char> buf_;
+};
+
+// Checks and decodes `bytes` (which must stay alive and unmoved while `out`
+// is used). Data pointers are writable so replies can be filled in place.
+[[nodiscard]] Status DecodeMessage(std::vector<char>* bytes, DecodedMessage* out);
+
+// A one-slice-free message whose blob is `text` (errors, acks).
+std::vector<char> TextMessage(MessageKind kind, uint32_t step, const std::string& text);
+
+}  // namespace ctrps::ps

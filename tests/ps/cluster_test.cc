@@ -1,0 +1,347 @@
+// A whole parameter-server cluster as threads over the in-process transport:
+// servers, remote clients and worker collectives against the local client.
+#include <atomic>
+#include <map>
+#include <random>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "ps/client.h"
+#include "ps/layout.h"
+#include "ps/remote_client.h"
+#include "ps/server.h"
+#include "ps/transport.h"
+#include "ps/wire.h"
+#include "ps/worker_group.h"
+
+namespace ctrps::ps {
+namespace {
+
+constexpr int kTables = 3;
+constexpr int kDim = 5;
+
+std::vector<TableConfig> Tables() {
+  std::vector<TableConfig> t;
+  for (int i = 0; i < kTables; ++i) {
+    TableConfig tc;
+    tc.table_id = i;
+    tc.dim = kDim;
+    tc.zero_prefix = 1;
+    tc.init_seed = 7;
+    tc.optimizer.type = i == 0 ? SparseOptimizerType::kAdam
+                       : i == 1 ? SparseOptimizerType::kAdagrad : SparseOptimizerType::kFTRL;
+    tc.optimizer.learning_rate = 0.05f;
+    t.push_back(tc);
+  }
+  return t;
+}
+
+// One worker's step: unique keys per table (Zipf-ish, overlapping between
+// workers) and gradients that depend on the step, the worker and the key.
+struct StepData {
+  std::vector<std::vector<Key>> keys;
+  std::vector<std::vector<float>> grads, rows;
+  std::vector<TableSlice> Slices(bool grads_not_rows) {
+    std::vector<TableSlice> s;
+    for (int t = 0; t < kTables; ++t)
+      s.push_back({t, keys[t].data(), keys[t].size(),
+                   grads_not_rows ? grads[t].data() : rows[t].data()});
+    return s;
+  }
+};
+
+StepData MakeStep(int step, int worker) {
+  std::mt19937_64 rng(step * 1000 + worker);
+  StepData d;
+  d.keys.resize(kTables);
+  d.grads.resize(kTables);
+  d.rows.resize(kTables);
+  for (int t = 0; t < kTables; ++t) {
+    std::map<Key, bool> seen;
+    for (int i = 0; i < 40; ++i) {
+      uint64_t r = rng() % 200;
+      Key k = MakeKey(t, r * r / 50);
+      if (!seen[k]) {
+        seen[k] = true;
+        d.keys[t].push_back(k);
+      }
+    }
+    for (Key k : d.keys[t])
+      for (int c = 0; c < kDim; ++c)
+        d.grads[t].push_back(std::sin(0.1f * step + 0.7f * worker + 0.01f * (k & 0xffff) + c));
+    d.rows[t].assign(d.keys[t].size() * kDim, -1.0f);
+  }
+  return d;
+}
+
+using Snapshot = std::map<std::pair<int, Key>, std::vector<float>>;
+
+Snapshot Scan(EmbeddingClient* c) {
+  Snapshot s;
+  for (int t = 0; t < kTables; ++t)
+    EXPECT_TRUE(c->ScanRows(t, [&](Key k, const float* r) {
+      s[{t, k}] = std::vector<float>(r, r + kDim);
+      return true;
+    }).ok());
+  return s;
+}
+
+// S servers and W workers on threads; every worker runs `steps` steps of
+// pull (checked against `pulled`, if given) then push.
+struct ClusterRun {
+  Snapshot final_rows;
+  std::vector<std::vector<std::vector<float>>> pulled;  // [step][worker] concatenated rows
+};
+
+ClusterRun RunCluster(int servers, int workers, Consistency mode, int steps, bool colocated = false) {
+  auto layout = ClusterLayout::Make(colocated ? workers : servers + workers,
+                                    colocated ? 0 : servers, colocated, 8);
+  EXPECT_TRUE(layout.ok()) << layout.status().ToString();
+  auto net = NewInProcessNetwork(layout->world_size);
+  std::vector<std::thread> threads;
+  std::vector<Status> server_status(layout->num_servers());
+  for (int s = 0; s < layout->num_servers(); ++s) {
+    threads.emplace_back([&, s] {
+      ServerOptions o;
+      o.layout = *layout;
+      o.consistency = mode;
+      o.peer_timeout_ms = 20000;
+      auto server = NewParameterServer(o, net->Endpoint(layout->server_ranks[s]));
+      server_status[s] = server.ok() ? (*server)->Run() : server.status();
+    });
+  }
+  ClusterRun run;
+  run.pulled.assign(steps, std::vector<std::vector<float>>(workers));
+  std::vector<Status> worker_status(workers);
+  std::atomic<int> flushed{0};
+  for (int w = 0; w < workers; ++w) {
+    threads.emplace_back([&, w] {
+      RemoteClientOptions o;
+      o.layout = *layout;
+      o.consistency = mode;
+      o.peer_timeout_ms = 20000;
+      auto client = NewRemoteClient(o, net->Endpoint(layout->worker_ranks[w]));
+      Status st = client->DeclareTables(Tables());
+      for (int step = 0; step < steps && st.ok(); ++step) {
+        StepData d = MakeStep(step, w);
+        st = client->Pull(d.Slices(false), true);
+        for (auto& r : d.rows) run.pulled[step][w].insert(run.pulled[step][w].end(), r.begin(), r.end());
+        if (st.ok()) st = client->Push(d.Slices(true), step + 1);
+      }
+      if (st.ok()) st = client->Flush();
+      // Worker 0 scans once every worker's pushes are applied (asynchronous
+      // modes would otherwise race with the slower workers).
+      ++flushed;
+      while (w == 0 && flushed.load() < workers) std::this_thread::yield();
+      if (st.ok() && w == 0) run.final_rows = Scan(client.get());
+      if (st.ok()) st = client->Shutdown();
+      worker_status[w] = st;
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const Status& s : server_status) EXPECT_TRUE(s.ok()) << s.ToString();
+  for (const Status& s : worker_status) EXPECT_TRUE(s.ok()) << s.ToString();
+  return run;
+}
+
+// The same steps on one local client, each step's gradients summed over
+// the workers in worker order (what a BSP server does).
+ClusterRun RunLocal(int workers, int steps) {
+  auto store = storage::NewMemoryStore();
+  auto client = NewLocalClient(store.get());
+  EXPECT_TRUE(client->DeclareTables(Tables()).ok());
+  ClusterRun run;
+  run.pulled.assign(steps, std::vector<std::vector<float>>(workers));
+  for (int step = 0; step < steps; ++step) {
+    std::map<std::pair<int, Key>, std::vector<float>> sum;
+    std::vector<std::vector<Key>> order(kTables);
+    for (int w = 0; w < workers; ++w) {
+      StepData d = MakeStep(step, w);
+      EXPECT_TRUE(client->Pull(d.Slices(false), true).ok());
+      for (auto& r : d.rows) run.pulled[step][w].insert(run.pulled[step][w].end(), r.begin(), r.end());
+      for (int t = 0; t < kTables; ++t)
+        for (size_t i = 0; i < d.keys[t].size(); ++i) {
+          auto& acc = sum[{t, d.keys[t][i]}];
+          const float* g = &d.grads[t][i * kDim];
+          if (acc.empty()) {
+            acc.assign(g, g + kDim);
+            order[t].push_back(d.keys[t][i]);
+          } else {
+            for (int c = 0; c < kDim; ++c) acc[c] += g[c];
+          }
+        }
+    }
+    for (int t = 0; t < kTables; ++t) {
+      std::vector<float> g;
+      for (Key k : order[t]) g.insert(g.end(), sum[{t, k}].begin(), sum[{t, k}].end());
+      EXPECT_TRUE(client->Push({{t, order[t].data(), order[t].size(), g.data()}}, step + 1).ok());
+    }
+  }
+  run.final_rows = Scan(client.get());
+  return run;
+}
+
+TEST(ClusterTest, OneServerOneWorkerEqualsLocalClientBitForBit) {
+  ClusterRun local = RunLocal(1, 6);
+  ClusterRun remote = RunCluster(1, 1, Consistency::kBSP, 6);
+  EXPECT_EQ(remote.pulled, local.pulled);
+  EXPECT_EQ(remote.final_rows, local.final_rows);
+  EXPECT_GT(local.final_rows.size(), 100u);
+}
+
+TEST(ClusterTest, BspIsIndependentOfServerCountAndMatchesOrderedSum) {
+  ClusterRun local = RunLocal(2, 5);
+  for (int servers : {1, 2, 3}) {
+    ClusterRun remote = RunCluster(servers, 2, Consistency::kBSP, 5);
+    EXPECT_EQ(remote.final_rows, local.final_rows) << servers << " servers";
+    EXPECT_EQ(remote.pulled, local.pulled) << servers << " servers";
+  }
+}
+
+TEST(ClusterTest, ColocatedRanksServeAndTrain) {
+  ClusterRun local = RunLocal(2, 4);
+  ClusterRun remote = RunCluster(0, 2, Consistency::kBSP, 4, /*colocated=*/true);
+  EXPECT_EQ(remote.final_rows, local.final_rows);
+}
+
+TEST(ClusterTest, AsyncModesApplyEveryPush) {
+  for (Consistency mode : {Consistency::kASP, Consistency::kSSP}) {
+    ClusterRun remote = RunCluster(2, 2, mode, 5);
+    ClusterRun local = RunLocal(2, 5);
+    ASSERT_EQ(remote.final_rows.size(), local.final_rows.size()) << ConsistencyName(mode);
+    // Same rows, updated (values differ from BSP: each push is applied alone).
+    for (const auto& [k, v] : local.final_rows) EXPECT_EQ(remote.final_rows.count(k), 1u);
+  }
+}
+
+TEST(ClusterTest, MalformedRequestGetsAnErrorAndTheServerKeepsServing) {
+  auto layout = ClusterLayout::Make(2, 1, false, 4);
+  ASSERT_TRUE(layout.ok());
+  auto net = NewInProcessNetwork(2);
+  Status server_status;
+  std::thread server([&] {
+    ServerOptions o;
+    o.layout = *layout;
+    o.peer_timeout_ms = 10000;
+    auto s = NewParameterServer(o, net->Endpoint(0));
+    server_status = s.ok() ? (*s)->Run() : s.status();
+  });
+  Transport* worker = net->Endpoint(1);
+  RemoteClientOptions o;
+  o.layout = *layout;
+  o.peer_timeout_ms = 10000;
+  auto client = NewRemoteClient(o, worker);
+  ASSERT_TRUE(client->DeclareTables(Tables()).ok());
+  // A pull truncated by 8 bytes.
+  MessageBuilder b(MessageKind::kPull, kFlagTraining, 0);
+  b.AddSlice(0, kDim, 4, true, false);
+  b.Finish();
+  std::vector<char> bytes = b.Take();
+  bytes.resize(bytes.size() - 8);
+  ASSERT_TRUE(worker->Send(0, Channel::kServer, kTagRequest, bytes).ok());
+  auto reply = worker->Recv(Channel::kWorker, 0, kTagPullReply, 10000);
+  ASSERT_TRUE(reply.ok());
+  DecodedMessage d;
+  ASSERT_TRUE(DecodeMessage(&reply->payload, &d).ok());
+  EXPECT_EQ(d.kind, MessageKind::kError);
+  EXPECT_NE(std::string(d.blob, d.blob_bytes).find("truncated"), std::string::npos);
+  // A pull of an undeclared table is an error Status on the worker.
+  std::vector<Key> keys = {MakeKey(9, 1)};
+  std::vector<float> rows(kDim);
+  EXPECT_EQ(client->Pull({{9, keys.data(), 1, rows.data()}}, true).code(), Status::Code::kNotFound);
+  // A wrong width reaches the server and comes back as its error.
+  MessageBuilder wrong(MessageKind::kPull, 0, 0);
+  wrong.AddSlice(0, kDim + 1, 1, true, false);
+  wrong.Finish();
+  *wrong.keys(0) = MakeKey(0, 3);
+  ASSERT_TRUE(worker->Send(0, Channel::kServer, kTagRequest, wrong.Take()).ok());
+  reply = worker->Recv(Channel::kWorker, 0, kTagPullReply, 10000);
+  ASSERT_TRUE(reply.ok());
+  ASSERT_TRUE(DecodeMessage(&reply->payload, &d).ok());
+  EXPECT_EQ(d.kind, MessageKind::kError);
+  // Still serving.
+  keys = {MakeKey(0, 1)};
+  EXPECT_TRUE(client->Pull({{0, keys.data(), 1, rows.data()}}, true).ok());
+  EXPECT_TRUE(client->Shutdown().ok());
+  server.join();
+  EXPECT_TRUE(server_status.ok()) << server_status.ToString();
+}
+
+TEST(ClusterTest, SilentServerIsATimeoutNamingItsRank) {
+  auto layout = ClusterLayout::Make(3, 2, false, 4);
+  ASSERT_TRUE(layout.ok());
+  auto net = NewInProcessNetwork(3);
+  std::thread server([&] {
+    ServerOptions o;
+    o.layout = *layout;
+    o.peer_timeout_ms = 3000;
+    auto s = NewParameterServer(o, net->Endpoint(0));
+    Status st = (*s)->Run();
+    EXPECT_EQ(st.code(), Status::Code::kUnavailable);  // the worker stopped talking
+    EXPECT_NE(st.message().find("rank 2 (worker 0)"), std::string::npos) << st.ToString();
+  });
+  net->Silence(1);  // server 1 never answers
+  RemoteClientOptions o;
+  o.layout = *layout;
+  o.peer_timeout_ms = 300;
+  auto client = NewRemoteClient(o, net->Endpoint(2));
+  Status st = client->DeclareTables(Tables());
+  EXPECT_EQ(st.code(), Status::Code::kUnavailable);
+  EXPECT_NE(st.message().find("rank 1 (server 1)"), std::string::npos) << st.ToString();
+  server.join();
+}
+
+TEST(WorkerGroupTest, AllreduceIsOrderedAndIdenticalEverywhere) {
+  const int W = 3;
+  auto net = NewInProcessNetwork(W);
+  std::vector<std::vector<float>> data(W);
+  std::vector<bool> agree(W);
+  std::vector<std::thread> threads;
+  for (int w = 0; w < W; ++w)
+    threads.emplace_back([&, w] {
+      WorkerGroup g(net->Endpoint(w), {0, 1, 2}, 5000);
+      data[w] = {1e8f * (w == 0), 1.0f, 0.1f * (w + 1)};
+      ASSERT_TRUE(g.AllreduceMean(data[w].data(), 3, "test").ok());
+      auto all = g.AllTrue(w != 2, "test");
+      ASSERT_TRUE(all.ok());
+      agree[w] = *all;
+    });
+  for (auto& t : threads) t.join();
+  const float third = 1.0f / 3;
+  EXPECT_EQ(data[0][0], ((1e8f + 0) + 0) * third);
+  EXPECT_EQ(data[0][1], 1.0f * 3 * third);
+  EXPECT_EQ(data[0][2], ((0.1f + 0.2f) + 0.3f) * third);
+  for (int w = 1; w < W; ++w) EXPECT_EQ(data[w], data[0]);
+  for (int w = 0; w < W; ++w) EXPECT_FALSE(agree[w]);
+}
+
+TEST(LayoutTest, ShardOfKeyIsVirtualShardOf) {
+  std::mt19937_64 rng(3);
+  for (int V : {1, 2, 3, 16, 64, 100, 1024, 65536}) {
+    auto l = ClusterLayout::Make(2, 1, false, V);
+    ASSERT_TRUE(l.ok());
+    for (int i = 0; i < 20000; ++i) {
+      const Key k = rng();
+      ASSERT_EQ(l->ShardOfKey(k), VirtualShardOf(k, V)) << "V " << V;
+    }
+  }
+}
+
+TEST(LayoutTest, ImpossibleLayoutsAreRejected) {
+  EXPECT_FALSE(ClusterLayout::Make(2, 2, false, 16).ok());  // no worker left
+  EXPECT_FALSE(ClusterLayout::Make(2, 0, false, 16).ok());  // no server
+  EXPECT_FALSE(ClusterLayout::Make(3, 2, true, 16).ok());   // colocated needs all ranks
+  EXPECT_FALSE(ClusterLayout::Make(5, 4, false, 2).ok());   // more servers than shards
+  auto l = ClusterLayout::Make(4, 2, false, 16);
+  ASSERT_TRUE(l.ok());
+  EXPECT_EQ(l->server_ranks, (std::vector<int>{0, 1}));
+  EXPECT_EQ(l->worker_ranks, (std::vector<int>{2, 3}));
+  EXPECT_EQ(l->Describe(3), "rank 3 (worker 1)");
+  auto c = ClusterLayout::Make(2, 0, true, 16);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->Describe(1), "rank 1 (server 1 + worker 1)");
+}
+
+}  // namespace
+}  // namespace ctrps::ps

@@ -1,0 +1,93 @@
+#include <random>
+
+#include <gtest/gtest.h>
+
+#include "ps/wire.h"
+
+namespace ctrps::ps {
+namespace {
+
+std::vector<char> Sample() {
+  MessageBuilder b(MessageKind::kPush, kFlagTraining, 42);
+  b.SetBlob("hello", 5);
+  b.AddSlice(3, 2, 2, true, true);
+  b.AddSlice(7, 3, 1, true, false);
+  b.Finish();
+  b.keys(0)[0] = 11;
+  b.keys(0)[1] = 12;
+  for (int i = 0; i < 4; ++i) b.data(0)[i] = 0.5f * i;
+  b.keys(1)[0] = 99;
+  return b.Take();
+}
+
+TEST(WireTest, RoundTrips) {
+  std::vector<char> bytes = Sample();
+  DecodedMessage d;
+  ASSERT_TRUE(DecodeMessage(&bytes, &d).ok());
+  EXPECT_EQ(d.kind, MessageKind::kPush);
+  EXPECT_EQ(d.flags, kFlagTraining);
+  EXPECT_EQ(d.step, 42u);
+  EXPECT_EQ(std::string(d.blob, d.blob_bytes), "hello");
+  ASSERT_EQ(d.slices.size(), 2u);
+  EXPECT_EQ(d.slices[0].table, 3);
+  EXPECT_EQ(d.slices[0].keys[1], 12u);
+  EXPECT_EQ(d.slices[0].data[3], 1.5f);
+  EXPECT_EQ(d.slices[1].keys[0], 99u);
+  EXPECT_EQ(d.slices[1].data, nullptr);
+}
+
+TEST(WireTest, EveryTruncationIsCorruption) {
+  const std::vector<char> good = Sample();
+  for (size_t len = 0; len < good.size(); ++len) {
+    std::vector<char> bytes(good.begin(), good.begin() + len);
+    DecodedMessage d;
+    Status s = DecodeMessage(&bytes, &d);
+    EXPECT_EQ(s.code(), Status::Code::kCorruption) << "length " << len;
+  }
+  std::vector<char> longer = good;
+  longer.resize(good.size() + 8);
+  DecodedMessage d;
+  EXPECT_EQ(DecodeMessage(&longer, &d).code(), Status::Code::kCorruption);
+}
+
+TEST(WireTest, RandomCorruptionNeverCrashes) {
+  const std::vector<char> good = Sample();
+  std::mt19937 rng(5);
+  int rejected = 0;
+  for (int trial = 0; trial < 20000; ++trial) {
+    std::vector<char> bytes = good;
+    for (int k = 0; k < 3; ++k) bytes[rng() % bytes.size()] = static_cast<char>(rng());
+    DecodedMessage d;
+    Status s = DecodeMessage(&bytes, &d);
+    if (!s.ok()) {
+      ++rejected;
+      continue;
+    }
+    // Whatever decoded must lie inside the buffer.
+    const char* lo = bytes.data();
+    const char* hi = lo + bytes.size();
+    for (const WireSlice& sl : d.slices) {
+      if (sl.keys) {
+        EXPECT_LE(reinterpret_cast<const char*>(sl.keys + sl.n), hi);
+        EXPECT_GE(reinterpret_cast<const char*>(sl.keys), lo);
+      }
+      if (sl.data) {
+        EXPECT_LE(reinterpret_cast<const char*>(sl.data + sl.n * sl.width), hi);
+      }
+    }
+  }
+  EXPECT_GT(rejected, 1000);
+}
+
+TEST(WireTest, BadMagicAndKindAreCorruption) {
+  std::vector<char> bytes = Sample();
+  bytes[0] ^= 1;
+  DecodedMessage d;
+  EXPECT_EQ(DecodeMessage(&bytes, &d).code(), Status::Code::kCorruption);
+  bytes = Sample();
+  bytes[4] = 99;
+  EXPECT_EQ(DecodeMessage(&bytes, &d).code(), Status::Code::kCorruption);
+}
+
+}  // namespace
+}  // namespace ctrps::ps
