@@ -1,4 +1,4 @@
-// ctrps eval --model DIR [--data FILE] [--truth FILE] [--out FILE]
+// ctrps eval --model DIR|BUNDLE [--data FILE] [--truth FILE] [--out FILE]
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -12,6 +12,8 @@
 #include "storage/embedding_store.h"
 #include "worker/eval/auc.h"
 #include "worker/nn/threading.h"
+#include "worker/serve/bundle.h"
+#include "worker/serve/engine.h"
 #include "worker/synth/truth.h"
 #include "worker/train/model_io.h"
 
@@ -19,7 +21,8 @@ namespace ctrps::launch {
 namespace {
 
 const std::vector<FlagSpec> kEvalFlags = {
-    {"model", "DIR", "a model saved by `ctrps train` (its config.pbtxt says how to read data)"},
+    {"model", "DIR", "a model saved by `ctrps train`, or a bundle from `ctrps export` (its "
+                     "config.pbtxt says how to read data)"},
     {"data", "FILE", "data to score (file, list or glob); default: the config's data.test"},
     {"truth", "FILE", "true click probabilities of --data (from gen-data): report the "
                       "Bayes-optimal AUC and logloss beside the model's"},
@@ -36,24 +39,63 @@ std::string TrainSpeed(const std::string& model_dir) {
   return "";
 }
 
+// Scores `data` with a serving bundle (worker/serve), as Trainer::Evaluate
+// does with a saved model. Keys absent from the bundle read as zero rows.
+StatusOr<worker::EvalResult> EvaluateBundle(worker::serve::InferenceEngine* engine,
+                                            worker::BatchSource* data, std::vector<float>* scores,
+                                            std::vector<float>* labels) {
+  RETURN_IF_ERROR(data->Rewind());
+  worker::EvalResult r;
+  double sum_p = 0, sum_y = 0;
+  worker::Batch batch;
+  std::vector<float> probs;
+  while (true) {
+    ASSIGN_OR_RETURN(bool more, data->Next(&batch));
+    if (!more) break;
+    probs.resize(batch.size());
+    engine->PredictBatch(batch, probs.data());
+    for (int i = 0; i < batch.size(); ++i) {
+      sum_p += probs[i];
+      sum_y += batch.labels[i];
+    }
+    scores->insert(scores->end(), probs.begin(), probs.end());
+    labels->insert(labels->end(), batch.labels.begin(), batch.labels.end());
+    r.rows += batch.size();
+  }
+  if (r.rows == 0) return Status::InvalidArgument("evaluation data has no valid rows");
+  ASSIGN_OR_RETURN(r.auc, worker::ComputeAuc(*scores, *labels));
+  ASSIGN_OR_RETURN(r.logloss, worker::ComputeLogloss(*scores, *labels));
+  r.mean_prediction = sum_p / r.rows;
+  r.mean_label = sum_y / r.rows;
+  return r;
+}
+
 Status Eval(const LoadedConfig& c, const Flags& flags) {
   const std::string model_dir = flags.Get("model");
   worker::SetNumThreads(c.job.train().threads());
-  ASSIGN_OR_RETURN(worker::DatasetSchema schema, SchemaFor(c));
-  ASSIGN_OR_RETURN(worker::ModelOptions mo, MakeModelOptions(c, schema));
-  ASSIGN_OR_RETURN(auto model, worker::NewModel(mo));
-  ASSIGN_OR_RETURN(worker::TrainerOptions to, MakeTrainerOptions(c));
-  auto store = storage::NewMemoryStore();
-  auto client = ps::NewLocalClient(store.get());
-  worker::Trainer trainer(to, model.get(), nullptr, client.get(), nullptr);
-  RETURN_IF_ERROR(trainer.DeclareTables());
-  RETURN_IF_ERROR_CTX(worker::LoadModel(model_dir, model.get(), client.get()),
-                      "loading model " + model_dir);
   const std::string data = flags.Get("data", c.job.data().test());
   if (data.empty()) return Status::InvalidArgument("no --data given and the config has no data.test");
   ASSIGN_OR_RETURN(auto stream, OpenBatchSource(c, data, /*training=*/false));
   std::vector<float> scores, labels;
-  ASSIGN_OR_RETURN(worker::EvalResult r, trainer.Evaluate(stream.get(), 0, &scores, &labels));
+  worker::EvalResult r;
+  worker::ModelOptions mo;
+  if (worker::serve::IsBundleDir(model_dir)) {
+    ASSIGN_OR_RETURN(auto engine, worker::serve::InferenceEngine::Open(model_dir));
+    mo = engine->manifest().model;
+    ASSIGN_OR_RETURN(r, EvaluateBundle(engine.get(), stream.get(), &scores, &labels));
+  } else {
+    ASSIGN_OR_RETURN(worker::DatasetSchema schema, SchemaFor(c));
+    ASSIGN_OR_RETURN(mo, MakeModelOptions(c, schema));
+    ASSIGN_OR_RETURN(auto model, worker::NewModel(mo));
+    ASSIGN_OR_RETURN(worker::TrainerOptions to, MakeTrainerOptions(c));
+    auto store = storage::NewMemoryStore();
+    auto client = ps::NewLocalClient(store.get());
+    worker::Trainer trainer(to, model.get(), nullptr, client.get(), nullptr);
+    RETURN_IF_ERROR(trainer.DeclareTables());
+    RETURN_IF_ERROR_CTX(worker::LoadModel(model_dir, model.get(), client.get()),
+                        "loading model " + model_dir);
+    ASSIGN_OR_RETURN(r, trainer.Evaluate(stream.get(), 0, &scores, &labels));
+  }
   std::string skipped = stream->SkippedSummary();
   if (!skipped.empty()) spdlog::warn("{}: {}", data, skipped);
 

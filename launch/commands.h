@@ -11,5 +11,7 @@ namespace ctrps::launch {
 
 int RunTrain(const std::vector<std::string>& args);
 int RunEval(const std::vector<std::string>& args);
+int RunExport(const std::vector<std::string>& args);
+int RunPredict(const std::vector<std::string>& args);
 
 }  // namespace ctrps::launch

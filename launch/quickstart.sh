@@ -11,7 +11,8 @@ rows="${CTRPS_QUICKSTART_ROWS:-1000000}"
 out=out/quickstart
 
 echo "== 1/4 packages and build"
-bash launch/deps.sh
+# The quickstart needs no ONNX Runtime (only the ONNX tests and bench do).
+CTRPS_SKIP_ORT=1 bash launch/deps.sh
 build="${CTRPS_BUILD_DIR:-$root/build}"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j "$(nproc)" --target ctrps

@@ -1,0 +1,292 @@
+// Inference: the native engine (worker/serve) against ONNX Runtime on the
+// same exported model, DeepFM in the Criteo shape (39 fields, embedding 16,
+// MLP 400-400-400, ~1.6M embedding rows), one compute thread each:
+//   - single-row latency p50/p99 (one example per call, key lookups included
+//     on the native side; ORT gets row indices already mapped through the
+//     vocabulary, outside its timing, and pays node's N-API call overhead),
+//   - batch-1024 throughput (rows/s).
+// The ORT side runs bench/ort_bench.js under node (npm's onnxruntime-node,
+// launch/deps.sh); without node it is skipped and only native figures print.
+// The native engine is also timed on fp16 and int8 tables.
+//
+//   inference_bench [work_dir=/tmp/ctrps_inference_bench] [single_rows=20000] [batch_seconds=3]
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common/hash.h"
+#include "ps/client.h"
+#include "storage/embedding_store.h"
+#include "worker/nn/threading.h"
+#include "worker/serve/engine.h"
+#include "worker/serve/exporter.h"
+#include "worker/serve/onnx_export.h"
+#include "worker/train/trainer.h"
+
+using namespace ctrps;
+using namespace ctrps::worker;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr int kFields = 39, kDim = 16, kBatch = 1024;
+
+// Criteo-like cardinalities (bench/train_bench.cc's), capped at 200k rows so
+// the ONNX graph (every table is one initializer) stays well under 2 GiB.
+int Vocab(int f) {
+  static const int kV[] = {
+      50,   100,   80,      60,     120,  300,  90,    70,      200, 10,    40,     30,      150,
+      1400, 550,   2000000, 500000, 300,  20,   12000, 600,     3,   90000, 5000,   3000000, 3000,
+      26,   10000, 2000000, 10,     5000, 2000, 4,     1000000, 15,  15,    200000, 90,      80000};
+  return std::min(kV[f], 200000);
+}
+
+Key KeyOf(int f, int v) { return MakeKey(f, Mix64(static_cast<uint64_t>(v) * 977 + f)); }
+
+void Check(const Status& s, const char* what) {
+  if (!s.ok()) {
+    std::fprintf(stderr, "inference_bench: %s: %s\n", what, s.ToString().c_str());
+    std::exit(1);
+  }
+}
+
+// A DeepFM with random dense weights and every table fully populated.
+// With tiny_lr: logistic regression with one row per field, whose ONNX
+// graph measures ORT's fixed cost per call (node, N-API, session.run).
+struct Source {
+  std::unique_ptr<Model> model;
+  std::unique_ptr<storage::EmbeddingStore> store = storage::NewMemoryStore();
+  std::unique_ptr<ps::EmbeddingClient> client = ps::NewLocalClient(store.get());
+  uint64_t rows = 0;
+  explicit Source(bool tiny_lr = false) {
+    ModelOptions mo;
+    mo.type = tiny_lr ? ModelType::kLR : ModelType::kDeepFM;
+    mo.num_fields = kFields;
+    mo.emb_dims.assign(kFields, tiny_lr ? 0 : kDim);
+    mo.mlp_dims = {400, 400, 400};
+    model = std::move(NewModel(mo)).value();
+    TrainerOptions to;
+    Trainer trainer(to, model.get(), nullptr, client.get(), nullptr);
+    Check(trainer.DeclareTables(), "declaring tables");
+    std::mt19937_64 rng(1);
+    std::normal_distribution<float> nd(0.0f, 0.05f);
+    for (int f = 0; f < kFields; ++f) {
+      const int V = tiny_lr ? 1 : Vocab(f), w = model->RowWidth(f);
+      std::vector<Key> keys(V);
+      std::vector<float> vals(static_cast<size_t>(V) * w);
+      for (int v = 0; v < V; ++v) keys[v] = KeyOf(f, v);
+      for (float& x : vals) x = nd(rng);
+      Check(client->LoadRows(f, keys.data(), keys.size(), vals.data()), "loading rows");
+      rows += V;
+    }
+  }
+};
+
+// Zipf-keyed queries; about 2% of keys were never trained.
+Batch MakeQueries(int n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0, 1);
+  Batch b;
+  b.num_fields = kFields;
+  b.Reserve(n);
+  for (int i = 0; i < n; ++i) {
+    for (int f = 0; f < kFields; ++f) {
+      const double x = std::pow(u(rng), 1.0 / (1.0 - 1.1));
+      const int v = static_cast<int>(std::fmin(x, Vocab(f))) - 1;
+      b.keys.push_back(u(rng) < 0.02 ? MakeKey(f, rng()) : KeyOf(f, v));
+      b.values.push_back(1.0f);
+    }
+    b.labels.push_back(0.0f);
+  }
+  return b;
+}
+
+Batch Slice(const Batch& all, int begin, int n) {
+  Batch b;
+  b.num_fields = all.num_fields;
+  const size_t F = all.num_fields;
+  b.labels.assign(all.labels.begin() + begin, all.labels.begin() + begin + n);
+  b.keys.assign(all.keys.begin() + begin * F, all.keys.begin() + (begin + n) * F);
+  b.values.assign(all.values.begin() + begin * F, all.values.begin() + (begin + n) * F);
+  return b;
+}
+
+struct Figures {
+  double p50_us = 0, p99_us = 0, batch_rows_per_s = 0;
+};
+
+double Percentile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(q * v.size()))];
+}
+
+Figures TimeNative(serve::InferenceEngine* e, const Batch& q, int single_rows, double batch_s,
+                   std::vector<float>* batch_out) {
+  Figures r;
+  const int F = kFields;
+  volatile float sink = 0;
+  for (int i = 0; i < 1000; ++i)  // warm-up
+    sink = sink + e->PredictRow(&q.keys[static_cast<size_t>(i) * F],
+                                &q.values[static_cast<size_t>(i) * F]);
+  std::vector<double> lat(single_rows);
+  for (int i = 0; i < single_rows; ++i) {
+    const size_t row = static_cast<size_t>(i % q.size()) * F;
+    const auto t0 = Clock::now();
+    sink = sink + e->PredictRow(&q.keys[row], &q.values[row]);
+    lat[i] = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+  }
+  r.p50_us = Percentile(lat, 0.50);
+  r.p99_us = Percentile(lat, 0.99);
+  std::vector<Batch> batches;
+  for (int b = 0; b + kBatch <= q.size(); b += kBatch) batches.push_back(Slice(q, b, kBatch));
+  std::vector<float> out(kBatch);
+  e->PredictBatch(batches[0], out.data());  // warm-up
+  if (batch_out != nullptr) {
+    batch_out->clear();
+    for (const Batch& b : batches) {
+      e->PredictBatchLogits(b, out.data());
+      batch_out->insert(batch_out->end(), out.begin(), out.end());
+    }
+  }
+  int64_t rows = 0;
+  const auto t0 = Clock::now();
+  double s = 0;
+  for (size_t i = 0; s < batch_s; ++i) {
+    e->PredictBatch(batches[i % batches.size()], out.data());
+    rows += kBatch;
+    s = std::chrono::duration<double>(Clock::now() - t0).count();
+  }
+  r.batch_rows_per_s = rows / s;
+  return r;
+}
+
+// Runs bench/ort_bench.js; false (with a reason on stderr) if it cannot.
+bool TimeOrt(const std::string& dir, const std::string& model, const Batch& q, int single_rows,
+             double batch_s, Figures* r, std::vector<float>* batch_out) {
+  const std::string src = CTRPS_SOURCE_DIR;
+  if (std::system(("cd '" + src + "' && node -e \"require('onnxruntime-node')\" >/dev/null 2>&1")
+                      .c_str()) != 0) {
+    std::fprintf(stderr,
+                 "inference_bench: node or onnxruntime-node missing (launch/deps.sh); "
+                 "ONNX Runtime skipped\n");
+    return false;
+  }
+  auto vocab = serve::OnnxVocabulary::Load(dir + "/" + model + "/vocab.bin");
+  Check(vocab.status(), "loading vocab.bin");
+  std::vector<int64_t> idx;
+  std::vector<float> val;
+  vocab->MapBatch(q, &idx, &val);
+  {
+    std::ofstream in(dir + "/queries.bin", std::ios::binary);
+    in.write(reinterpret_cast<const char*>(idx.data()), idx.size() * 8);
+    in.write(reinterpret_cast<const char*>(val.data()), val.size() * 4);
+  }
+  const std::string cmd = "node '" + src + "/bench/ort_bench.js' '" + dir + "/" + model +
+                          "/model.onnx' '" + dir + "/queries.bin' " + std::to_string(q.size()) +
+                          " " + std::to_string(kFields) + " " + std::to_string(single_rows) + " " +
+                          std::to_string(kBatch) + " " + std::to_string(batch_s) + " '" + dir +
+                          "/ort_logits.bin'";
+  std::FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return false;
+  char line[512];
+  bool ok = false;
+  while (std::fgets(line, sizeof line, p) != nullptr)
+    if (std::sscanf(line, "ort p50_us=%lf p99_us=%lf batch_rows_per_s=%lf", &r->p50_us, &r->p99_us,
+                    &r->batch_rows_per_s) == 3)
+      ok = true;
+  if (pclose(p) != 0 || !ok) {
+    std::fprintf(stderr, "inference_bench: %s failed\n", cmd.c_str());
+    return false;
+  }
+  std::ifstream o(dir + "/ort_logits.bin", std::ios::binary);
+  batch_out->resize((q.size() / kBatch) * kBatch);
+  o.read(reinterpret_cast<char*>(batch_out->data()), batch_out->size() * 4);
+  return o.good();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string dir = argc > 1 ? argv[1] : "/tmp/ctrps_inference_bench";
+  const int single_rows = argc > 2 ? std::atoi(argv[2]) : 20000;
+  const double batch_s = argc > 3 ? std::atof(argv[3]) : 3.0;
+  if (single_rows < 1000 || batch_s <= 0) {
+    std::fprintf(stderr,
+                 "usage: inference_bench [work_dir] [single_rows>=1000] [batch_seconds>0]\n");
+    return 2;
+  }
+  SetNumThreads(1);
+  std::filesystem::create_directories(dir);
+  const auto t0 = Clock::now();
+  Source src;
+  serve::DataSpec data;
+  for (int f = 0; f < kFields; ++f) data.field_names.push_back("f" + std::to_string(f));
+  // Unknown keys read as zero rows in both (the ONNX graph's convention).
+  for (serve::TableDtype dt :
+       {serve::TableDtype::kFloat32, serve::TableDtype::kFloat16, serve::TableDtype::kInt8}) {
+    serve::ExportOptions o;
+    o.out_dir = dir + "/bundle_" + serve::TableDtypeName(dt);
+    o.table_dtype = dt;
+    Check(serve::ExportBundle(src.model.get(), src.client.get(), data, o), "exporting the bundle");
+  }
+  serve::OnnxExportOptions oo;
+  oo.out_dir = dir + "/onnx";
+  oo.source = "inference_bench";
+  Check(serve::ExportOnnx(src.model.get(), src.client.get(), data, oo), "exporting ONNX");
+  {
+    Source lr(/*tiny_lr=*/true);
+    oo.out_dir = dir + "/onnx_floor";
+    Check(serve::ExportOnnx(lr.model.get(), lr.client.get(), data, oo), "exporting ONNX (floor)");
+  }
+  const double setup_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  const Batch q = MakeQueries(std::max(single_rows, 20 * kBatch), 7);
+
+  std::printf(
+      "inference_bench: DeepFM, 39 fields, emb 16, MLP 400-400-400, %.2fM rows, "
+      "1 thread, %d single-row calls, batch %d (setup %.1fs)\n\n",
+      src.rows / 1e6, single_rows, kBatch, setup_s);
+  std::printf("%-22s %10s %10s %16s\n", "engine", "p50 us", "p99 us", "batch rows/s");
+  std::vector<float> native_logits, ort_logits;
+  Figures native;
+  for (const char* dt : {"fp32", "fp16", "int8"}) {
+    auto e = serve::InferenceEngine::Open(dir + "/bundle_" + dt);
+    Check(e.status(), "opening the bundle");
+    Figures f = TimeNative(e->get(), q, single_rows, batch_s,
+                           std::string(dt) == "fp32" ? &native_logits : nullptr);
+    if (std::string(dt) == "fp32") native = f;
+    std::printf("%-22s %10.1f %10.1f %16.0f\n", (std::string("native ") + dt).c_str(), f.p50_us,
+                f.p99_us, f.batch_rows_per_s);
+  }
+  Figures ort, floor;
+  std::vector<float> unused;
+  if (TimeOrt(dir, "onnx", q, single_rows, batch_s, &ort, &ort_logits) &&
+      TimeOrt(dir, "onnx_floor", q, single_rows, 0.5, &floor, &unused)) {
+    std::printf("%-22s %10.1f %10.1f %16.0f\n", "onnxruntime-node fp32", ort.p50_us, ort.p99_us,
+                ort.batch_rows_per_s);
+    std::printf("%-22s %10.1f %10.1f %16s\n", "  ORT call floor (*)", floor.p50_us, floor.p99_us,
+                "");
+    std::printf(
+        "\n(*) the same inputs through a one-row-per-field LR graph: node + N-API + "
+        "session.run overhead,\n    paid by every ORT call above; ORT p50 less this floor: "
+        "%.1f us\n",
+        ort.p50_us - floor.p50_us);
+    double max_diff = 0;
+    for (size_t i = 0; i < std::min(ort_logits.size(), native_logits.size()); ++i)
+      max_diff = std::max(max_diff, std::fabs(double(ort_logits[i]) - native_logits[i]));
+    std::printf(
+        "\nratios native fp32 / ORT: single-row p50 latency %.2fx lower, p99 %.2fx lower, "
+        "batch-1024 throughput %.2fx higher\n",
+        ort.p50_us / native.p50_us, ort.p99_us / native.p99_us,
+        native.batch_rows_per_s / ort.batch_rows_per_s);
+    std::printf("max |logit difference| native vs ORT over %zu rows: %.2e\n", ort_logits.size(),
+                max_diff);
+  }
+  return 0;
+}

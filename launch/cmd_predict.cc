@@ -1,0 +1,127 @@
+// ctrps predict --model BUNDLE --data FILE [--out FILE] [--batch-size N] [--single-row]
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "common/logging.h"
+#include "launch/commands.h"
+#include "worker/data/data_reader.h"
+#include "worker/eval/auc.h"
+#include "worker/nn/threading.h"
+#include "worker/serve/engine.h"
+
+namespace ctrps::launch {
+namespace {
+
+const std::vector<FlagSpec> kPredictFlags = {
+    {"model", "BUNDLE", "a serving bundle written by `ctrps export`"},
+    {"data", "FILE",
+     "raw data lines in the model's training format (file, list or glob; the "
+     "label column must be present but is only used for the summary)"},
+    {"out", "FILE", "write one click probability per row to FILE (default: stdout)"},
+    {"batch-size", "N", "rows scored per batch (default 1024)"},
+    {"single-row", "", "score one row at a time (the low-latency path) instead of in batches"},
+    {"threads", "N", "compute threads (default 1)"},
+};
+
+Status Predict(const Flags& flags) {
+  ASSIGN_OR_RETURN(int64_t batch_size, flags.GetInt("batch-size", 1024));
+  ASSIGN_OR_RETURN(int64_t threads, flags.GetInt("threads", 1));
+  if (batch_size < 1 || batch_size > (1 << 20))
+    return Status::InvalidArgument("--batch-size " + std::to_string(batch_size) +
+                                   ": expected 1..1048576");
+  if (threads < 1 || threads > 1024)
+    return Status::InvalidArgument("--threads " + std::to_string(threads) + ": expected 1..1024");
+  worker::SetNumThreads(static_cast<int>(threads));
+  const std::string bundle = flags.Get("model");
+  ASSIGN_OR_RETURN(auto engine, worker::serve::InferenceEngine::Open(bundle));
+
+  worker::DataReaderOptions o;
+  o.input = flags.Get("data");
+  o.parser = engine->data().parser;
+  o.batching.batch_size_rows = static_cast<int>(batch_size);
+  o.batching.num_epochs = 1;
+  o.batching.shuffle_buffer_rows = 0;
+  RETURN_IF_ERROR_CTX(o.Validate(), "data options");
+  ASSIGN_OR_RETURN(auto reader, worker::DataReader::Open(o));
+
+  std::ofstream file;
+  const bool to_file = flags.Has("out");
+  if (to_file) {
+    file.open(flags.Get("out"), std::ios::trunc);
+    if (!file) return Status::IOError("cannot create " + flags.Get("out"));
+  }
+  std::ostream& out = to_file ? static_cast<std::ostream&>(file) : std::cout;
+  const bool single = flags.Has("single-row");
+  const int F = engine->num_fields();
+  worker::Batch batch;
+  std::vector<float> probs, all_probs, all_labels;
+  double compute_s = 0;
+  char buf[32];
+  while (true) {
+    ASSIGN_OR_RETURN(bool more, reader->Next(&batch));
+    if (!more) break;
+    const int B = batch.size();
+    probs.resize(B);
+    const auto t0 = std::chrono::steady_clock::now();
+    if (single) {
+      for (int b = 0; b < B; ++b)
+        probs[b] = engine->PredictRow(batch.keys.data() + static_cast<size_t>(b) * F,
+                                      batch.values.data() + static_cast<size_t>(b) * F);
+    } else {
+      engine->PredictBatch(batch, probs.data());
+    }
+    compute_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    for (int b = 0; b < B; ++b) {
+      const int n = std::snprintf(buf, sizeof buf, "%.9g\n", probs[b]);
+      out.write(buf, n);
+    }
+    all_probs.insert(all_probs.end(), probs.begin(), probs.end());
+    all_labels.insert(all_labels.end(), batch.labels.begin(), batch.labels.end());
+  }
+  out.flush();
+  if (!out) return Status::IOError("cannot write the predictions");
+  const std::string skipped =
+      reader->stats().malformed_lines() > 0 ? reader->stats().ToString() : "";
+  if (!skipped.empty()) spdlog::warn("{}: {}", o.input, skipped);
+  const size_t n = all_probs.size();
+  if (n == 0) return Status::InvalidArgument(o.input + " has no valid rows");
+  ASSIGN_OR_RETURN(double auc, worker::ComputeAuc(all_probs, all_labels));
+  ASSIGN_OR_RETURN(double logloss, worker::ComputeLogloss(all_probs, all_labels));
+  std::fprintf(stderr,
+               "ctrps predict: %zu rows, %s, %.3f us/row (%s), AUC %.5f, logloss %.5f, "
+               "unknown keys %.2f%%\n",
+               n, worker::ModelTypeName(engine->manifest().model.type), 1e6 * compute_s / n,
+               single ? "single-row" : "batched", auc, logloss,
+               100.0 * engine->unknown_keys() / (static_cast<double>(n) * F));
+  return Status::OK();
+}
+
+}  // namespace
+
+int RunPredict(const std::vector<std::string>& args) {
+  auto flags = Flags::Parse(args, kPredictFlags);
+  if (!flags.ok() || flags->help() || !flags->Has("model") || !flags->Has("data")) {
+    if (!flags.ok())
+      std::fprintf(stderr, "ctrps predict: %s\n\n", flags.status().message().c_str());
+    else if (!flags->help())
+      std::fprintf(stderr, "ctrps predict: --model and --data are required\n\n");
+    std::fputs(FlagsUsage("predict", "Scores raw data lines with an exported serving bundle.",
+                          kPredictFlags)
+                   .c_str(),
+               flags.ok() && flags->help() ? stdout : stderr);
+    return flags.ok() && flags->help() ? 0 : 2;
+  }
+  InitLogging("info");
+  Status s = Predict(*flags);
+  if (!s.ok()) {
+    spdlog::error("predict failed: {}", s.ToString());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace ctrps::launch

@@ -1,0 +1,43 @@
+#include "launch/saved_model.h"
+
+#include <filesystem>
+
+#include "launch/job_setup.h"
+#include "worker/train/model_io.h"
+#include "worker/train/trainer.h"
+
+namespace ctrps::launch {
+
+StatusOr<SavedModel> LoadSavedModel(const LoadedConfig& c, const std::string& dir) {
+  SavedModel s;
+  ASSIGN_OR_RETURN(worker::DatasetSchema schema, SchemaFor(c));
+  ASSIGN_OR_RETURN(worker::ModelOptions mo, MakeModelOptions(c, schema));
+  ASSIGN_OR_RETURN(s.model, worker::NewModel(mo));
+  ASSIGN_OR_RETURN(worker::TrainerOptions to, MakeTrainerOptions(c));
+  s.store = storage::NewMemoryStore();
+  s.client = ps::NewLocalClient(s.store.get());
+  // The trainer declares the tables exactly as training did.
+  worker::Trainer trainer(to, s.model.get(), nullptr, s.client.get(), nullptr);
+  RETURN_IF_ERROR(trainer.DeclareTables());
+  RETURN_IF_ERROR_CTX(worker::LoadModel(dir, s.model.get(), s.client.get()),
+                      "loading model " + dir);
+  s.data.parser = MakeParserOptions(c.job.data());
+  s.data.field_names = schema.field_names;
+  s.init_rows.policy = worker::serve::UnknownKeyRows::Policy::kKeySeededInit;
+  s.init_rows.init_seed = to.embedding_seed;
+  s.init_rows.init_scale = to.embedding_init_scale;
+  return s;
+}
+
+StatusOr<SavedModel> LoadExportSource(const LoadedConfig& c, const std::string& dir) {
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(std::filesystem::path(dir) / "MANIFEST", ec))
+    return LoadSavedModel(c, dir);
+  // Checkpoint directories plug in here (see saved_model.h).
+  return Status::Unimplemented(dir +
+                               " is not a model saved by `ctrps train` (no MANIFEST); "
+                               "exporting straight from checkpoint directories is not supported "
+                               "yet");
+}
+
+}  // namespace ctrps::launch

@@ -1,0 +1,179 @@
+// The serving commands end to end, through the real `ctrps` binary:
+// gen-data, train, export (native and ONNX), eval on the model and on its
+// bundle (the same scores and AUC), predict, and the errors users hit.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+const std::string kBin = CTRPS_BIN;
+
+// Per process: ctest runs each test of the suite as its own process, maybe
+// in parallel, and each sets the suite up.
+std::string TmpDir() {
+  const char* t = std::getenv("CTRPS_TEST_TMPDIR");
+  std::string d = std::string(t ? t : "/tmp") + "/serve_cli_test_" + std::to_string(getpid());
+  std::filesystem::remove_all(d);
+  std::filesystem::create_directories(d);
+  return d;
+}
+
+std::string Read(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::vector<double> Numbers(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<double> v;
+  for (double x; in >> x;) v.push_back(x);
+  return v;
+}
+
+// Runs `ctrps args`, stdout to dir/<name>.out and stderr to dir/<name>.err;
+// returns the exit code.
+int Ctrps(const std::string& dir, const std::string& name, const std::string& args) {
+  const std::string cmd = "'" + kBin + "' " + args + " > '" + dir + "/" + name + ".out' 2> '" +
+                          dir + "/" + name + ".err'";
+  const int rc = std::system(cmd.c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+// "  model AUC              0.67610" from an eval's stdout.
+std::string AucLine(const std::string& out) {
+  std::istringstream in(out);
+  for (std::string line; std::getline(in, line);)
+    if (line.find("model AUC") != std::string::npos) return line;
+  return "";
+}
+
+class ServeCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(TmpDir());
+    const std::string& d = *dir_;
+    ASSERT_EQ(
+        Ctrps(d, "gen", "gen-data --format criteo --rows 12000 --out '" + d + "/data' --seed 5"), 0)
+        << Read(d + "/gen.err");
+    std::ofstream(d + "/job.pbtxt")
+        << "name: \"serve_cli\"\n"
+           "data { format: CRITEO train: \""
+        << d << "/data/train.txt\" valid: \"" << d << "/data/valid.txt\" test: \"" << d
+        << "/data/test.txt\" shuffle_buffer: 1000 }\n"
+           "model { type: DEEPFM embedding_dim: 8 mlp_dims: [32, 16] }\n"
+           "train { epochs: 1 batch_size: 512 threads: 1 }\n"
+           "output { dir: \""
+        << d << "/job\" }\n";
+    ASSERT_EQ(Ctrps(d, "train", "train --config '" + d + "/job.pbtxt'"), 0)
+        << Read(d + "/train.err");
+  }
+  static void TearDownTestSuite() {
+    std::error_code ec;
+    if (!::testing::Test::HasFailure()) std::filesystem::remove_all(*dir_, ec);
+    delete dir_;
+  }
+  static std::string* dir_;
+};
+std::string* ServeCli::dir_ = nullptr;
+
+TEST_F(ServeCli, EvalOnTheBundleGivesTheModelsScoresAndAuc) {
+  const std::string& d = *dir_;
+  ASSERT_EQ(
+      Ctrps(d, "export", "export --checkpoint '" + d + "/job/model' --out '" + d + "/bundle'"), 0)
+      << Read(d + "/export.err");
+  EXPECT_NE(Read(d + "/export.out").find("DeepFM"), std::string::npos);
+  ASSERT_EQ(Ctrps(d, "eval_model", "eval --model '" + d + "/job/model' --out '" + d + "/s_model'"),
+            0)
+      << Read(d + "/eval_model.err");
+  ASSERT_EQ(Ctrps(d, "eval_bundle", "eval --model '" + d + "/bundle' --out '" + d + "/s_bundle'"),
+            0)
+      << Read(d + "/eval_bundle.err");
+  const std::string auc = AucLine(Read(d + "/eval_model.out"));
+  EXPECT_FALSE(auc.empty());
+  EXPECT_EQ(auc, AucLine(Read(d + "/eval_bundle.out")));
+  EXPECT_EQ(Read(d + "/s_model"), Read(d + "/s_bundle"));
+
+  // predict scores the same rows with the same probabilities (single-row too).
+  ASSERT_EQ(Ctrps(d, "predict",
+                  "predict --model '" + d + "/bundle' --data '" + d + "/data/test.txt' --out '" +
+                      d + "/p'"),
+            0)
+      << Read(d + "/predict.err");
+  ASSERT_EQ(Ctrps(d, "predict1",
+                  "predict --model '" + d + "/bundle' --data '" + d +
+                      "/data/test.txt' --single-row --out '" + d + "/p1'"),
+            0);
+  const std::vector<double> s = Numbers(d + "/s_bundle"), p = Numbers(d + "/p"),
+                            p1 = Numbers(d + "/p1");
+  ASSERT_EQ(p.size(), s.size());
+  ASSERT_EQ(p1.size(), s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    ASSERT_NEAR(p[i], s[i], 2e-6) << i;
+    ASSERT_NEAR(p1[i], p[i], 1e-6) << i;
+  }
+  EXPECT_NE(Read(d + "/predict.err").find("AUC"), std::string::npos);
+}
+
+TEST_F(ServeCli, ExportsQuantisedAndOnnx) {
+  const std::string& d = *dir_;
+  for (const char* dt : {"fp16", "int8"}) {
+    ASSERT_EQ(Ctrps(d, std::string("export_") + dt,
+                    "export --checkpoint '" + d + "/job/model' --out '" + d + "/b_" + dt +
+                        "' --dtype " + dt),
+              0);
+    ASSERT_EQ(Ctrps(d, std::string("eval_") + dt, "eval --model '" + d + "/b_" + dt + "'"), 0);
+    EXPECT_FALSE(AucLine(Read(d + "/eval_" + dt + ".out")).empty());
+  }
+  ASSERT_EQ(Ctrps(d, "export_onnx",
+                  "export --checkpoint '" + d + "/job/model' --out '" + d + "/onnx' --format onnx"),
+            0)
+      << Read(d + "/export_onnx.err");
+  EXPECT_TRUE(std::filesystem::exists(d + "/onnx/model.onnx"));
+  EXPECT_TRUE(std::filesystem::exists(d + "/onnx/vocab.bin"));
+}
+
+TEST_F(ServeCli, ClearErrors) {
+  const std::string& d = *dir_;
+  // Usage errors exit 2.
+  EXPECT_EQ(Ctrps(d, "e1", "export --checkpoint '" + d + "/job/model'"), 2);
+  EXPECT_NE(Read(d + "/e1.err").find("--out"), std::string::npos);
+  EXPECT_EQ(Ctrps(d, "e2", "predict --model x"), 2);
+  EXPECT_EQ(Ctrps(d, "e3",
+                  "export --checkpoint '" + d + "/job/model' --out '" + d + "/x' --format tflite"),
+            1);
+  EXPECT_NE(Read(d + "/e3.err").find("expected native or onnx"), std::string::npos);
+  EXPECT_EQ(
+      Ctrps(d, "e4", "export --checkpoint '" + d + "/job/model' --out '" + d + "/x' --dtype int4"),
+      1);
+  EXPECT_NE(Read(d + "/e4.err").find("int4"), std::string::npos);
+  // Not a saved model (a directory with a config but no MANIFEST).
+  std::filesystem::create_directories(d + "/notmodel");
+  std::filesystem::copy_file(d + "/job/model/config.pbtxt", d + "/notmodel/config.pbtxt",
+                             std::filesystem::copy_options::overwrite_existing);
+  EXPECT_EQ(Ctrps(d, "e5", "export --checkpoint '" + d + "/notmodel' --out '" + d + "/x'"), 1);
+  EXPECT_NE(Read(d + "/e5.err").find("no MANIFEST"), std::string::npos) << Read(d + "/e5.err");
+  // predict on a saved model instead of a bundle.
+  EXPECT_EQ(
+      Ctrps(d, "e6", "predict --model '" + d + "/job/model' --data '" + d + "/data/test.txt'"), 1);
+  EXPECT_NE(Read(d + "/e6.err").find("not a ctrps bundle"), std::string::npos)
+      << Read(d + "/e6.err");
+  // A damaged bundle is refused by name.
+  ASSERT_EQ(Ctrps(d, "e7a", "export --checkpoint '" + d + "/job/model' --out '" + d + "/dmg'"), 0);
+  std::string t = Read(d + "/dmg/table_20.emb");
+  t[t.size() / 2] ^= 0x20;
+  std::ofstream(d + "/dmg/table_20.emb", std::ios::binary | std::ios::trunc) << t;
+  EXPECT_EQ(Ctrps(d, "e7", "predict --model '" + d + "/dmg' --data '" + d + "/data/test.txt'"), 1);
+  EXPECT_NE(Read(d + "/e7.err").find("table_20.emb"), std::string::npos) << Read(d + "/e7.err");
+  EXPECT_NE(Read(d + "/e7.err").find("checksum mismatch"), std::string::npos);
+}
+
+}  // namespace

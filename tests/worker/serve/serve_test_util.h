@@ -1,0 +1,110 @@
+// Small trained models of every type, for the export and engine tests.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ps/client.h"
+#include "storage/embedding_store.h"
+#include "tests/worker/train/test_util.h"
+#include "worker/nn/dense_optimizer.h"
+#include "worker/serve/bundle.h"
+#include "worker/train/trainer.h"
+
+namespace ctrps::worker::serve::testing {
+
+inline std::string TmpDir(const std::string& name) {
+  const char* t = std::getenv("CTRPS_TEST_TMPDIR");
+  std::string d = std::string(t ? t : "/tmp") + "/serve_test_" + name;
+  std::filesystem::remove_all(d);
+  std::filesystem::create_directories(std::filesystem::path(d).parent_path());
+  return d;
+}
+
+inline ModelOptions SmallModel(ModelType type, int F) {
+  ModelOptions mo;
+  mo.type = type;
+  mo.num_fields = F;
+  mo.emb_dims.assign(F, type == ModelType::kLR ? 0 : 8);
+  mo.mlp_dims = {16, 8};
+  mo.cross_layers = 2;
+  mo.cross_rank = 0;
+  if (type == ModelType::kDLRM) {
+    mo.num_dense_fields = 2;
+    mo.bottom_mlp_dims = {6, 8};
+  }
+  mo.seed = 7;
+  return mo;
+}
+
+// Planted data whose numeric-looking fields (0 and 1) carry values other
+// than 1, so value scaling (and DLRM's bottom MLP) is exercised.
+inline std::vector<Batch> Data(int batches, int batch_size, int F, uint64_t seed) {
+  auto data = ctrps::worker::testing::PlantedBatches(batches, batch_size, F, 30, seed);
+  std::mt19937_64 rng(seed + 1);
+  for (Batch& b : data)
+    for (int i = 0; i < b.size(); ++i)
+      for (int f = 0; f < 2 && f < F; ++f)
+        b.values[static_cast<size_t>(i) * F + f] =
+            std::uniform_real_distribution<float>(-1.5f, 3.0f)(rng);
+  return data;
+}
+
+inline DataSpec SpecFor(int F) {
+  DataSpec d;
+  for (int f = 0; f < F; ++f) d.field_names.push_back("f" + std::to_string(f));
+  return d;
+}
+
+// A model trained for a few steps, its rows in an in-memory store.
+struct TrainedModel {
+  std::unique_ptr<Model> model;
+  std::unique_ptr<storage::EmbeddingStore> store = storage::NewMemoryStore();
+  std::unique_ptr<ps::EmbeddingClient> client = ps::NewLocalClient(store.get());
+  std::unique_ptr<DenseOptimizer> optimizer;
+  std::unique_ptr<Trainer> trainer;
+  TrainerOptions options;
+  std::vector<Batch> data;
+
+  TrainedModel(const ModelOptions& mo, int batches = 4, int batch_size = 128) {
+    model = std::move(NewModel(mo)).value();
+    DenseOptimizerOptions oo;
+    optimizer = std::move(NewDenseOptimizer(oo, model->dense_size())).value();
+    options.sparse_optimizer.learning_rate = 0.05f;
+    options.embedding_init_scale = 0.1f;
+    options.embedding_seed = 77;
+    trainer =
+        std::make_unique<Trainer>(options, model.get(), optimizer.get(), client.get(), nullptr);
+    EXPECT_TRUE(trainer->DeclareTables().ok());
+    data = Data(batches, batch_size, mo.num_fields, 11);
+    ctrps::worker::testing::VectorStream s(data);
+    EXPECT_TRUE(trainer->Train(&s, nullptr).ok());
+  }
+
+  // The trainer's click probabilities (as `ctrps eval` computes them), by
+  // default on its own training data (where every key has a row).
+  std::vector<float> Scores() { return Scores(data); }
+  std::vector<float> Scores(const std::vector<Batch>& batches) {
+    ctrps::worker::testing::VectorStream s(batches);
+    std::vector<float> p;
+    EXPECT_TRUE(trainer->Evaluate(&s, 0, &p).ok());
+    return p;
+  }
+};
+
+// The unknown-key rule of a bundle that scores as the trainer does.
+inline UnknownKeyRows TrainerInit(const TrainedModel& tm) {
+  UnknownKeyRows u;
+  u.policy = UnknownKeyRows::Policy::kKeySeededInit;
+  u.init_seed = tm.options.embedding_seed;
+  u.init_scale = tm.options.embedding_init_scale;
+  return u;
+}
+
+}  // namespace ctrps::worker::serve::testing

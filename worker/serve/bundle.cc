@@ -1,0 +1,297 @@
+#include "worker/serve/bundle.h"
+
+#include <google/protobuf/text_format.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "worker/serve/bundle.pb.h"
+
+namespace ctrps::worker::serve {
+namespace fs = std::filesystem;
+namespace proto = ::ctrps::serve::proto;
+namespace {
+
+constexpr uint32_t kFormatVersion = 1;
+
+proto::ModelType ToProto(ModelType t) {
+  switch (t) {
+    case ModelType::kLR:
+      return proto::LR;
+    case ModelType::kFM:
+      return proto::FM;
+    case ModelType::kFwFM:
+      return proto::FWFM;
+    case ModelType::kDeepFM:
+      return proto::DEEPFM;
+    case ModelType::kDeepFwFM:
+      return proto::DEEPFWFM;
+    case ModelType::kDCNv2:
+      return proto::DCN_V2;
+    case ModelType::kDLRM:
+      return proto::DLRM;
+  }
+  return proto::LR;
+}
+
+ModelType FromProto(proto::ModelType t) {
+  switch (t) {
+    case proto::LR:
+      return ModelType::kLR;
+    case proto::FM:
+      return ModelType::kFM;
+    case proto::FWFM:
+      return ModelType::kFwFM;
+    case proto::DEEPFM:
+      return ModelType::kDeepFM;
+    case proto::DEEPFWFM:
+      return ModelType::kDeepFwFM;
+    case proto::DCN_V2:
+      return ModelType::kDCNv2;
+    case proto::DLRM:
+      return ModelType::kDLRM;
+  }
+  return ModelType::kLR;
+}
+
+proto::DataFormat ToProto(DataFormat f) {
+  switch (f) {
+    case DataFormat::kCriteo:
+      return proto::CRITEO;
+    case DataFormat::kAvazu:
+      return proto::AVAZU;
+    case DataFormat::kLibffm:
+      return proto::LIBFFM;
+  }
+  return proto::CRITEO;
+}
+
+DataFormat FromProto(proto::DataFormat f) {
+  switch (f) {
+    case proto::CRITEO:
+      return DataFormat::kCriteo;
+    case proto::AVAZU:
+      return DataFormat::kAvazu;
+    case proto::LIBFFM:
+      return DataFormat::kLibffm;
+  }
+  return DataFormat::kCriteo;
+}
+
+uint32_t Crc32(const std::string& bytes) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  const char* p = bytes.data();
+  size_t n = bytes.size();
+  while (n > 0) {
+    const uInt chunk = static_cast<uInt>(std::min<size_t>(n, size_t{1} << 30));
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(p), chunk);
+    p += chunk;
+    n -= chunk;
+  }
+  return static_cast<uint32_t>(crc);
+}
+
+void ToProto(const BundleManifest& m, bool with_values, proto::BundleModel* p) {
+  p->set_format_version(kFormatVersion);
+  proto::ModelSpec* ms = p->mutable_model();
+  const ModelOptions& o = m.model;
+  ms->set_type(ToProto(o.type));
+  ms->set_num_fields(o.num_fields);
+  for (int d : o.emb_dims) ms->add_emb_dims(d);
+  for (int d : o.mlp_dims) ms->add_mlp_dims(d);
+  ms->set_cross_layers(o.cross_layers);
+  ms->set_cross_rank(o.cross_rank);
+  ms->set_dlrm_interaction_cat(o.dlrm_interaction_cat);
+  ms->set_num_dense_fields(o.num_dense_fields);
+  for (int d : o.bottom_mlp_dims) ms->add_bottom_mlp_dims(d);
+  ms->set_dropout(o.dropout);
+  ms->set_seed(o.seed);
+
+  proto::DataSpec* ds = p->mutable_data();
+  ds->set_format(ToProto(m.data.parser.format));
+  ds->set_hash_seed(m.data.parser.hash_seed);
+  ds->set_integer_encoding(m.data.parser.criteo_integer_encoding == IntegerEncoding::kScale
+                               ? proto::SCALE
+                               : proto::LOG_BUCKET);
+  ds->set_libffm_num_fields(m.data.parser.libffm_num_fields);
+  for (const auto& n : m.data.field_names) ds->add_field_names(n);
+
+  for (const DenseTensor& t : m.dense) {
+    proto::DenseTensor* pt = p->add_dense();
+    pt->set_name(t.name);
+    pt->set_rows(t.rows);
+    pt->set_cols(t.cols);
+    if (with_values) {
+      pt->set_values_f32(std::string(reinterpret_cast<const char*>(t.values.data()),
+                                     t.values.size() * sizeof(float)));
+      pt->set_crc32(Crc32(pt->values_f32()));
+    }
+  }
+  for (const TableEntry& t : m.tables) {
+    proto::TableEntry* pt = p->add_tables();
+    pt->set_table_id(t.table_id);
+    pt->set_file(t.file);
+    pt->set_width(t.width);
+    pt->set_rows(t.rows);
+    pt->set_dtype(static_cast<proto::TableDtype>(t.dtype));
+    pt->set_crc32(t.crc32);
+    pt->set_file_bytes(t.file_bytes);
+    pt->set_init_zero_prefix(t.init_zero_prefix);
+  }
+  const bool zero = m.unknown_keys.policy == UnknownKeyRows::Policy::kZero;
+  proto::UnknownKeys* uk = p->mutable_unknown_keys();
+  uk->set_policy(zero ? proto::ZERO_ROW : proto::KEY_SEEDED_INIT);
+  if (!zero) {
+    uk->set_init_seed(m.unknown_keys.init_seed);
+    uk->set_init_scale(m.unknown_keys.init_scale);
+  }
+  p->mutable_compression()->set_method(m.compression_method);
+  p->set_source(m.source);
+  p->set_unknown_keys_are_zero(zero);
+}
+
+Status WriteString(const fs::path& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  out.close();
+  if (!out) return Status::IOError("cannot write " + path.string());
+  return Status::OK();
+}
+
+}  // namespace
+
+const char* TableDtypeName(TableDtype t) {
+  switch (t) {
+    case TableDtype::kFloat32:
+      return "fp32";
+    case TableDtype::kFloat16:
+      return "fp16";
+    case TableDtype::kInt8:
+      return "int8";
+  }
+  return "unknown";
+}
+
+StatusOr<TableDtype> ParseTableDtype(const std::string& name) {
+  if (name == "fp32" || name == "float32") return TableDtype::kFloat32;
+  if (name == "fp16" || name == "float16") return TableDtype::kFloat16;
+  if (name == "int8") return TableDtype::kInt8;
+  return Status::InvalidArgument("unknown table dtype '" + name + "', expected fp32, fp16 or int8");
+}
+
+bool IsBundleDir(const std::string& dir) {
+  std::error_code ec;
+  return fs::is_regular_file(fs::path(dir) / kBundleModelFile, ec);
+}
+
+Status WriteBundleManifest(const std::string& dir, const BundleManifest& m) {
+  proto::BundleModel p;
+  ToProto(m, /*with_values=*/true, &p);
+  std::string bytes;
+  if (!p.SerializeToString(&bytes))
+    return Status::Internal("cannot serialise the bundle model (over 2 GiB of dense weights?)");
+  RETURN_IF_ERROR(WriteString(fs::path(dir) / kBundleModelFile, bytes));
+  return WriteBundleManifestText(dir, m);
+}
+
+Status WriteBundleManifestText(const std::string& dir, const BundleManifest& m) {
+  proto::BundleModel text;
+  ToProto(m, /*with_values=*/false, &text);
+  std::string s;
+  google::protobuf::TextFormat::PrintToString(text, &s);
+  return WriteString(fs::path(dir) / kBundleModelTextFile,
+                     "# Human-readable copy of model.pb; dense values omitted.\n" + s);
+}
+
+StatusOr<BundleManifest> ReadBundleManifest(const std::string& dir) {
+  const std::string path = (fs::path(dir) / kBundleModelFile).string();
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound("cannot open " + path + " (not a ctrps bundle?)");
+  proto::BundleModel p;
+  if (!p.ParseFromIstream(&in))
+    return Status::Corruption(path + ": not a valid BundleModel protobuf");
+  auto bad = [&](const std::string& why) { return Status::Corruption(path + ": " + why); };
+  if (p.format_version() != kFormatVersion)
+    return bad("format_version " + std::to_string(p.format_version()) + ", this build reads " +
+               std::to_string(kFormatVersion));
+  BundleManifest m;
+  const proto::ModelSpec& ms = p.model();
+  ModelOptions& o = m.model;
+  o.type = FromProto(ms.type());
+  o.num_fields = ms.num_fields();
+  o.emb_dims.assign(ms.emb_dims().begin(), ms.emb_dims().end());
+  o.mlp_dims.assign(ms.mlp_dims().begin(), ms.mlp_dims().end());
+  o.cross_layers = ms.cross_layers();
+  o.cross_rank = ms.cross_rank();
+  o.dlrm_interaction_cat = ms.dlrm_interaction_cat();
+  o.num_dense_fields = ms.num_dense_fields();
+  o.bottom_mlp_dims.assign(ms.bottom_mlp_dims().begin(), ms.bottom_mlp_dims().end());
+  o.dropout = ms.dropout();
+  o.seed = ms.seed();
+  RETURN_IF_ERROR_CTX(o.Validate(), path + ": model");
+
+  const proto::DataSpec& ds = p.data();
+  m.data.parser.format = FromProto(ds.format());
+  m.data.parser.hash_seed = ds.hash_seed();
+  m.data.parser.criteo_integer_encoding =
+      ds.integer_encoding() == proto::SCALE ? IntegerEncoding::kScale : IntegerEncoding::kLogBucket;
+  m.data.parser.libffm_num_fields = ds.libffm_num_fields();
+  m.data.field_names.assign(ds.field_names().begin(), ds.field_names().end());
+  if (static_cast<int>(m.data.field_names.size()) != o.num_fields)
+    return bad("data.field_names has " + std::to_string(m.data.field_names.size()) + " names for " +
+               std::to_string(o.num_fields) + " fields");
+
+  for (const proto::DenseTensor& pt : p.dense()) {
+    DenseTensor t;
+    t.name = pt.name();
+    t.rows = pt.rows();
+    t.cols = pt.cols();
+    const size_t n = static_cast<size_t>(t.rows) * t.cols;
+    if (t.rows < 0 || t.cols < 0 || pt.values_f32().size() != n * sizeof(float))
+      return bad("dense tensor '" + t.name + "' is " + std::to_string(t.rows) + " x " +
+                 std::to_string(t.cols) + " but holds " + std::to_string(pt.values_f32().size()) +
+                 " bytes");
+    if (pt.has_crc32() && Crc32(pt.values_f32()) != pt.crc32())
+      return bad("dense tensor '" + t.name + "': checksum mismatch (the file is corrupt)");
+    t.values.resize(n);
+    std::memcpy(t.values.data(), pt.values_f32().data(), n * sizeof(float));
+    m.dense.push_back(std::move(t));
+  }
+  for (const proto::TableEntry& pt : p.tables()) {
+    TableEntry t;
+    t.table_id = pt.table_id();
+    t.file = pt.file();
+    t.width = pt.width();
+    t.rows = pt.rows();
+    t.dtype = static_cast<TableDtype>(pt.dtype());
+    t.crc32 = pt.crc32();
+    t.file_bytes = pt.file_bytes();
+    t.init_zero_prefix = pt.init_zero_prefix();
+    if (t.init_zero_prefix < 0 || t.init_zero_prefix > t.width)
+      return bad("table " + std::to_string(t.table_id) + " has init_zero_prefix " +
+                 std::to_string(t.init_zero_prefix) + " outside [0, width " +
+                 std::to_string(t.width) + "]");
+    if (t.table_id != static_cast<int>(m.tables.size()))
+      return bad("tables must be ordered by table_id 0..F-1; entry " +
+                 std::to_string(m.tables.size()) + " has table_id " + std::to_string(t.table_id));
+    if (t.file.empty() || t.file.find('/') != std::string::npos)
+      return bad("table " + std::to_string(t.table_id) + " has a bad file name '" + t.file + "'");
+    m.tables.push_back(std::move(t));
+  }
+  if (static_cast<int>(m.tables.size()) != o.num_fields)
+    return bad(std::to_string(m.tables.size()) + " tables for " + std::to_string(o.num_fields) +
+               " fields");
+  if (p.unknown_keys().policy() == proto::KEY_SEEDED_INIT) {
+    m.unknown_keys.policy = UnknownKeyRows::Policy::kKeySeededInit;
+    m.unknown_keys.init_seed = p.unknown_keys().init_seed();
+    m.unknown_keys.init_scale = p.unknown_keys().init_scale();
+  }
+  m.compression_method = p.compression().method();
+  m.source = p.source();
+  return m;
+}
+
+}  // namespace ctrps::worker::serve

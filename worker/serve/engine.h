@@ -1,0 +1,86 @@
+// The native inference engine: loads a serving bundle (bundle.proto) and
+// scores examples, batched or one row at a time.
+//
+// Tables are memory-mapped and shared (read-only) by every engine forked
+// from the same bundle; each engine owns its model buffers, so one engine
+// per serving thread: an engine is not thread-safe, Fork() is cheap.
+//
+// Allocation: single-row prediction allocates nothing after the first call
+// (it runs on its own copy of the model, sized for one example); batched
+// prediction allocates nothing once warm for a given batch size (Eigen
+// reallocates its activations when the batch size changes). Both hold with
+// one compute thread (worker::SetNumThreads(1), the serving set-up: one
+// engine per thread); Eigen's multi-threaded GEMM allocates on each call.
+//
+// A key absent from its table reads as the bundle's UnknownKeyRows say: an
+// all-zero row (a feature never seen in training adds nothing), or the
+// key-seeded initial row training would have created, which is what
+// training-time evaluation of the saved model reads (ps::EmbeddingClient::Pull
+// with training = false), so such a bundle scores exactly as `ctrps eval` of
+// its model. unknown_keys() counts them.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "worker/data/batch.h"
+#include "worker/nn/model.h"
+#include "worker/serve/bundle.h"
+#include "worker/train/sparse_batch_builder.h"
+
+namespace ctrps::worker::serve {
+
+class MappedTable;
+
+class InferenceEngine {
+ public:
+  // Reads dir/model.pb, maps and verifies every table file, builds the
+  // model and loads its dense weights by name. Errors name the bad file.
+  static StatusOr<std::unique_ptr<InferenceEngine>> Open(const std::string& dir);
+  ~InferenceEngine();
+
+  // A new engine over the same tables and weights (for another thread).
+  std::unique_ptr<InferenceEngine> Fork() const;
+
+  const BundleManifest& manifest() const { return *manifest_; }
+  const DataSpec& data() const { return manifest_->data; }
+  int num_fields() const { return manifest_->model.num_fields; }
+
+  // Logits and click probabilities of every example of `batch` (its keys and
+  // values; labels are ignored). out must hold batch.size() floats.
+  void PredictBatchLogits(const Batch& batch, float* logits);
+  void PredictBatch(const Batch& batch, float* probabilities);
+
+  // One example: keys[f], values[f] for f < num_fields(). No allocation
+  // after the first call (which copies the dense weights once).
+  float PredictRowLogit(const Key* keys, const float* values);
+  float PredictRow(const Key* keys, const float* values);
+
+  // (example, field) pairs whose key was absent from its table, since Open/Fork.
+  uint64_t unknown_keys() const { return unknown_keys_; }
+
+ private:
+  struct Shared;
+  explicit InferenceEngine(std::shared_ptr<const Shared> shared);
+  // Field `field`'s row of `key` into out; false (and the bundle's
+  // unknown-key row) if the key is absent.
+  bool LookupRow(int field, Key key, float* out) const;
+
+  std::shared_ptr<const Shared> shared_;
+  const BundleManifest* manifest_ = nullptr;
+  std::unique_ptr<Model> model_;      // batches
+  std::unique_ptr<Model> row_model_;  // single rows (same weights), made on first use
+  SparseBatchBuilder builder_;
+  SparseBatch batch_, row_;
+  VectorF logits_, row_logits_;
+  std::vector<int> missing_;  // unique keys of a field that were absent
+  std::vector<uint8_t> missing_flag_;
+  uint64_t unknown_keys_ = 0;
+};
+
+inline float Sigmoid(float logit) { return 1.0f / (1.0f + std::exp(-logit)); }
+
+}  // namespace ctrps::worker::serve

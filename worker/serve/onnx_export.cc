@@ -1,0 +1,374 @@
+// ExportOnnx: builds the ONNX graph of a model from its bundle manifest (the
+// dense weights by name) and its sorted tables, then runs libonnx's checker.
+// The graph computes exactly what worker/nn's Forward computes (see the
+// model files there); only the order of float additions differs.
+#include "worker/serve/onnx_export.h"
+
+#include <onnx/checker.h>
+#include <onnx/onnx_pb.h>
+
+#include <cstring>
+#include <unordered_map>
+
+#include "worker/serve/exporter.h"
+
+namespace ctrps::worker::serve {
+namespace {
+
+constexpr int kOpset = 13;
+
+// Builds nodes and initializers of one graph with unique names.
+class GraphBuilder {
+ public:
+  explicit GraphBuilder(onnx::GraphProto* g) : g_(g) {}
+
+  std::string Fresh(const std::string& hint) { return hint + "_" + std::to_string(next_++); }
+
+  // A float initializer of `dims` from row-major values.
+  std::string Floats(const std::string& name, const std::vector<int64_t>& dims, const float* v) {
+    onnx::TensorProto* t = g_->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    size_t n = 1;
+    for (int64_t d : dims) {
+      t->add_dims(d);
+      n *= static_cast<size_t>(d);
+    }
+    t->set_raw_data(std::string(reinterpret_cast<const char*>(v), n * sizeof(float)));
+    return name;
+  }
+  std::string Ints(const std::string& name, const std::vector<int64_t>& dims,
+                   const std::vector<int64_t>& v) {
+    onnx::TensorProto* t = g_->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::INT64);
+    for (int64_t d : dims) t->add_dims(d);
+    t->set_raw_data(std::string(reinterpret_cast<const char*>(v.data()), v.size() * 8));
+    return name;
+  }
+  std::string Ints1(const std::vector<int64_t>& v) {
+    return Ints(Fresh("const"), {static_cast<int64_t>(v.size())}, v);
+  }
+  std::string Scalar(float x) { return Floats(Fresh("const"), {}, &x); }
+
+  onnx::NodeProto* Node(const std::string& op, const std::vector<std::string>& in,
+                        const std::string& out) {
+    onnx::NodeProto* n = g_->add_node();
+    n->set_op_type(op);
+    n->set_name(Fresh(op));
+    for (const auto& i : in) n->add_input(i);
+    n->add_output(out);
+    return n;
+  }
+  std::string Op(const std::string& op, const std::vector<std::string>& in,
+                 const std::string& hint = "") {
+    const std::string out = Fresh(hint.empty() ? op : hint);
+    Node(op, in, out);
+    return out;
+  }
+  static void IntAttr(onnx::NodeProto* n, const std::string& name, int64_t v) {
+    onnx::AttributeProto* a = n->add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::INT);
+    a->set_i(v);
+  }
+  static void IntsAttr(onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& v) {
+    onnx::AttributeProto* a = n->add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::INTS);
+    for (int64_t x : v) a->add_ints(x);
+  }
+
+  // ReduceSum over `axes` (opset 13 takes them as an input).
+  std::string ReduceSum(const std::string& x, const std::vector<int64_t>& axes, bool keepdims) {
+    const std::string out = Fresh("reduce_sum");
+    IntAttr(Node("ReduceSum", {x, Ints1(axes)}, out), "keepdims", keepdims ? 1 : 0);
+    return out;
+  }
+  std::string Reshape(const std::string& x, const std::vector<int64_t>& shape) {
+    return Op("Reshape", {x, Ints1(shape)});
+  }
+  // x[:, start:end] along `axis`.
+  std::string Slice(const std::string& x, int64_t axis, int64_t start, int64_t end) {
+    return Op("Slice", {x, Ints1({start}), Ints1({end}), Ints1({axis})});
+  }
+  std::string Gather(const std::string& x, const std::string& idx, int64_t axis) {
+    const std::string out = Fresh("gather");
+    IntAttr(Node("Gather", {x, idx}, out), "axis", axis);
+    return out;
+  }
+  std::string Concat(const std::vector<std::string>& xs, int64_t axis) {
+    const std::string out = Fresh("concat");
+    IntAttr(Node("Concat", xs, out), "axis", axis);
+    return out;
+  }
+
+ private:
+  onnx::GraphProto* g_;
+  int next_ = 0;
+};
+
+// Dense tensors of the manifest by name; values are column-major.
+class DenseByName {
+ public:
+  explicit DenseByName(const BundleManifest& m) {
+    for (const DenseTensor& t : m.dense) map_[t.name] = &t;
+  }
+  StatusOr<const DenseTensor*> Get(const std::string& name) const {
+    auto it = map_.find(name);
+    if (it == map_.end()) return Status::Internal("ONNX export: no dense tensor '" + name + "'");
+    return it->second;
+  }
+  // The tensor as a row-major [rows, cols] initializer.
+  StatusOr<std::string> RowMajor(GraphBuilder* gb, const std::string& name) const {
+    ASSIGN_OR_RETURN(const DenseTensor* t, Get(name));
+    std::vector<float> v(t->values.size());
+    for (int r = 0; r < t->rows; ++r)
+      for (int c = 0; c < t->cols; ++c)
+        v[static_cast<size_t>(r) * t->cols + c] = t->values[static_cast<size_t>(c) * t->rows + r];
+    return gb->Floats(name, {t->rows, t->cols}, v.data());
+  }
+  // A column vector (rows x 1) as a 1-D initializer.
+  StatusOr<std::string> Vector(GraphBuilder* gb, const std::string& name) const {
+    ASSIGN_OR_RETURN(const DenseTensor* t, Get(name));
+    return gb->Floats(name, {static_cast<int64_t>(t->values.size())}, t->values.data());
+  }
+
+ private:
+  std::unordered_map<std::string, const DenseTensor*> map_;
+};
+
+// An MLP named like worker/nn/mlp.h: "<prefix>.<l>.weight" (out x in) and
+// ".bias"; ReLU after every layer but the last unless relu_last.
+StatusOr<std::string> Mlp(GraphBuilder* gb, const DenseByName& dense, const std::string& prefix,
+                          std::string x, bool relu_last) {
+  int layers = 0;
+  while (dense.Get(prefix + "." + std::to_string(layers) + ".weight").ok()) ++layers;
+  if (layers == 0) return Status::Internal("ONNX export: no layers named " + prefix + ".*");
+  for (int l = 0; l < layers; ++l) {
+    const std::string p = prefix + "." + std::to_string(l);
+    ASSIGN_OR_RETURN(std::string w, dense.RowMajor(gb, p + ".weight"));
+    ASSIGN_OR_RETURN(std::string b, dense.Vector(gb, p + ".bias"));
+    const std::string y = gb->Fresh(p);
+    GraphBuilder::IntAttr(gb->Node("Gemm", {x, w, b}, y), "transB", 1);
+    x = (l + 1 < layers || relu_last) ? gb->Op("Relu", {y}) : y;
+  }
+  return x;
+}
+
+struct Layout {
+  int F = 0, W = 0, lin = 0;  // fields, padded row width, linear weight first?
+  std::vector<int> dims;      // embedding dim per field
+};
+
+StatusOr<onnx::ModelProto> BuildGraph(const BundleManifest& m,
+                                      const std::vector<SortedRows>& tables,
+                                      const std::string& doc) {
+  const ModelOptions& o = m.model;
+  Layout L;
+  L.F = o.num_fields;
+  const bool factor = o.type == ModelType::kLR || o.type == ModelType::kFM ||
+                      o.type == ModelType::kFwFM || o.type == ModelType::kDeepFM ||
+                      o.type == ModelType::kDeepFwFM;
+  L.lin = factor ? 1 : 0;
+  for (int f = 0; f < L.F; ++f) {
+    L.dims.push_back(o.type == ModelType::kLR ? 0 : o.emb_dims[f]);
+    L.W = std::max(L.W, tables[f].width);
+    if (tables[f].width != L.lin + L.dims[f])
+      return Status::Internal("ONNX export: table " + std::to_string(f) + " is " +
+                              std::to_string(tables[f].width) + " wide, expected " +
+                              std::to_string(L.lin + L.dims[f]));
+  }
+  L.W = std::max(L.W, 1);
+
+  onnx::ModelProto model;
+  model.set_ir_version(onnx::IR_VERSION);
+  model.set_producer_name("ctrps");
+  model.set_producer_version("1");
+  model.set_doc_string(doc);
+  onnx::OperatorSetIdProto* opset = model.add_opset_import();
+  opset->set_domain("");
+  opset->set_version(kOpset);
+  onnx::GraphProto* g = model.mutable_graph();
+  g->set_name(std::string("ctrps_") + ModelTypeName(o.type));
+  GraphBuilder gb(g);
+  DenseByName dense(m);
+
+  auto add_io = [](google::protobuf::RepeatedPtrField<onnx::ValueInfoProto>* list,
+                   const std::string& name, int type, std::vector<int64_t> dims) {
+    onnx::ValueInfoProto* v = list->Add();
+    v->set_name(name);
+    onnx::TypeProto_Tensor* t = v->mutable_type()->mutable_tensor_type();
+    t->set_elem_type(type);
+    for (int64_t d : dims) {
+      auto* dim = t->mutable_shape()->add_dim();
+      if (d < 0)
+        dim->set_dim_param("batch");
+      else
+        dim->set_dim_value(d);
+    }
+  };
+  add_io(g->mutable_input(), "row_index", onnx::TensorProto::INT64, {-1, L.F});
+  add_io(g->mutable_input(), "value", onnx::TensorProto::FLOAT, {-1, L.F});
+  add_io(g->mutable_output(), "logit", onnx::TensorProto::FLOAT, {-1});
+  add_io(g->mutable_output(), "probability", onnx::TensorProto::FLOAT, {-1});
+
+  // The concatenated table: row 0 zeros, then every field's rows, padded to W.
+  uint64_t total = 1;
+  for (const SortedRows& t : tables) total += t.keys.size();
+  std::vector<float> table(total * L.W, 0.0f);
+  uint64_t row = 1;
+  for (const SortedRows& t : tables)
+    for (size_t i = 0; i < t.keys.size(); ++i, ++row)
+      std::copy_n(&t.rows[i * t.width], t.width, &table[row * L.W]);
+  gb.Floats("embedding_table", {static_cast<int64_t>(total), L.W}, table.data());
+  table = {};
+
+  // rows [B, F, W], scaled by each field's value.
+  const std::string gathered = gb.Gather("embedding_table", "row_index", 0);
+  const std::string v3 = gb.Op("Unsqueeze", {"value", gb.Ints1({2})});
+  const std::string scaled = gb.Op("Mul", {gathered, v3}, "scaled_rows");
+  const std::string flat = gb.Reshape(scaled, {-1, static_cast<int64_t>(L.F) * L.W});
+  // x0 [B, D]: the embeddings of fields >= first, concatenated (EmbeddingInput).
+  auto embeddings = [&](int first) {
+    std::vector<int64_t> idx;
+    for (int f = first; f < L.F; ++f)
+      for (int k = 0; k < L.dims[f]; ++k) idx.push_back(static_cast<int64_t>(f) * L.W + L.lin + k);
+    return gb.Gather(flat, gb.Ints1(idx), 1);
+  };
+
+  std::vector<std::string> terms;  // [B] pieces of the logit, or [B, 1]
+  std::string logit2d;             // an MLP's [B, 1] output
+  switch (o.type) {
+    case ModelType::kLR:
+    case ModelType::kFM:
+    case ModelType::kFwFM:
+    case ModelType::kDeepFM:
+    case ModelType::kDeepFwFM: {
+      ASSIGN_OR_RETURN(const DenseTensor* bias, dense.Get("bias"));
+      const std::string lin = gb.ReduceSum(gb.Slice(scaled, 2, 0, 1), {1, 2}, false);
+      terms.push_back(gb.Op("Add", {lin, gb.Scalar(bias->values[0])}));
+      if (o.type == ModelType::kLR) break;
+      const int d = L.dims[0];
+      const std::string x0 = embeddings(0);
+      const std::string e3 = gb.Reshape(x0, {-1, L.F, d});  // [B, F, d]
+      if (o.type == ModelType::kFM || o.type == ModelType::kDeepFM) {
+        // 0.5 (|sum_f e_f|^2 - sum_f |e_f|^2)
+        const std::string s = gb.ReduceSum(e3, {1}, false);
+        const std::string sq = gb.ReduceSum(gb.Op("Mul", {s, s}), {1}, false);
+        const std::string ee = gb.ReduceSum(gb.Op("Mul", {e3, e3}), {1, 2}, false);
+        terms.push_back(gb.Op("Mul", {gb.Op("Sub", {sq, ee}), gb.Scalar(0.5f)}, "fm"));
+      } else {
+        // 0.5 sum_ij rs_ij <e_i, e_j>, rs = (R + R^T) / 2 with zero diagonal.
+        ASSIGN_OR_RETURN(const DenseTensor* r, dense.Get("fwfm.r"));
+        std::vector<float> rs(static_cast<size_t>(L.F) * L.F);
+        for (int i = 0; i < L.F; ++i)
+          for (int j = 0; j < L.F; ++j)
+            rs[i * L.F + j] = i == j ? 0.0f
+                                     : 0.5f * (r->values[static_cast<size_t>(j) * L.F + i] +
+                                               r->values[static_cast<size_t>(i) * L.F + j]);
+        const std::string rs_name = gb.Floats("fwfm.r_symmetric", {L.F, L.F}, rs.data());
+        const std::string mixed = gb.Op("MatMul", {rs_name, e3});  // [B, F, d]
+        const std::string s = gb.ReduceSum(gb.Op("Mul", {e3, mixed}), {1, 2}, false);
+        terms.push_back(gb.Op("Mul", {s, gb.Scalar(0.5f)}, "fwfm"));
+      }
+      if (o.type == ModelType::kDeepFM || o.type == ModelType::kDeepFwFM) {
+        ASSIGN_OR_RETURN(logit2d, Mlp(&gb, dense, "mlp", x0, false));
+      }
+      break;
+    }
+    case ModelType::kDCNv2: {
+      const std::string x0 = embeddings(0);
+      std::string x = x0;
+      for (int l = 0; l < o.cross_layers; ++l) {
+        const std::string p = "cross." + std::to_string(l);
+        ASSIGN_OR_RETURN(std::string b, dense.Vector(&gb, p + ".bias"));
+        std::string z = gb.Fresh(p + "_z");
+        if (o.cross_rank == 0) {
+          ASSIGN_OR_RETURN(std::string w, dense.RowMajor(&gb, p + ".weight"));
+          GraphBuilder::IntAttr(gb.Node("Gemm", {x, w, b}, z), "transB", 1);
+        } else {
+          // W x = U (V^T x): rows x V, then times U^T.
+          ASSIGN_OR_RETURN(std::string u, dense.RowMajor(&gb, p + ".u"));
+          ASSIGN_OR_RETURN(std::string v, dense.RowMajor(&gb, p + ".v"));
+          const std::string h = gb.Op("MatMul", {x, v});
+          GraphBuilder::IntAttr(gb.Node("Gemm", {h, u, b}, z), "transB", 1);
+        }
+        x = gb.Op("Add", {gb.Op("Mul", {x0, z}), x}, p);
+      }
+      ASSIGN_OR_RETURN(logit2d, Mlp(&gb, dense, "mlp", x, false));
+      break;
+    }
+    case ModelType::kDLRM: {
+      const int N = o.num_dense_fields, d = L.dims[0];
+      std::vector<std::string> vecs;  // [B, k * d] pieces of z
+      std::string bottom;
+      if (N > 0) {
+        ASSIGN_OR_RETURN(bottom, Mlp(&gb, dense, "bottom_mlp", gb.Slice("value", 1, 0, N), true));
+        vecs.push_back(bottom);
+      }
+      vecs.push_back(embeddings(N));
+      const std::string z = vecs.size() == 1 ? vecs[0] : gb.Concat(vecs, 1);
+      const int n = L.F - N + (N > 0 ? 1 : 0);
+      std::string top_in = z;
+      if (!o.dlrm_interaction_cat) {
+        const std::string z3 = gb.Reshape(z, {-1, n, d});
+        const std::string zt = gb.Fresh("zt");
+        GraphBuilder::IntsAttr(gb.Node("Transpose", {z3}, zt), "perm", {0, 2, 1});
+        const std::string gram = gb.Reshape(gb.Op("MatMul", {z3, zt}), {-1, int64_t{n} * n});
+        std::vector<int64_t> upper;
+        for (int i = 0; i < n; ++i)
+          for (int j = i + 1; j < n; ++j) upper.push_back(int64_t{i} * n + j);
+        const std::string pairs = gb.Gather(gram, gb.Ints1(upper), 1);
+        top_in = N > 0 ? gb.Concat({bottom, pairs}, 1) : pairs;
+      }
+      ASSIGN_OR_RETURN(logit2d, Mlp(&gb, dense, "top_mlp", top_in, false));
+      break;
+    }
+  }
+  if (!logit2d.empty()) terms.push_back(gb.Reshape(logit2d, {-1}));
+  std::string logit = terms[0];
+  for (size_t i = 1; i < terms.size(); ++i) logit = gb.Op("Add", {logit, terms[i]});
+  gb.Node("Identity", {logit}, "logit");
+  gb.Node("Sigmoid", {"logit"}, "probability");
+  return model;
+}
+
+}  // namespace
+
+Status ExportOnnx(Model* model, ps::EmbeddingClient* source, const DataSpec& data,
+                  const OnnxExportOptions& options) {
+  if (options.out_dir.empty()) return Status::InvalidArgument("ONNX export: no output directory");
+  const int F = model->options().num_fields;
+  BundleManifest m = DescribeModel(model, data);
+  std::vector<SortedRows> tables;
+  std::vector<std::vector<Key>> vocab;
+  for (int f = 0; f < F; ++f) {
+    ASSIGN_OR_RETURN(SortedRows t, CollectTable(source, f, model->RowWidth(f)));
+    vocab.push_back(t.keys);
+    tables.push_back(std::move(t));
+  }
+  ASSIGN_OR_RETURN(onnx::ModelProto proto,
+                   BuildGraph(m, tables,
+                              "ctrps " + std::string(ModelTypeName(m.model.type)) +
+                                  " exported from " + options.source));
+  tables.clear();
+  try {
+    onnx::checker::check_model(proto);
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("ONNX export: the checker rejects the graph: ") + e.what());
+  }
+  std::string bytes;
+  if (proto.ByteSizeLong() >= (size_t{1} << 31) || !proto.SerializeToString(&bytes))
+    return Status::ResourceExhausted(
+        "ONNX export: the graph is over protobuf's 2 GiB limit; export the native bundle instead");
+  ASSIGN_OR_RETURN(std::string tmp, BeginOutputDir(options.out_dir));
+  RETURN_IF_ERROR(WriteWholeFile(tmp + "/model.onnx", bytes));
+  RETURN_IF_ERROR(OnnxVocabulary::Write(tmp + "/vocab.bin", vocab));
+  // The structure and data format as text, so tools know how raw lines
+  // become the graph's inputs (no model.pb: this is not a native bundle).
+  RETURN_IF_ERROR(WriteBundleManifestText(tmp, m));
+  return CommitOutputDir(tmp, options.out_dir);
+}
+
+}  // namespace ctrps::worker::serve

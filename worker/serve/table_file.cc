@@ -1,0 +1,331 @@
+#include "worker/serve/table_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
+
+namespace ctrps::worker::serve {
+namespace {
+
+constexpr char kMagic[8] = {'C', 'T', 'R', 'P', 'S', 'E', 'M', 'B'};
+constexpr uint32_t kVersion = 1;
+constexpr size_t kHeaderBytes = 64;
+
+struct Header {
+  uint32_t version = kVersion;
+  uint32_t dtype = 0;
+  uint32_t width = 0;
+  uint32_t table_id = 0;
+  uint64_t rows = 0;
+  uint32_t crc = 0;
+};
+
+void EncodeHeader(const Header& h, char* out) {
+  std::memset(out, 0, kHeaderBytes);
+  std::memcpy(out, kMagic, 8);
+  std::memcpy(out + 8, &h.version, 4);
+  std::memcpy(out + 12, &h.dtype, 4);
+  std::memcpy(out + 16, &h.width, 4);
+  std::memcpy(out + 20, &h.table_id, 4);
+  std::memcpy(out + 24, &h.rows, 8);
+  std::memcpy(out + 32, &h.crc, 4);
+}
+
+size_t ElementBytes(TableDtype t) {
+  switch (t) {
+    case TableDtype::kFloat32:
+      return 4;
+    case TableDtype::kFloat16:
+      return 2;
+    case TableDtype::kInt8:
+      return 1;
+  }
+  return 4;
+}
+
+// Bytes after the header: keys, scales (int8), values.
+uint64_t BodyBytes(TableDtype t, uint64_t rows, int width) {
+  return rows * 8 + (t == TableDtype::kInt8 ? rows * 4 : 0) + rows * width * ElementBytes(t);
+}
+
+uint32_t Crc(uint32_t crc, const char* p, uint64_t n) {
+  while (n > 0) {
+    const uInt chunk = static_cast<uInt>(std::min<uint64_t>(n, 1u << 30));
+    crc = static_cast<uint32_t>(crc32(crc, reinterpret_cast<const Bytef*>(p), chunk));
+    p += chunk;
+    n -= chunk;
+  }
+  return crc;
+}
+
+}  // namespace
+
+uint16_t FloatToHalf(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint32_t sign = (x >> 16) & 0x8000u;
+  x &= 0x7fffffffu;
+  if (x >= 0x7f800000u) return static_cast<uint16_t>(sign | (x > 0x7f800000u ? 0x7e00u : 0x7c00u));
+  if (x >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow -> inf
+  if (x < 0x38800000u) {  // below the smallest normal half: a multiple of 2^-24
+    float a;
+    std::memcpy(&a, &x, 4);
+    return static_cast<uint16_t>(sign | static_cast<uint32_t>(std::nearbyint(a * 16777216.0f)));
+  }
+  uint32_t h = ((x - 0x38000000u) >> 13);
+  const uint32_t rem = x & 0x1fffu;
+  if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) ++h;
+  return static_cast<uint16_t>(sign | h);
+}
+
+float HalfToFloat(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  uint32_t e = (h >> 10) & 0x1fu, m = h & 0x3ffu, x;
+  if (e == 0) {
+    if (m == 0) {
+      x = sign;
+    } else {  // subnormal: normalise
+      e = 127 - 15 + 1;
+      while (!(m & 0x400u)) {
+        m <<= 1;
+        --e;
+      }
+      x = sign | (e << 23) | ((m & 0x3ffu) << 13);
+    }
+  } else if (e == 31) {
+    x = sign | 0x7f800000u | (m << 13);
+  } else {
+    x = sign | ((e + 127 - 15) << 23) | (m << 13);
+  }
+  float f;
+  std::memcpy(&f, &x, 4);
+  return f;
+}
+
+Status WriteTableFile(const std::string& path, int table_id, int width, TableDtype dtype,
+                      const Key* keys, size_t n, const float* rows, TableEntry* entry) {
+  for (size_t i = 0; i < n; ++i) {
+    if (KeyTable(keys[i]) != table_id)
+      return Status::InvalidArgument(path + ": key " + std::to_string(keys[i]) +
+                                     " belongs to table " + std::to_string(KeyTable(keys[i])) +
+                                     ", not " + std::to_string(table_id));
+    if (i > 0 && keys[i] <= keys[i - 1])
+      return Status::InvalidArgument(path + ": keys are not strictly ascending at row " +
+                                     std::to_string(i));
+  }
+  std::string body;
+  body.reserve(BodyBytes(dtype, n, width));
+  body.append(reinterpret_cast<const char*>(keys), n * 8);
+  const size_t w = static_cast<size_t>(width);
+  if (dtype == TableDtype::kFloat32) {
+    body.append(reinterpret_cast<const char*>(rows), n * w * 4);
+  } else if (dtype == TableDtype::kFloat16) {
+    for (size_t i = 0; i < n * w; ++i) {
+      const uint16_t h = FloatToHalf(rows[i]);
+      body.append(reinterpret_cast<const char*>(&h), 2);
+    }
+  } else {
+    std::vector<float> scales(n);
+    std::string q(n * w, '\0');
+    for (size_t i = 0; i < n; ++i) {
+      float amax = 0;
+      for (size_t k = 0; k < w; ++k) amax = std::max(amax, std::fabs(rows[i * w + k]));
+      const float scale = amax > 0 ? amax / 127.0f : 1.0f;
+      scales[i] = scale;
+      for (size_t k = 0; k < w; ++k) {
+        const float v = std::nearbyint(rows[i * w + k] / scale);
+        q[i * w + k] = static_cast<char>(static_cast<int8_t>(std::clamp(v, -127.0f, 127.0f)));
+      }
+    }
+    body.append(reinterpret_cast<const char*>(scales.data()), n * 4);
+    body += q;
+  }
+  Header h;
+  h.dtype = static_cast<uint32_t>(dtype);
+  h.width = static_cast<uint32_t>(width);
+  h.table_id = static_cast<uint32_t>(table_id);
+  h.rows = n;
+  h.crc = Crc(0, body.data(), body.size());
+  char header[kHeaderBytes];
+  EncodeHeader(h, header);
+
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) return Status::IOError("cannot create " + path + ": " + std::strerror(errno));
+  bool ok = std::fwrite(header, 1, kHeaderBytes, f) == kHeaderBytes &&
+            std::fwrite(body.data(), 1, body.size(), f) == body.size() && std::fflush(f) == 0;
+  ok = std::fclose(f) == 0 && ok;
+  if (!ok) return Status::IOError("cannot write " + path + ": " + std::strerror(errno));
+  entry->table_id = table_id;
+  entry->width = width;
+  entry->rows = n;
+  entry->dtype = dtype;
+  entry->crc32 = h.crc;
+  entry->file_bytes = kHeaderBytes + body.size();
+  return Status::OK();
+}
+
+MappedTable::~MappedTable() { Unmap(); }
+
+void MappedTable::Unmap() {
+  if (map_ != nullptr) munmap(map_, map_bytes_);
+  map_ = nullptr;
+  map_bytes_ = 0;
+}
+
+MappedTable::MappedTable(MappedTable&& o) noexcept { *this = std::move(o); }
+
+MappedTable& MappedTable::operator=(MappedTable&& o) noexcept {
+  if (this != &o) {
+    Unmap();
+    map_ = o.map_;
+    map_bytes_ = o.map_bytes_;
+    width_ = o.width_;
+    rows_ = o.rows_;
+    dtype_ = o.dtype_;
+    keys_ = o.keys_;
+    scales_ = o.scales_;
+    values_ = o.values_;
+    shift_ = o.shift_;
+    starts_ = std::move(o.starts_);
+    o.map_ = nullptr;
+    o.map_bytes_ = 0;
+  }
+  return *this;
+}
+
+StatusOr<MappedTable> MappedTable::Open(const std::string& path, const TableEntry& expected) {
+  auto bad = [&](const std::string& why) { return Status::Corruption(path + ": " + why); };
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return Status::NotFound("cannot open table file " + path + ": " + std::strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    ::close(fd);
+    return Status::IOError("cannot stat " + path + ": " + std::strerror(errno));
+  }
+  const size_t size = static_cast<size_t>(st.st_size);
+  if (size < kHeaderBytes) {
+    ::close(fd);
+    return bad(std::to_string(size) + " bytes, shorter than the 64-byte header (truncated)");
+  }
+  void* map = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (map == MAP_FAILED)
+    return Status::IOError("cannot mmap " + path + ": " + std::strerror(errno));
+  MappedTable t;
+  t.map_ = map;
+  t.map_bytes_ = size;
+  const char* p = static_cast<const char*>(map);
+  if (std::memcmp(p, kMagic, 8) != 0) return bad("bad magic (not a ctrps table file)");
+  Header h;
+  std::memcpy(&h.version, p + 8, 4);
+  std::memcpy(&h.dtype, p + 12, 4);
+  std::memcpy(&h.width, p + 16, 4);
+  std::memcpy(&h.table_id, p + 20, 4);
+  std::memcpy(&h.rows, p + 24, 8);
+  std::memcpy(&h.crc, p + 32, 4);
+  if (h.version != kVersion)
+    return bad("format version " + std::to_string(h.version) + ", expected 1");
+  for (size_t i = 36; i < kHeaderBytes; ++i)
+    if (p[i] != 0)
+      return bad("non-zero header padding at byte " + std::to_string(i) + " (corrupt)");
+  if (h.dtype > 2) return bad("unknown dtype " + std::to_string(h.dtype));
+  const TableDtype dtype = static_cast<TableDtype>(h.dtype);
+  if (static_cast<int>(h.width) != expected.width || h.rows != expected.rows ||
+      dtype != expected.dtype || static_cast<int>(h.table_id) != expected.table_id)
+    return bad("header says table " + std::to_string(h.table_id) + ", width " +
+               std::to_string(h.width) + ", " + std::to_string(h.rows) + " rows, " +
+               TableDtypeName(dtype) + "; model.pb expects table " +
+               std::to_string(expected.table_id) + ", width " + std::to_string(expected.width) +
+               ", " + std::to_string(expected.rows) + " rows, " + TableDtypeName(expected.dtype));
+  if (h.rows >= (uint64_t{1} << 32)) return bad("more than 2^32 rows");
+  const uint64_t body = BodyBytes(dtype, h.rows, h.width);
+  if (size != kHeaderBytes + body)
+    return bad(std::to_string(size) + " bytes, expected " + std::to_string(kHeaderBytes + body) +
+               " (truncated or padded)");
+  if (h.crc != expected.crc32) return bad("header checksum differs from model.pb's");
+  if (Crc(0, p + kHeaderBytes, body) != h.crc)
+    return bad("checksum mismatch (the file is corrupt)");
+  t.width_ = static_cast<int>(h.width);
+  t.rows_ = h.rows;
+  t.dtype_ = dtype;
+  t.keys_ = reinterpret_cast<const Key*>(p + kHeaderBytes);
+  const char* after_keys = p + kHeaderBytes + h.rows * 8;
+  if (dtype == TableDtype::kInt8) {
+    t.scales_ = reinterpret_cast<const float*>(after_keys);
+    t.values_ = after_keys + h.rows * 4;
+  } else {
+    t.values_ = after_keys;
+  }
+  // Keys must be sorted and in this table (the writer guarantees it; a
+  // hand-made file might not, and lookups rely on it).
+  for (uint64_t i = 0; i < h.rows; ++i)
+    if (KeyTable(t.keys_[i]) != expected.table_id || (i > 0 && t.keys_[i] <= t.keys_[i - 1]))
+      return bad("keys not strictly ascending within table " + std::to_string(expected.table_id) +
+                 " at row " + std::to_string(i));
+  // Bucket index over the top bits of the key hash: about one key a bucket.
+  int bits = 1;
+  while (bits < 24 && (uint64_t{1} << bits) < h.rows) ++bits;
+  t.shift_ = kKeyHashBits - bits;
+  t.starts_.assign((size_t{1} << bits) + 1, 0);
+  uint64_t i = 0;
+  for (size_t b = 0; b < (size_t{1} << bits); ++b) {
+    t.starts_[b] = static_cast<uint32_t>(i);
+    while (i < h.rows && (KeyHash(t.keys_[i]) >> t.shift_) == b) ++i;
+  }
+  t.starts_.back() = static_cast<uint32_t>(h.rows);
+  madvise(map, size, MADV_RANDOM);
+  return t;
+}
+
+void MappedTable::ReadRow(uint64_t i, float* out) const {
+  const size_t w = static_cast<size_t>(width_);
+  switch (dtype_) {
+    case TableDtype::kFloat32:
+      std::memcpy(out, static_cast<const float*>(values_) + i * w, w * 4);
+      return;
+    case TableDtype::kFloat16: {
+      const uint16_t* h = static_cast<const uint16_t*>(values_) + i * w;
+#if defined(__F16C__)
+      size_t k = 0;
+      for (; k + 8 <= w; k += 8)
+        _mm256_storeu_ps(out + k,
+                         _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + k))));
+      for (; k < w; ++k) out[k] = _cvtsh_ss(h[k]);
+#else
+      for (size_t k = 0; k < w; ++k) out[k] = HalfToFloat(h[k]);
+#endif
+      return;
+    }
+    case TableDtype::kInt8: {
+      const int8_t* q = static_cast<const int8_t*>(values_) + i * w;
+      const float s = scales_[i];
+      for (size_t k = 0; k < w; ++k) out[k] = s * static_cast<float>(q[k]);
+      return;
+    }
+  }
+}
+
+bool MappedTable::Lookup(Key key, float* out) const {
+  const int64_t i = Find(key);
+  if (i < 0) {
+    std::fill_n(out, width_, 0.0f);
+    return false;
+  }
+  ReadRow(static_cast<uint64_t>(i), out);
+  return true;
+}
+
+}  // namespace ctrps::worker::serve

@@ -1,0 +1,85 @@
+// Embedding table files of a serving bundle: sorted keys and their rows,
+// optionally quantised, behind a 64-byte checksummed header (the layout is
+// documented in bundle.proto). Readers memory-map the file and look keys up
+// in place; nothing is copied at load but a small bucket index.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/keys.h"
+#include "common/status.h"
+#include "worker/serve/bundle.h"
+
+namespace ctrps::worker::serve {
+
+// Writes `n` rows (keys strictly ascending, rows n x width row-major floats)
+// to `path` in `dtype`, and fills entry->{rows, crc32, file_bytes, width,
+// dtype, table_id}. InvalidArgument if the keys are not strictly ascending
+// or not all in table `table_id`.
+[[nodiscard]] Status WriteTableFile(const std::string& path, int table_id, int width,
+                                    TableDtype dtype, const Key* keys, size_t n, const float* rows,
+                                    TableEntry* entry);
+
+// A read-only, memory-mapped table. Thread-safe after Open (const only).
+class MappedTable {
+ public:
+  MappedTable() = default;
+  ~MappedTable();
+  MappedTable(MappedTable&& o) noexcept;
+  MappedTable& operator=(MappedTable&& o) noexcept;
+  MappedTable(const MappedTable&) = delete;
+  MappedTable& operator=(const MappedTable&) = delete;
+
+  // Maps `path`, checks its header against `expected` (width, rows, dtype,
+  // table id, crc32, size) and the checksum of its contents. Corruption
+  // naming the file on any mismatch.
+  [[nodiscard]] static StatusOr<MappedTable> Open(const std::string& path,
+                                                  const TableEntry& expected);
+
+  int width() const { return width_; }
+  uint64_t rows() const { return rows_; }
+  TableDtype dtype() const { return dtype_; }
+  const Key* keys() const { return keys_; }
+
+  // Index of `key` among the sorted keys, or -1.
+  int64_t Find(Key key) const {
+    const uint64_t b = KeyHash(key) >> shift_;
+    uint32_t lo = starts_[b], hi = starts_[b + 1];
+    while (hi - lo > 8) {
+      const uint32_t mid = lo + (hi - lo) / 2;
+      if (keys_[mid] < key)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    for (; lo < hi; ++lo)
+      if (keys_[lo] == key) return lo;
+    return -1;
+  }
+  // Writes row i (width floats, dequantised) to out.
+  void ReadRow(uint64_t i, float* out) const;
+  // Writes key's row to out, or zeros if the key is absent; returns whether found.
+  bool Lookup(Key key, float* out) const;
+
+ private:
+  void Unmap();
+
+  void* map_ = nullptr;
+  size_t map_bytes_ = 0;
+  int width_ = 0;
+  uint64_t rows_ = 0;
+  TableDtype dtype_ = TableDtype::kFloat32;
+  const Key* keys_ = nullptr;
+  const float* scales_ = nullptr;  // int8 only
+  const void* values_ = nullptr;
+  int shift_ = 56;
+  std::vector<uint32_t> starts_;  // bucket b's keys are [starts_[b], starts_[b+1])
+};
+
+// IEEE half <-> float, round to nearest even (for fp16 tables).
+uint16_t FloatToHalf(float f);
+float HalfToFloat(uint16_t h);
+
+}  // namespace ctrps::worker::serve
