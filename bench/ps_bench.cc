@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/zipf_batches.h"
 #include "common/hash.h"
 #include "ps/client.h"
 #include "ps/layout.h"
@@ -42,7 +43,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr int kFields = 39, kBatch = 2048, kDim = 16;
+constexpr int kFields = bench::kZipfFields, kBatch = 2048, kDim = 16;
 
 double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -66,52 +67,11 @@ void IdleBarrier() {
 }
 
 // Criteo-like cardinalities (as train_bench): a few tiny fields, many mid, a few huge.
-int Vocab(int f) {
-  static const int kV[] = {50,    100,   80,    60,     120,    300,    90,      70,
-                           200,   10,    40,    30,     150,    1400,   550,     2000000,
-                           500000, 300,  20,    12000,  600,    3,      90000,   5000,
-                           3000000, 3000, 26,   10000,  2000000, 10,    5000,    2000,
-                           4,     1000000, 15,  15,     200000, 90,     80000};
-  return kV[f];
-}
+using bench::LoopStream;
 
 std::vector<Batch> MakeBatches(int n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> u(0, 1);
-  std::vector<Batch> out(n);
-  for (Batch& b : out) {
-    b.num_fields = kFields;
-    b.Reserve(kBatch);
-    for (int i = 0; i < kBatch; ++i) {
-      double z = -1.3;
-      for (int f = 0; f < kFields; ++f) {
-        double x = std::pow(u(rng), 1.0 / (1.0 - 1.1));  // Zipf(~1.1) by inversion
-        int v = static_cast<int>(std::fmin(x, Vocab(f))) - 1;
-        b.keys.push_back(MakeKey(f, Mix64(v * 977 + f)));
-        b.values.push_back(1.0f);
-        z += (Mix64(v + 31 * f) % 1000) / 2000.0 - 0.25;
-      }
-      b.labels.push_back(u(rng) < 1.0 / (1.0 + std::exp(-z)) ? 1.0f : 0.0f);
-    }
-  }
-  return out;
+  return bench::MakeZipfBatches(n, kBatch, seed);
 }
-
-class LoopStream : public BatchSource {
- public:
-  LoopStream(const std::vector<Batch>* b, int steps) : b_(b), steps_(steps) {}
-  StatusOr<bool> Next(Batch* out) override {
-    if (i_ >= steps_) return false;
-    *out = (*b_)[i_++ % b_->size()];
-    return true;
-  }
-  Status Rewind() override { i_ = 0; return Status::OK(); }
-  std::string SkippedSummary() const override { return ""; }
-
- private:
-  const std::vector<Batch>* b_;
-  int steps_, i_ = 0;
-};
 
 // samples/s, then per-step ms: read pull compute allreduce push wait.
 constexpr int kE2eFields = 7;
