@@ -62,7 +62,7 @@ StatusOr<ClusterPlan> MakeClusterPlan(const LoadedConfig& c, int world_size, int
   return p;
 }
 
-int RunDistributedTrain(const LoadedConfig& c, int servers_override) {
+int RunDistributedTrain(const LoadedConfig& c, int servers_override, const std::string& resume) {
   auto runtime_or = ps::MpiRuntime::Init(nullptr, nullptr);
   if (!runtime_or.ok()) {
     std::fprintf(stderr, "ctrps train: %s\n", runtime_or.status().ToString().c_str());
@@ -137,6 +137,8 @@ int RunDistributedTrain(const LoadedConfig& c, int servers_override) {
   role.num_workers = layout.num_workers();
   role.chief = chief;
   role.overlap_pull = plan.consistency != ps::Consistency::kBSP;
+  role.resume = resume;
+  role.num_servers = layout.num_servers();
   Status s = TrainWorker(c, role);
   if (!s.ok()) Fail(layout, rank, "training", s);
   s = client->Shutdown();

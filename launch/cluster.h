@@ -37,6 +37,8 @@ struct WorkerRole {
   int num_workers = 1;
   bool chief = true;          // writes metrics, config, the model and the summary
   bool overlap_pull = false;  // asynchronous modes
+  std::string resume;         // --resume: a checkpoint or checkpoint root ("" = config's)
+  int num_servers = 0;        // recorded in checkpoints
 };
 
 // Trains with `role` (launch/cmd_train.cc): data partition worker_index of
@@ -51,6 +53,6 @@ StatusOr<std::unique_ptr<worker::BatchSource>> OpenPartitionedBatchSource(
 // Runs this rank's part of a distributed training job and returns the exit
 // code (0, or 2 for a bad layout). Any failure after start-up ends every
 // rank through MPI_Abort and does not return.
-int RunDistributedTrain(const LoadedConfig& c, int servers_override);
+int RunDistributedTrain(const LoadedConfig& c, int servers_override, const std::string& resume);
 
 }  // namespace ctrps::launch

@@ -8,6 +8,7 @@
 #include "common/logging.h"
 #include "launch/commands.h"
 #include "launch/job_setup.h"
+#include "launch/saved_model.h"
 #include "ps/client.h"
 #include "storage/embedding_store.h"
 #include "worker/eval/auc.h"
@@ -21,7 +22,7 @@ namespace ctrps::launch {
 namespace {
 
 const std::vector<FlagSpec> kEvalFlags = {
-    {"model", "DIR", "a model saved by `ctrps train`, or a bundle from `ctrps export` (its "
+    {"model", "DIR", "a model saved by `ctrps train`, a checkpoint, or a bundle from `ctrps export` (its "
                      "config.pbtxt says how to read data)"},
     {"data", "FILE", "data to score (file, list or glob); default: the config's data.test"},
     {"truth", "FILE", "true click probabilities of --data (from gen-data): report the "
@@ -84,16 +85,12 @@ Status Eval(const LoadedConfig& c, const Flags& flags) {
     mo = engine->manifest().model;
     ASSIGN_OR_RETURN(r, EvaluateBundle(engine.get(), stream.get(), &scores, &labels));
   } else {
-    ASSIGN_OR_RETURN(worker::DatasetSchema schema, SchemaFor(c));
-    ASSIGN_OR_RETURN(mo, MakeModelOptions(c, schema));
-    ASSIGN_OR_RETURN(auto model, worker::NewModel(mo));
+    // A model saved by `ctrps train`, or a checkpoint.
+    ASSIGN_OR_RETURN(SavedModel saved, LoadExportSource(c, model_dir));
+    mo = saved.model->options();
     ASSIGN_OR_RETURN(worker::TrainerOptions to, MakeTrainerOptions(c));
-    auto store = storage::NewMemoryStore();
-    auto client = ps::NewLocalClient(store.get());
-    worker::Trainer trainer(to, model.get(), nullptr, client.get(), nullptr);
-    RETURN_IF_ERROR(trainer.DeclareTables());
-    RETURN_IF_ERROR_CTX(worker::LoadModel(model_dir, model.get(), client.get()),
-                        "loading model " + model_dir);
+    to.checkpoint = {};
+    worker::Trainer trainer(to, saved.model.get(), nullptr, saved.client.get(), nullptr);
     ASSIGN_OR_RETURN(r, trainer.Evaluate(stream.get(), 0, &scores, &labels));
   }
   std::string skipped = stream->SkippedSummary();

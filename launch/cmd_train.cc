@@ -24,6 +24,8 @@ const std::vector<FlagSpec> kTrainFlags = {
     {"set", "FIELD=VALUE", "override a config field, e.g. --set train.batch_size=4096", true},
     {"servers", "S", "under mpirun: ranks 0..S-1 serve embedding shards, the rest train "
                      "(overrides cluster.servers)"},
+    {"resume", "PATH", "resume from this checkpoint, or the newest whole one under this "
+                       "directory (default: checkpoint.dir's newest, if checkpoint.auto_resume)"},
 };
 
 std::string FormatSummary(const worker::TrainResult& r, const worker::EvalResult* test,
@@ -67,7 +69,6 @@ Status TrainWorker(const LoadedConfig& c, const WorkerRole& role) {
     if (ec)
       return Status::IOError("cannot create output dir " + job.output().dir() + ": " + ec.message());
     std::ofstream(job.output().dir() + "/config.pbtxt") << config_text;
-    RETURN_IF_ERROR(metrics.Open(job.output().dir() + "/metrics.jsonl", /*truncate=*/true));
   }
 
   ASSIGN_OR_RETURN(worker::DatasetSchema schema, SchemaFor(c));
@@ -76,6 +77,7 @@ Status TrainWorker(const LoadedConfig& c, const WorkerRole& role) {
   ASSIGN_OR_RETURN(auto dense_opt, MakeDenseOptimizer(c, model->dense_size()));
   ASSIGN_OR_RETURN(worker::TrainerOptions to, MakeTrainerOptions(c));
   to.overlap_pull = role.overlap_pull;
+  to.checkpoint.num_servers = role.num_servers;
   worker::Trainer trainer(to, model.get(), dense_opt.get(), role.client,
                           role.chief ? &metrics : nullptr);
   trainer.SetWorkerGroup(role.group);
@@ -94,6 +96,16 @@ Status TrainWorker(const LoadedConfig& c, const WorkerRole& role) {
                      OpenPartitionedBatchSource(c, job.data().test(), /*training=*/false, wi, nw));
   }
   RETURN_IF_ERROR(trainer.DeclareTables());
+  std::string resumed_from;
+  if (!role.resume.empty() || (to.checkpoint.enabled() && job.checkpoint().auto_resume()))
+    RETURN_IF_ERROR(trainer.Resume(role.resume, &resumed_from));
+  // A resumed run appends to the metrics of the run it continues.
+  if (role.chief)
+    RETURN_IF_ERROR(metrics.Open(job.output().dir() + "/metrics.jsonl",
+                                 /*truncate=*/resumed_from.empty()));
+  if (role.chief && !resumed_from.empty())
+    metrics.Write(JsonLine().Add("event", "resume").Add("checkpoint", resumed_from)
+                      .Add("step", trainer.step()));
   spdlog::info("training {} ({} fields, {} dense params, {} threads{}) on {}",
                worker::ModelTypeName(mo.type), mo.num_fields, model->dense_size(),
                job.train().threads(),
@@ -131,11 +143,13 @@ Status TrainWorker(const LoadedConfig& c, const WorkerRole& role) {
 
 namespace {
 
-Status Train(const LoadedConfig& c) {
+Status Train(const LoadedConfig& c, const std::string& resume) {
   ASSIGN_OR_RETURN(auto store, MakeEmbeddingStore(c));
-  auto client = ps::NewLocalClient(store.get());
+  auto client = ps::NewLocalClient(store.get(),
+                                   static_cast<uint32_t>(c.job.storage().virtual_shards()));
   WorkerRole role;
   role.client = client.get();
+  role.resume = resume;
   return TrainWorker(c, role);
 }
 
@@ -170,12 +184,17 @@ int RunTrain(const std::vector<std::string>& args) {
     }
     servers = static_cast<int>(*v);
   }
-  if (ps::LaunchedUnderMpi()) return RunDistributedTrain(*config, servers);
+  const std::string resume = flags->Get("resume");
+  if (flags->Has("resume") && resume.empty()) {
+    std::fprintf(stderr, "ctrps train: --resume needs a checkpoint or checkpoint directory\n");
+    return 2;
+  }
+  if (ps::LaunchedUnderMpi()) return RunDistributedTrain(*config, servers, resume);
   InitLogging(config->job.output().log_level());
   if (servers >= 0)
     spdlog::warn("--servers {} ignored: not started by mpirun with more than one rank; training "
                  "in this process", servers);
-  s = Train(*config);
+  s = Train(*config, resume);
   if (!s.ok()) {
     spdlog::error("train failed: {}", s.ToString());
     return 1;

@@ -13,5 +13,6 @@ int RunTrain(const std::vector<std::string>& args);
 int RunEval(const std::vector<std::string>& args);
 int RunExport(const std::vector<std::string>& args);
 int RunPredict(const std::vector<std::string>& args);
+int RunCkpt(const std::vector<std::string>& args);
 
 }  // namespace ctrps::launch

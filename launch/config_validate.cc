@@ -46,6 +46,18 @@ void CheckOptimizer(Checker& k, const std::string& p, const config::OptimizerCon
             "FTRL is a sparse (embedding) optimizer; use ADAM, ADAGRAD or SGD for dense weights");
 }
 
+void CheckCheckpoint(Checker& k, const config::CheckpointConfig& c,
+                     const config::StorageConfig& s) {
+  k.Range("checkpoint.every_steps", c.every_steps(), 0, 1e15);
+  k.Range("checkpoint.every_minutes", c.every_minutes(), 0, 1e7);
+  k.Range("checkpoint.keep_last", c.keep_last(), 1, 1000);
+  k.Range("checkpoint.full_every", c.full_every(), 1, 1000);
+  k.Require(c.full_every() == 1 || (s.evict_unseen_steps() == 0 && s.evict_min_count() == 0),
+            "checkpoint.full_every",
+            "incremental checkpoints (full_every > 1) cannot record rows removed by eviction; "
+            "set full_every to 1 or turn storage.evict_unseen_steps/evict_min_count off");
+}
+
 void CheckStorage(Checker& k, const config::StorageConfig& s) {
   const bool disk = s.kind() != config::StorageConfig::MEMORY;
   k.Require(!disk || !s.path().empty(), "storage.path",
@@ -115,6 +127,7 @@ Status ValidateConfig(const LoadedConfig& c, const std::string& command) {
   CheckOptimizer(k, "train.sparse_optimizer", t.sparse_optimizer(), true);
 
   CheckStorage(k, c.job.storage());
+  CheckCheckpoint(k, c.job.checkpoint(), c.job.storage());
 
   static const char* kLevels[] = {"trace", "debug", "info", "warn", "error"};
   bool level_ok = false;

@@ -1,6 +1,7 @@
 // The data side of a job: the schema of the configured format, and batch
 // sources over the worker's data readers.
 #include <algorithm>
+#include <cstdio>
 
 #include <spdlog/spdlog.h>
 
@@ -55,6 +56,48 @@ class ReaderSource final : public worker::BatchSource {
   }
 
   std::string ReadSummary() const override { return Totals().ToString(); }
+
+  // "ctrps-reader 1 <pass> <epoch> <file> <byte> <line in file> <lines>
+  // <window> <rows into window> <rows returned>": the pass fixes the
+  // shuffle seed, the rest is the DataReader's position.
+  StatusOr<std::string> SavePosition() const override {
+    if (!reader_) return Status::FailedPrecondition("reader not open");
+    const worker::DataReaderPosition p = reader_->Position();
+    char buf[256];
+    std::snprintf(buf, sizeof(buf), "ctrps-reader 1 %llu %lld %d %llu %llu %llu %lld %lld %lld",
+                  static_cast<unsigned long long>(passes_), static_cast<long long>(p.epoch),
+                  p.window_start.file_index,
+                  static_cast<unsigned long long>(p.window_start.byte_offset),
+                  static_cast<unsigned long long>(p.window_start.line_in_file),
+                  static_cast<unsigned long long>(p.window_start.lines_consumed),
+                  static_cast<long long>(p.window_index), static_cast<long long>(p.rows_into_window),
+                  static_cast<long long>(p.rows_returned));
+    return std::string(buf);
+  }
+
+  Status RestorePosition(const std::string& text) override {
+    unsigned long long passes = 0, byte = 0, line = 0, lines = 0;
+    long long epoch = 0, window = 0, into = 0, returned = 0;
+    int file = 0, version = 0;
+    char tail = 0;
+    if (std::sscanf(text.c_str(), "ctrps-reader %d %llu %lld %d %llu %llu %llu %lld %lld %lld %c",
+                    &version, &passes, &epoch, &file, &byte, &line, &lines, &window, &into,
+                    &returned, &tail) != 10 ||
+        version != 1 || passes < 1)
+      return Status::Corruption("bad reader position '" + text + "'");
+    worker::DataReaderPosition p;
+    p.epoch = epoch;
+    p.window_start.file_index = file;
+    p.window_start.byte_offset = byte;
+    p.window_start.line_in_file = line;
+    p.window_start.lines_consumed = lines;
+    p.window_index = window;
+    p.rows_into_window = into;
+    p.rows_returned = returned;
+    passes_ = passes - 1;
+    RETURN_IF_ERROR(Rewind());  // opens pass `passes` (its shuffle seed)
+    return reader_->Seek(p);
+  }
 
   // Rows handed out in this pass times the mean line size so far, over the
   // input's size (plain files only: a gzip file's uncompressed size is

@@ -91,6 +91,14 @@ StatusOr<worker::TrainerOptions> MakeTrainerOptions(const LoadedConfig& c) {
   o.embedding_init_scale = c.job.model().embedding_init_scale();
   o.embedding_seed = c.job.model().seed();
   o.sparse_optimizer = MakeSparseOptimizerOptions(t.sparse_optimizer());
+  const config::CheckpointConfig& k = c.job.checkpoint();
+  o.checkpoint.dir = k.dir();
+  o.checkpoint.every_steps = k.every_steps();
+  o.checkpoint.every_seconds = k.every_minutes() * 60.0;
+  o.checkpoint.at_end = k.at_end();
+  o.checkpoint.keep_last = k.keep_last();
+  o.checkpoint.full_every = k.full_every();
+  o.checkpoint.config_text = ConfigToText(c.job);
   Status s = o.Validate();
   if (!s.ok()) return s.WithContext(c.Where("train"));
   return o;

@@ -18,10 +18,12 @@ const char kUsage[] =
     "\n"
     "Commands:\n"
     "  train      train a model:   ctrps train --config FILE [--set field.path=value ...]\n"
+    "                              [--resume CKPT|DIR]\n"
     "  eval       evaluate a model: ctrps eval --model DIR|BUNDLE --data FILE [--truth FILE]\n"
     "  export     export a model:  ctrps export --checkpoint DIR --out BUNDLE [--format onnx]\n"
     "                              [--dtype fp32|fp16|int8] [--unknown-keys init|zero]\n"
     "  predict    score raw data:  ctrps predict --model BUNDLE --data FILE [--out FILE]\n"
+    "  ckpt       checkpoints:     ctrps ckpt list DIR | inspect CKPT | verify CKPT|DIR\n"
     "  gen-data   write synthetic Criteo/Avazu data from a planted click model\n"
     "  help       this text\n";
 
@@ -43,6 +45,7 @@ int main(int argc, char** argv) {
     if (cmd == "eval") return ctrps::launch::RunEval(args);
     if (cmd == "export") return ctrps::launch::RunExport(args);
     if (cmd == "predict") return ctrps::launch::RunPredict(args);
+    if (cmd == "ckpt") return ctrps::launch::RunCkpt(args);
     if (cmd == "gen-data") return ctrps::launch::RunGenData(args);
     std::fprintf(stderr, "ctrps: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
     return 2;

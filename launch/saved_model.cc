@@ -33,11 +33,29 @@ StatusOr<SavedModel> LoadExportSource(const LoadedConfig& c, const std::string& 
   std::error_code ec;
   if (std::filesystem::is_regular_file(std::filesystem::path(dir) / "MANIFEST", ec))
     return LoadSavedModel(c, dir);
-  // Checkpoint directories plug in here (see saved_model.h).
-  return Status::Unimplemented(dir +
-                               " is not a model saved by `ctrps train` (no MANIFEST); "
-                               "exporting straight from checkpoint directories is not supported "
-                               "yet");
+  if (!std::filesystem::is_regular_file(std::filesystem::path(dir) / worker::kCheckpointManifestName, ec))
+    return Status::NotFound(dir + " is neither a model saved by `ctrps train` (MANIFEST) nor a "
+                                  "checkpoint (" + worker::kCheckpointManifestName + ")");
+  // A checkpoint written by any number of workers and servers: the rows of
+  // every virtual shard (its chain of increments applied) in one local store.
+  ASSIGN_OR_RETURN(ckpt::CheckpointManifest m, worker::ReadCheckpointManifest(dir));
+  SavedModel s;
+  ASSIGN_OR_RETURN(worker::DatasetSchema schema, SchemaFor(c));
+  ASSIGN_OR_RETURN(worker::ModelOptions mo, MakeModelOptions(c, schema));
+  ASSIGN_OR_RETURN(s.model, worker::NewModel(mo));
+  ASSIGN_OR_RETURN(worker::TrainerOptions to, MakeTrainerOptions(c));
+  s.store = storage::NewMemoryStore();
+  s.client = ps::NewLocalClient(s.store.get(), m.virtual_shards());
+  worker::Trainer trainer(to, s.model.get(), nullptr, s.client.get(), nullptr);
+  RETURN_IF_ERROR(trainer.DeclareTables());
+  RETURN_IF_ERROR_CTX(worker::LoadCheckpointWeights(dir, s.model.get(), s.client.get()),
+                      "loading checkpoint " + dir);
+  s.data.parser = MakeParserOptions(c.job.data());
+  s.data.field_names = schema.field_names;
+  s.init_rows.policy = worker::serve::UnknownKeyRows::Policy::kKeySeededInit;
+  s.init_rows.init_seed = to.embedding_seed;
+  s.init_rows.init_scale = to.embedding_init_scale;
+  return s;
 }
 
 }  // namespace ctrps::launch

@@ -16,6 +16,7 @@
 #include "common/status.h"
 #include "ps/sparse_optimizer.h"
 #include "storage/embedding_store.h"
+#include "storage/shard_file.h"
 
 namespace ctrps::ps {
 
@@ -74,9 +75,27 @@ class EmbeddingClient {
   // from its initial value. For loading saved models.
   [[nodiscard]] virtual Status LoadRows(int table, const Key* keys, size_t n,
                                         const float* rows) = 0;
+
+  // Checkpoints (worker/ckpt). The rows of every virtual shard, with their
+  // optimizer state and stats, go to dir/shard-NNNN.rows (storage/
+  // shard_file.h), each written by the process that holds the shard; with
+  // since_step > 0 only rows updated after that step (an incremental
+  // checkpoint). Every push sent before the call is applied first. Returns
+  // the files written, in shard order.
+  [[nodiscard]] virtual StatusOr<std::vector<storage::ShardFileInfo>> SaveShards(
+      const std::string& dir, uint32_t step, uint32_t since_step) = 0;
+  // Loads the shard files of each directory in order (a full checkpoint,
+  // then its increments) into the declared tables, each shard by the
+  // process that holds it now (any number of servers). Files must have been
+  // verified; the tables should be empty.
+  [[nodiscard]] virtual Status LoadShards(const std::vector<std::string>& dirs) = 0;
+  // V: the number of virtual shards keys are routed by.
+  virtual uint32_t NumVirtualShards() const = 0;
 };
 
 // Serves tables from `store` in this process. The store must outlive it.
-std::unique_ptr<EmbeddingClient> NewLocalClient(storage::EmbeddingStore* store);
+// num_virtual_shards: how checkpoints split its rows (storage.virtual_shards).
+std::unique_ptr<EmbeddingClient> NewLocalClient(storage::EmbeddingStore* store,
+                                                uint32_t num_virtual_shards = 16);
 
 }  // namespace ctrps::ps

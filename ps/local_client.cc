@@ -9,7 +9,8 @@ namespace {
 
 class LocalClient final : public EmbeddingClient {
  public:
-  explicit LocalClient(storage::EmbeddingStore* store) : store_(store) {}
+  LocalClient(storage::EmbeddingStore* store, uint32_t num_virtual_shards)
+      : store_(store), num_virtual_shards_(num_virtual_shards) {}
 
   Status DeclareTables(const std::vector<TableConfig>& tables) override {
     for (const TableConfig& tc : tables) {
@@ -67,6 +68,24 @@ class LocalClient final : public EmbeddingClient {
     return store_->Put(table, keys, n, full.data(), nullptr);
   }
 
+  StatusOr<std::vector<storage::ShardFileInfo>> SaveShards(const std::string& dir, uint32_t step,
+                                                           uint32_t since_step) override {
+    std::vector<uint32_t> all(num_virtual_shards_);
+    for (uint32_t v = 0; v < num_virtual_shards_; ++v) all[v] = v;
+    RETURN_IF_ERROR(store_->Flush());
+    return storage::WriteStoreShards(*store_, dir, num_virtual_shards_, all, step, since_step);
+  }
+
+  Status LoadShards(const std::vector<std::string>& dirs) override {
+    for (const std::string& dir : dirs)
+      for (uint32_t v = 0; v < num_virtual_shards_; ++v)
+        RETURN_IF_ERROR(storage::LoadShardFile(dir + "/" + storage::ShardFileName(v), v,
+                                               num_virtual_shards_, store_));
+    return Status::OK();
+  }
+
+  uint32_t NumVirtualShards() const override { return num_virtual_shards_; }
+
   int Width(int table) const override {
     auto it = tables_.find(table);
     return it == tables_.end() ? 0 : it->second.config.dim;
@@ -100,13 +119,15 @@ class LocalClient final : public EmbeddingClient {
   }
 
   storage::EmbeddingStore* store_;
+  uint32_t num_virtual_shards_;
   std::map<int, Table> tables_;
 };
 
 }  // namespace
 
-std::unique_ptr<EmbeddingClient> NewLocalClient(storage::EmbeddingStore* store) {
-  return std::make_unique<LocalClient>(store);
+std::unique_ptr<EmbeddingClient> NewLocalClient(storage::EmbeddingStore* store,
+                                                uint32_t num_virtual_shards) {
+  return std::make_unique<LocalClient>(store, num_virtual_shards);
 }
 
 }  // namespace ctrps::ps

@@ -1,5 +1,6 @@
 #include "ps/remote_client.h"
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 
@@ -153,6 +154,57 @@ class RemoteClient final : public EmbeddingClient {
     for (int s = 0; s < opt_.layout.num_servers(); ++s)
       RETURN_IF_ERROR(Expect(s, kTagControl, MessageKind::kAck, "the load reply").status());
     return Status::OK();
+  }
+
+  StatusOr<std::vector<storage::ShardFileInfo>> SaveShards(const std::string& dir, uint32_t step,
+                                                           uint32_t since_step) override {
+    RETURN_IF_ERROR(Flush());
+    std::string blob(8, '\0');
+    std::memcpy(&blob[0], &step, 4);
+    std::memcpy(&blob[4], &since_step, 4);
+    blob += dir;
+    MessageBuilder b(MessageKind::kSaveShards, 0, step);
+    b.SetBlob(blob.data(), blob.size());
+    b.Finish();
+    std::vector<char> msg = b.Take();
+    for (int s = 0; s < opt_.layout.num_servers(); ++s)
+      RETURN_IF_ERROR(t_->Send(Server(s), Channel::kServer, kTagRequest, msg));
+    std::vector<storage::ShardFileInfo> files;
+    Status first_error;
+    for (int s = 0; s < opt_.layout.num_servers(); ++s) {
+      // Every server answers; the first failure is reported.
+      auto m = Expect(s, kTagControl, MessageKind::kAck, "the save-shards reply");
+      if (!m.ok()) {
+        if (first_error.ok()) first_error = m.status();
+        continue;
+      }
+      DecodedMessage d;
+      RETURN_IF_ERROR(DecodeMessage(&m->payload, &d));
+      RETURN_IF_ERROR_CTX(DecodeShardFiles(d.blob, d.blob_bytes, &files), ServerName(s));
+    }
+    RETURN_IF_ERROR(first_error);
+    std::sort(files.begin(), files.end(),
+              [](const auto& a, const auto& b) { return a.shard < b.shard; });
+    return files;
+  }
+
+  Status LoadShards(const std::vector<std::string>& dirs) override {
+    RETURN_IF_ERROR(Flush());
+    std::string blob;
+    for (const std::string& d : dirs) blob += (blob.empty() ? "" : "\n") + d;
+    std::vector<char> msg = TextMessage(MessageKind::kLoadShards, 0, blob);
+    for (int s = 0; s < opt_.layout.num_servers(); ++s)
+      RETURN_IF_ERROR(t_->Send(Server(s), Channel::kServer, kTagRequest, msg));
+    Status first_error;
+    for (int s = 0; s < opt_.layout.num_servers(); ++s) {
+      Status st = Expect(s, kTagControl, MessageKind::kAck, "the load-shards reply").status();
+      if (!st.ok() && first_error.ok()) first_error = st;
+    }
+    return first_error;
+  }
+
+  uint32_t NumVirtualShards() const override {
+    return static_cast<uint32_t>(opt_.layout.num_virtual_shards);
   }
 
  private:

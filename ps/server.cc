@@ -173,6 +173,8 @@ class Server final : public ParameterServer {
       }
       case MessageKind::kScan: return Scan(source, d);
       case MessageKind::kLoad: return Load(source, d);
+      case MessageKind::kSaveShards: return SaveShards(source, d);
+      case MessageKind::kLoadShards: return LoadShards(source, d);
       default:
         return Status::InvalidArgument(std::string("unexpected request kind ") +
                                        MessageKindName(d.kind));
@@ -377,6 +379,47 @@ class Server final : public ParameterServer {
           std::memcpy(r, s.data + size_t{group_.order[p]} * dim, dim * sizeof(float));
         }
         RETURN_IF_ERROR(stores_[k]->Put(s.table, group_.keys.data() + lo, hi - lo, full.data(), nullptr));
+      }
+    }
+    return t_->Send(source, Channel::kWorker, kTagControl, TextMessage(MessageKind::kAck, 0, ""));
+  }
+
+  // Writes each owned shard's rows to dir/shard-NNNN.rows (a checkpoint).
+  Status SaveShards(int source, const DecodedMessage& d) {
+    if (d.blob_bytes < 8) return Status::Corruption("save-shards request without step and dir");
+    uint32_t head[2];
+    std::memcpy(head, d.blob, sizeof(head));
+    const std::string dir(d.blob + 8, d.blob_bytes - 8);
+    const uint32_t V = static_cast<uint32_t>(opt_.layout.num_virtual_shards);
+    std::vector<storage::ShardFileInfo> written;
+    for (uint32_t v = 0; v < V; ++v) {
+      if (local_shard_[v] < 0) continue;
+      RETURN_IF_ERROR(stores_[local_shard_[v]]->Flush());
+      ASSIGN_OR_RETURN(auto files, storage::WriteStoreShards(*stores_[local_shard_[v]], dir, V, {v},
+                                                             head[0], head[1]));
+      for (auto& f : files) written.push_back(std::move(f));
+    }
+    const std::string blob = EncodeShardFiles(written);
+    MessageBuilder b(MessageKind::kAck, 0, 0);
+    b.SetBlob(blob.data(), blob.size());
+    b.Finish();
+    return t_->Send(source, Channel::kWorker, kTagControl, b.Take());
+  }
+
+  // Loads each owned shard's file from every listed directory, in order.
+  Status LoadShards(int source, const DecodedMessage& d) {
+    const std::string blob(d.blob, d.blob_bytes);
+    const uint32_t V = static_cast<uint32_t>(opt_.layout.num_virtual_shards);
+    size_t start = 0;
+    while (start < blob.size()) {
+      size_t end = blob.find('\n', start);
+      if (end == std::string::npos) end = blob.size();
+      const std::string dir = blob.substr(start, end - start);
+      start = end + 1;
+      for (uint32_t v = 0; v < V; ++v) {
+        if (local_shard_[v] < 0) continue;
+        RETURN_IF_ERROR(storage::LoadShardFile(dir + "/" + storage::ShardFileName(v), v, V,
+                                               stores_[local_shard_[v]].get()));
       }
     }
     return t_->Send(source, Channel::kWorker, kTagControl, TextMessage(MessageKind::kAck, 0, ""));

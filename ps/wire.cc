@@ -47,6 +47,8 @@ const char* MessageKindName(MessageKind k) {
     case MessageKind::kShutdown: return "shutdown";
     case MessageKind::kError: return "error";
     case MessageKind::kCollective: return "collective";
+    case MessageKind::kSaveShards: return "save shards";
+    case MessageKind::kLoadShards: return "load shards";
   }
   return "unknown";
 }
@@ -106,7 +108,7 @@ Status DecodeMessage(std::vector<char>* bytes, DecodedMessage* out) {
   Header h;
   std::memcpy(&h, base, sizeof(h));
   if (h.magic != kMagic) return Status::Corruption("message has a bad magic number");
-  if (h.kind < 1 || h.kind > static_cast<uint16_t>(MessageKind::kCollective))
+  if (h.kind < 1 || h.kind > static_cast<uint16_t>(MessageKind::kLoadShards))
     return Status::Corruption("message has unknown kind " + std::to_string(h.kind));
   if (h.body_bytes != size - sizeof(Header))
     return Status::Corruption("message header says " + std::to_string(h.body_bytes) +
@@ -167,6 +169,65 @@ std::vector<char> TextMessage(MessageKind kind, uint32_t step, const std::string
   b.SetBlob(text.data(), text.size());
   b.Finish();
   return b.Take();
+}
+
+}  // namespace ctrps::ps
+
+namespace ctrps::ps {
+namespace {
+template <typename T>
+void PutRaw(std::string* s, T v) {
+  s->append(reinterpret_cast<const char*>(&v), sizeof(T));
+}
+}  // namespace
+
+std::string EncodeShardFiles(const std::vector<storage::ShardFileInfo>& files) {
+  std::string b;
+  PutRaw(&b, static_cast<uint32_t>(files.size()));
+  for (const auto& f : files) {
+    PutRaw(&b, f.shard);
+    PutRaw(&b, f.crc32);
+    PutRaw(&b, f.bytes);
+    PutRaw(&b, f.rows);
+    PutRaw(&b, static_cast<uint32_t>(f.table_rows.size()));
+    PutRaw(&b, uint32_t{0});
+    for (const auto& [table, rows] : f.table_rows) {
+      PutRaw(&b, static_cast<int32_t>(table));
+      PutRaw(&b, uint32_t{0});
+      PutRaw(&b, rows);
+    }
+  }
+  return b;
+}
+
+Status DecodeShardFiles(const char* blob, size_t bytes, std::vector<storage::ShardFileInfo>* files) {
+  size_t pos = 0;
+  auto get = [&](void* out, size_t n) {
+    if (pos + n > bytes) return false;
+    std::memcpy(out, blob + pos, n);
+    pos += n;
+    return true;
+  };
+  const Status bad = Status::Corruption("malformed shard-file list in a save-shards reply");
+  uint32_t count = 0;
+  if (!get(&count, 4) || count > (1u << 20)) return bad;
+  for (uint32_t i = 0; i < count; ++i) {
+    storage::ShardFileInfo f;
+    uint32_t tables = 0, pad = 0;
+    if (!get(&f.shard, 4) || !get(&f.crc32, 4) || !get(&f.bytes, 8) || !get(&f.rows, 8) ||
+        !get(&tables, 4) || !get(&pad, 4) || tables > static_cast<uint32_t>(kMaxTables))
+      return bad;
+    for (uint32_t t = 0; t < tables; ++t) {
+      int32_t table = 0;
+      uint64_t rows = 0;
+      if (!get(&table, 4) || !get(&pad, 4) || !get(&rows, 8)) return bad;
+      f.table_rows.emplace_back(table, rows);
+    }
+    f.name = storage::ShardFileName(f.shard);
+    files->push_back(std::move(f));
+  }
+  if (pos != bytes) return bad;
+  return Status::OK();
 }
 
 }  // namespace ctrps::ps

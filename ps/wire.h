@@ -16,6 +16,7 @@
 
 #include "common/keys.h"
 #include "common/status.h"
+#include "storage/shard_file.h"
 
 namespace ctrps::ps {
 
@@ -31,7 +32,16 @@ enum class MessageKind : uint16_t {
   kShutdown = 9,   // this worker is done                   -> no reply
   kError = 10,     // blob: the message of a failed request
   kCollective = 11,
+  kSaveShards = 12,  // blob: u32 step, u32 since_step, dir     -> kAck (blob: ShardFileRecords)
+  kLoadShards = 13,  // blob: directories separated by '\n'     -> kAck
 };
+
+// The shard files a server wrote, as its kSaveShards reply blob: u32 count,
+// then per file {u32 shard, u32 crc32, u64 bytes, u64 rows, u32 tables,
+// u32 0, tables x {i32 table, u32 0, u64 rows}}.
+std::string EncodeShardFiles(const std::vector<storage::ShardFileInfo>& files);
+[[nodiscard]] Status DecodeShardFiles(const char* blob, size_t bytes,
+                                      std::vector<storage::ShardFileInfo>* files);
 const char* MessageKindName(MessageKind k);
 
 inline constexpr uint32_t kFlagTraining = 1;

@@ -32,6 +32,7 @@ Status TrainerOptions::Validate() const {
   if (eval_every_steps < 0 || max_steps < 0 || max_eval_rows < 0)
     return Status::InvalidArgument("eval_every_steps, max_steps and max_eval_rows must be >= 0");
   if (early_stopping_patience < 0) return Status::InvalidArgument("patience must be >= 0");
+  RETURN_IF_ERROR(checkpoint.Validate());
   return sparse_optimizer.Validate();
 }
 
@@ -87,6 +88,10 @@ std::vector<ps::TableSlice> Trainer::Slices(SparseBatch* sparse, bool grads) {
 
 StatusOr<bool> Trainer::NextBatch(BatchSource* source, Slot* slot, TrainResult* res) {
   auto t = Clock::now();
+  if (options_.checkpoint.enabled() && options_.overlap_pull) {
+    // A checkpoint taken while this batch is prefetched resumes before it.
+    ASSIGN_OR_RETURN(slot->position_before, source->SavePosition());
+  }
   ASSIGN_OR_RETURN(bool more, source->Next(&slot->batch));
   if (more) builder_.Build(slot->batch, &slot->sparse);
   res->read_s += Since(t);
@@ -280,8 +285,50 @@ StatusOr<TrainResult> Trainer::Train(BatchSource* train, BatchSource* valid) {
     return Status::OK();
   };
 
-  for (int epoch = 0; epoch < options_.epochs && !stop; ++epoch) {
-    RETURN_IF_ERROR(train->Rewind());
+  // Resuming: the loop continues where the checkpoint was taken.
+  int first_epoch = 0;
+  int64_t resumed_samples = 0;
+  const bool resuming = resume_ != nullptr;
+  bool resumed_finished = false;
+  if (resuming) {
+    first_epoch = resume_->epoch();
+    res.samples = resumed_samples = resume_->samples();
+    evals_without_gain = resume_->evals_without_gain();
+    if (resume_->has_best_valid()) {
+      res.best_valid.auc = resume_->best_valid_auc();
+      res.best_valid.logloss = resume_->best_valid_logloss();
+      res.best_valid.rows = resume_->best_valid_rows();
+    }
+    // Training that stopped early stays stopped; otherwise the loop goes
+    // on (a run that ended by max_steps or epochs continues if the config
+    // now allows more).
+    res.early_stopped = resume_->early_stopped();
+    resumed_finished = res.early_stopped;
+    if (resumed_finished) {
+      spdlog::info("the checkpoint is of training that stopped early: nothing left to train");
+      stop = true;
+    }
+  }
+  if (options_.max_steps > 0 && step_ >= options_.max_steps) stop = true;
+  const bool checkpoints = options_.checkpoint.enabled();
+  int epoch_now = first_epoch;
+  auto checkpoint = [&](int epoch, const std::string& position, bool finished) -> Status {
+    LoopState ls;
+    ls.epoch = epoch;
+    ls.evals_without_gain = evals_without_gain;
+    ls.finished = finished;
+    ls.result = &res;
+    return Checkpoint(ls, position);
+  };
+
+  for (int epoch = first_epoch; epoch < options_.epochs && !stop; ++epoch) {
+    epoch_now = epoch;
+    if (resuming && epoch == first_epoch) {
+      RETURN_IF_ERROR_CTX(train->RestorePosition(resume_->reader_position()),
+                          "restoring the reader position");
+    } else {
+      RETURN_IF_ERROR(train->Rewind());
+    }
     int cur = 0;
     bool prefetched = false;  // slots_[cur] holds a batch whose pull has started
     while (!stop) {
@@ -370,6 +417,18 @@ StatusOr<TrainResult> Trainer::Train(BatchSource* train, BatchSource* valid) {
       if (options_.max_steps > 0 && step_ >= options_.max_steps) stop = true;
       if (valid && options_.eval_every_steps > 0 && step_ % options_.eval_every_steps == 0)
         RETURN_IF_ERROR(evaluate());
+      if (checkpoints) {
+        ASSIGN_OR_RETURN(bool due, CheckpointDue());
+        if (due) {
+          std::string position;
+          if (prefetched) {
+            position = slots_[cur].position_before;
+          } else {
+            ASSIGN_OR_RETURN(position, train->SavePosition());
+          }
+          RETURN_IF_ERROR(checkpoint(epoch, position, false));
+        }
+      }
       if (last_of_epoch) break;
     }
     // A prefetched pull left by a stop is finished before anything else.
@@ -379,12 +438,20 @@ StatusOr<TrainResult> Trainer::Train(BatchSource* train, BatchSource* valid) {
     spdlog::info("epoch {} done: step {}, {} samples", epoch + 1, step_, res.samples);
     if (valid && !res.early_stopped) RETURN_IF_ERROR(evaluate());
   }
+  if (resumed_finished && valid) res.has_valid = false;  // nothing was evaluated
   progress.Finish();
   RETURN_IF_ERROR_CTX(client_->Flush(), "the final push");
   RETURN_IF_ERROR(CheckDenseReplicas("at the end of training"));
   res.steps = step_;
   res.train_seconds = Since(start);
-  res.samples_per_second = res.samples / std::max(res.train_seconds, 1e-9);
+  res.samples_per_second = (res.samples - resumed_samples) / std::max(res.train_seconds, 1e-9);
+  // (Unless the last periodic checkpoint, or the one resumed from, is of this step.)
+  if (checkpoints && options_.checkpoint.at_end && !resumed_finished &&
+      (last_checkpoint_.empty() || last_checkpoint_step_ != step_)) {
+    ASSIGN_OR_RETURN(std::string position, train->SavePosition());
+    RETURN_IF_ERROR(checkpoint(epoch_now, position, true));
+  }
+  resume_.reset();
   std::string skipped = train->SkippedSummary();
   if (!skipped.empty()) spdlog::warn("training data: {}", skipped);
   else if (!train->ReadSummary().empty()) spdlog::info("training data: {}", train->ReadSummary());

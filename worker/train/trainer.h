@@ -3,6 +3,7 @@
 // exact AUC and logloss, early stopping, progress and JSON-lines metrics.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -14,6 +15,7 @@
 #include "ps/worker_group.h"
 #include "worker/data/batch.h"
 #include "worker/nn/model.h"
+#include "worker/train/checkpoint.h"
 #include "worker/train/sparse_batch_builder.h"
 
 namespace ctrps::worker {
@@ -34,6 +36,15 @@ class BatchSource {
   virtual std::string ReadSummary() const { return ""; }
   // Fraction of the current pass consumed, in [0, 1], or < 0 if unknown.
   virtual double PassFraction() const { return -1; }
+  // Checkpoints: where the stream is (after the last batch Next returned),
+  // as opaque bytes, and a return to such a position in the same pass (on a
+  // stream over the same data with the same options).
+  virtual StatusOr<std::string> SavePosition() const {
+    return Status::Unimplemented("this batch source cannot save its position");
+  }
+  [[nodiscard]] virtual Status RestorePosition(const std::string& position) {
+    return Status::Unimplemented("this batch source cannot restore a position");
+  }
 };
 
 struct TrainerOptions {
@@ -50,6 +61,7 @@ struct TrainerOptions {
   // Read the next batch and start its pull before computing the current one
   // (asynchronous modes: the next step's rows may miss this step's update).
   bool overlap_pull = false;
+  CheckpointOptions checkpoint;  // off unless checkpoint.dir is set
   Status Validate() const;
 };
 
@@ -106,11 +118,44 @@ class Trainer {
 
   int64_t step() const { return step_; }
 
+  // Resumes from a checkpoint before Train (tables declared). `requested`:
+  // a checkpoint directory, or a checkpoint root (its newest whole
+  // checkpoint), or empty: options.checkpoint.dir's newest, if any. A
+  // corrupt candidate is reported and the previous whole one used, except
+  // when `requested` names one checkpoint. Worker 0 chooses; every worker
+  // restores dense weights, optimizer state, its reader position and RNG;
+  // the servers (or the local store) load the rows. Sets *resumed_from to
+  // the checkpoint used ("" when starting fresh).
+  [[nodiscard]] Status Resume(const std::string& requested, std::string* resumed_from);
+
+  // Checkpoints written by this trainer, and the training pause they took.
+  int checkpoints_written() const { return checkpoints_written_; }
+  double checkpoint_seconds() const { return checkpoint_seconds_; }
+
  private:
   struct Slot {
     Batch batch;
     SparseBatch sparse;
+    std::string position_before;  // the stream's position before this batch (overlap + checkpoints)
   };
+  struct LoopState {  // what a checkpoint records of the loop
+    int epoch = 0;
+    int evals_without_gain = 0;
+    bool finished = false;
+    const TrainResult* result = nullptr;
+  };
+  // Writes a checkpoint of the state after step_ (every worker calls it at
+  // the same step). Returns an error only when the workers cannot agree
+  // (fatal); a checkpoint that fails to write is logged, reported in the
+  // metrics, and training goes on with the previous checkpoints intact.
+  [[nodiscard]] Status Checkpoint(const LoopState& p, const std::string& reader_position);
+  // Chief's part: shards, dense file, manifest, commit, retention.
+  Status CommitCheckpointAsChief(const std::string& tmp, const std::string& final_dir,
+                                 const LoopState& p, std::vector<ckpt::FileEntry> worker_files);
+  Status RestoreFrom(const std::string& dir);
+  // Worker 0's status on every worker (empty bytes = OK).
+  Status AgreeWithChief(const Status& chief_status, const std::string& what);
+  StatusOr<bool> CheckpointDue();
   std::vector<ps::TableSlice> Slices(SparseBatch* sparse, bool grads);
   // Reads the next batch into `slot`; with a worker group, true only if
   // every worker has one (so all take the same number of steps).
@@ -134,6 +179,15 @@ class Trainer {
   VectorF logits_, dlogits_;
   std::vector<ps::TableSlice> slices_;
   int64_t step_ = 0;
+  // Checkpoints: the state to resume (set by Resume), the chain so far.
+  std::unique_ptr<ckpt::WorkerState> resume_;
+  std::string last_checkpoint_;      // name of the newest checkpoint of this run's chain
+  int64_t last_checkpoint_step_ = 0;
+  int chain_length_ = 0;
+  double last_checkpoint_time_ = 0;  // seconds since the trainer started, at the last one
+  int checkpoints_written_ = 0;
+  double checkpoint_seconds_ = 0;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 
 // Mean sigmoid cross-entropy of `logits` against `labels`, and dLoss/dlogit

@@ -160,7 +160,10 @@ TEST_F(ServeCli, ClearErrors) {
   std::filesystem::copy_file(d + "/job/model/config.pbtxt", d + "/notmodel/config.pbtxt",
                              std::filesystem::copy_options::overwrite_existing);
   EXPECT_EQ(Ctrps(d, "e5", "export --checkpoint '" + d + "/notmodel' --out '" + d + "/x'"), 1);
-  EXPECT_NE(Read(d + "/e5.err").find("no MANIFEST"), std::string::npos) << Read(d + "/e5.err");
+  EXPECT_NE(Read(d + "/e5.err").find("is neither a model saved by `ctrps train` (MANIFEST) nor a "
+                                     "checkpoint (MANIFEST.pb)"),
+            std::string::npos)
+      << Read(d + "/e5.err");
   // predict on a saved model instead of a bundle.
   EXPECT_EQ(
       Ctrps(d, "e6", "predict --model '" + d + "/job/model' --data '" + d + "/data/test.txt'"), 1);

@@ -53,6 +53,11 @@ class VectorStream : public BatchSource {
     return Status::OK();
   }
   std::string SkippedSummary() const override { return ""; }
+  StatusOr<std::string> SavePosition() const override { return std::to_string(pos_); }
+  Status RestorePosition(const std::string& p) override {
+    pos_ = std::stoul(p);
+    return Status::OK();
+  }
 
  private:
   std::vector<Batch> batches_;

@@ -1,0 +1,393 @@
+// Checkpoints: shard files, manifests, resume bit for bit at any step,
+// incremental chains, retention, corruption fallback, a full disk, and
+// refusing a checkpoint of another model.
+#include "worker/train/checkpoint.h"
+
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "ps/client.h"
+#include "storage/embedding_store.h"
+#include "storage/shard_file.h"
+#include "tests/storage/temp_dir.h"
+#include "tests/worker/train/test_util.h"
+#include "worker/nn/dense_optimizer.h"
+#include "worker/train/trainer.h"
+
+namespace ctrps::worker {
+namespace {
+namespace fs = std::filesystem;
+using storage::testing::FreshDir;
+using testing::PlantedBatches;
+using testing::VectorStream;
+
+constexpr int kFields = 5;
+constexpr uint32_t kShards = 4;
+
+// One training job over a fixed batch list: DeepFM with dropout (so the
+// RNG state matters), Adam dense, Adagrad sparse (optimizer state per row).
+struct Job {
+  std::unique_ptr<Model> model;
+  std::unique_ptr<DenseOptimizer> opt;
+  std::unique_ptr<storage::EmbeddingStore> store = storage::NewMemoryStore();
+  std::unique_ptr<ps::EmbeddingClient> client = ps::NewLocalClient(store.get(), kShards);
+  std::unique_ptr<Trainer> trainer;
+
+  Job(CheckpointOptions co, int64_t max_steps = 0, int emb_dim = 4) {
+    ModelOptions mo;
+    mo.type = ModelType::kDeepFM;
+    mo.num_fields = kFields;
+    mo.emb_dims.assign(kFields, emb_dim);
+    mo.mlp_dims = {16, 8};
+    mo.dropout = 0.2f;
+    model = std::move(NewModel(mo)).value();
+    DenseOptimizerOptions oo;
+    oo.type = DenseOptimizerOptions::Type::kAdam;
+    oo.learning_rate = 0.01f;
+    opt = std::move(NewDenseOptimizer(oo, model->dense_size())).value();
+    TrainerOptions to;
+    to.epochs = 3;
+    to.max_steps = max_steps;
+    to.sparse_optimizer.type = ps::SparseOptimizerType::kAdagrad;
+    to.sparse_optimizer.learning_rate = 0.05f;
+    to.embedding_init_scale = 0.05f;
+    to.checkpoint = std::move(co);
+    trainer = std::make_unique<Trainer>(to, model.get(), opt.get(), client.get(), nullptr);
+    EXPECT_TRUE(trainer->DeclareTables().ok());
+  }
+
+  Status Run(const std::string& resume = "", bool auto_resume = true) {
+    VectorStream data(PlantedBatches(23, 32, kFields, 300, 11));
+    std::string from;
+    if (!resume.empty() || auto_resume) RETURN_IF_ERROR(trainer->Resume(resume, &from));
+    return trainer->Train(&data, nullptr).status();
+  }
+
+  // Every row (with optimizer state and stats) and every dense value.
+  std::map<Key, std::vector<float>> Rows() const {
+    std::map<Key, std::vector<float>> out;
+    for (const auto& t : store->Tables()) {
+      EXPECT_TRUE(store->Scan(t.table_id, [&](Key k, const float* row, const storage::RowStats& s) {
+        std::vector<float> v(row, row + t.row_floats());
+        v.push_back(static_cast<float>(s.count));
+        v.push_back(static_cast<float>(s.last_step));
+        out[k] = v;
+        return true;
+      }).ok());
+    }
+    return out;
+  }
+  std::vector<float> Dense() const {
+    return std::vector<float>(model->dense_values(), model->dense_values() + model->dense_size());
+  }
+};
+
+CheckpointOptions Every(const std::string& dir, int64_t steps, int full_every = 1, int keep = 3) {
+  CheckpointOptions co;
+  co.dir = dir;
+  co.every_steps = steps;
+  co.full_every = full_every;
+  co.keep_last = keep;
+  co.config_text = "name: \"test\"\n";
+  return co;
+}
+
+void FlipByte(const std::string& path, uint64_t offset) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(offset);
+  char c;
+  f.get(c);
+  f.seekp(offset);
+  f.put(static_cast<char>(c ^ 0x10));
+}
+
+std::string Newest(const std::string& root) {
+  auto all = ListCheckpoints(root);
+  EXPECT_TRUE(all.ok());
+  return all->empty() ? "" : all->back().path;
+}
+
+TEST(ShardFileTest, RoundTripFullAndIncremental) {
+  const std::string dir = FreshDir("shardfile");
+  auto store = storage::NewMemoryStore();
+  storage::TableSpec a{0, 3, 3, {}}, b{7, 2, 0, {}};
+  ASSERT_TRUE(store->CreateTable(a).ok());
+  ASSERT_TRUE(store->CreateTable(b).ok());
+  for (int i = 0; i < 5000; ++i) {
+    const Key k = MakeKey(i % 2 ? 7 : 0, Mix64(i));
+    const int table = KeyTable(k);
+    ASSERT_TRUE(store->Modify(table, &k, 1, static_cast<uint32_t>(1 + i % 10),
+                              [&](size_t, float* row) { row[0] = static_cast<float>(i); }).ok());
+  }
+  auto full = storage::WriteStoreShards(*store, dir, kShards, {0, 1, 2, 3}, 10, 0);
+  ASSERT_TRUE(full.ok()) << full.status().ToString();
+  uint64_t rows = 0;
+  for (const auto& f : *full) rows += f.rows;
+  EXPECT_EQ(rows, 5000u);
+  auto copy = storage::NewMemoryStore();
+  ASSERT_TRUE(copy->CreateTable(a).ok());
+  ASSERT_TRUE(copy->CreateTable(b).ok());
+  for (uint32_t v = 0; v < kShards; ++v)
+    ASSERT_TRUE(storage::LoadShardFile(dir + "/" + storage::ShardFileName(v), v, kShards, copy.get()).ok());
+  for (int t : {0, 7}) {
+    std::map<Key, std::pair<float, uint32_t>> x, y;
+    ASSERT_TRUE(store->Scan(t, [&](Key k, const float* r, const storage::RowStats& s) {
+      x[k] = {r[0], s.last_step};
+      return true;
+    }).ok());
+    ASSERT_TRUE(copy->Scan(t, [&](Key k, const float* r, const storage::RowStats& s) {
+      y[k] = {r[0], s.last_step};
+      return true;
+    }).ok());
+    EXPECT_EQ(x, y);
+  }
+  // Incremental: only rows last updated after step 7 (steps 8, 9, 10).
+  const std::string inc = FreshDir("shardfile-inc");
+  auto part = storage::WriteStoreShards(*store, inc, kShards, {0, 1, 2, 3}, 10, 7);
+  ASSERT_TRUE(part.ok());
+  rows = 0;
+  for (const auto& f : *part) rows += f.rows;
+  EXPECT_EQ(rows, 1500u);
+}
+
+TEST(ShardFileTest, DetectsTruncationBitFlipsAndWrongShard) {
+  const std::string dir = FreshDir("shardfile-bad");
+  auto store = storage::NewMemoryStore();
+  storage::TableSpec a{0, 4, 0, {}};
+  ASSERT_TRUE(store->CreateTable(a).ok());
+  std::vector<Key> keys;
+  for (int i = 0; i < 3000; ++i) keys.push_back(Mix64(i) >> 8);
+  std::vector<float> out(keys.size() * 4);
+  ASSERT_TRUE(store->Lookup(0, keys.data(), keys.size(), out.data(), 4, true).ok());
+  ASSERT_TRUE(storage::WriteStoreShards(*store, dir, 2, {0, 1}, 1, 0).ok());
+  const std::string f0 = dir + "/" + storage::ShardFileName(0);
+  ASSERT_TRUE(storage::ReadShardFile(f0, nullptr, nullptr).ok());
+  // Wrong shard.
+  auto wrong = storage::LoadShardFile(f0, 1, 2, store.get());
+  EXPECT_NE(wrong.message().find("holds shard 0 of 2"), std::string::npos) << wrong.ToString();
+  // Bit flip in the middle.
+  const std::string flipped = dir + "/flipped";
+  fs::copy_file(f0, flipped);
+  FlipByte(flipped, fs::file_size(flipped) / 2);
+  Status s = storage::ReadShardFile(flipped, nullptr, nullptr);
+  EXPECT_EQ(s.code(), Status::Code::kCorruption);
+  EXPECT_NE(s.message().find("flipped"), std::string::npos);
+  // Truncated: every cut is detected.
+  const uint64_t size = fs::file_size(f0);
+  for (uint64_t cut : {uint64_t{0}, uint64_t{10}, size / 3, size - 1}) {
+    const std::string t = dir + "/cut";
+    fs::remove(t);
+    fs::copy_file(f0, t);
+    fs::resize_file(t, cut);
+    Status c = storage::ReadShardFile(t, nullptr, nullptr);
+    EXPECT_EQ(c.code(), Status::Code::kCorruption) << cut;
+    // Nothing is loaded from a damaged file.
+    auto empty = storage::NewMemoryStore();
+    ASSERT_TRUE(empty->CreateTable(a).ok());
+    EXPECT_FALSE(storage::LoadShardFile(t, 0, 2, empty.get()).ok());
+    EXPECT_EQ(empty->Stats(0)->rows, 0u);
+  }
+}
+
+// Kill at any step (here: stop after k steps, drop the trainer), resume in
+// a fresh process-like job: the final model equals an uninterrupted run's.
+TEST(CheckpointResumeTest, ResumeAtAnyStepIsBitIdentical) {
+  const std::string ref_dir = FreshDir("ckpt-ref");
+  Job ref(Every(ref_dir, 5, 3));
+  ASSERT_TRUE(ref.Run().ok());
+  EXPECT_EQ(ref.trainer->step(), 69);  // 3 epochs of 23 batches
+  const auto ref_rows = ref.Rows();
+  const auto ref_dense = ref.Dense();
+  for (int64_t stop_at : {3, 5, 11, 23, 24, 40, 46, 68}) {
+    const std::string dir = FreshDir("ckpt-resume");
+    {
+      Job first(Every(dir, 5, 3), stop_at);
+      ASSERT_TRUE(first.Run().ok());
+    }
+    // The at-end checkpoint of the stopped run is at stop_at; drop it too
+    // so that the resume starts from the last periodic one (as after kill -9).
+    if (stop_at % 5 != 0) fs::remove_all(dir + "/" + CheckpointName(stop_at));
+    Job second(Every(dir, 5, 3));
+    ASSERT_TRUE(second.Run().ok()) << stop_at;
+    EXPECT_EQ(second.trainer->step(), 69);
+    EXPECT_TRUE(second.Dense() == ref_dense) << "dense differs after a stop at " << stop_at;
+    EXPECT_TRUE(second.Rows() == ref_rows) << "rows differ after a stop at " << stop_at;
+  }
+}
+
+TEST(CheckpointResumeTest, IncrementalChainRetentionAndInspect) {
+  const std::string dir = FreshDir("ckpt-chain");
+  Job job(Every(dir, 4, 3, 2));
+  ASSERT_TRUE(job.Run().ok());
+  auto all = ListCheckpoints(dir);
+  ASSERT_TRUE(all.ok());
+  // keep_last 2, but the full checkpoint under the kept increments stays.
+  std::vector<std::string> names;
+  for (const auto& l : *all) names.push_back(l.name);
+  ASSERT_GE(names.size(), 2u);
+  const std::string newest = all->back().path;
+  auto chain = CheckpointChain(newest);
+  ASSERT_TRUE(chain.ok());
+  for (const auto& d : *chain) EXPECT_TRUE(fs::exists(d)) << d;
+  auto first = ReadCheckpointManifest(chain->front());
+  ASSERT_TRUE(first.ok());
+  EXPECT_FALSE(first->incremental());
+  EXPECT_TRUE(VerifyCheckpoint(newest).ok());
+  // Incrementals hold fewer rows than the full one.
+  auto m = ReadCheckpointManifest(newest);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->tables_size(), kFields);
+  EXPECT_EQ(m->model_type(), "DeepFM");
+  EXPECT_EQ(m->virtual_shards(), kShards);
+  uint64_t table_rows = 0, file_rows = 0;
+  for (const auto& t : m->tables()) table_rows += t.rows();
+  for (const auto& f : m->files()) file_rows += f.rows();
+  EXPECT_EQ(table_rows, file_rows);
+  EXPECT_GT(file_rows, 0u);
+}
+
+TEST(CheckpointFaultTest, CorruptNewestFallsBackToPreviousWhole) {
+  const std::string dir = FreshDir("ckpt-corrupt");
+  {
+    Job job(Every(dir, 6, 1, 5), 30);
+    ASSERT_TRUE(job.Run().ok());
+  }
+  const std::string newest_name = fs::path(Newest(dir)).filename().string();
+  ASSERT_EQ(CheckpointStep(newest_name), 30);
+
+  struct Case {
+    const char* what;
+    std::function<void(const std::string& ckpt)> damage;
+  };
+  auto shard = [](const std::string& ckpt) { return ckpt + "/" + storage::ShardFileName(1); };
+  const std::vector<Case> cases = {
+      {"bit flip", [&](const std::string& c) { FlipByte(shard(c), fs::file_size(shard(c)) / 2); }},
+      {"truncation",
+       [&](const std::string& c) { fs::resize_file(shard(c), fs::file_size(shard(c)) - 100); }},
+      {"missing shard", [&](const std::string& c) { fs::remove(shard(c)); }},
+      {"flipped dense file", [&](const std::string& c) { FlipByte(c + "/dense.bin", 5); }},
+      {"garbage manifest",
+       [&](const std::string& c) {
+         std::ofstream(c + "/" + kCheckpointManifestName, std::ios::trunc) << "garbage";
+       }},
+  };
+  for (const Case& c : cases) {
+    const std::string copy = FreshDir("ckpt-corrupt-case");
+    fs::remove_all(copy);
+    fs::copy(dir, copy, fs::copy_options::recursive);
+    const std::string target = copy + "/" + newest_name;
+    c.damage(target);
+    EXPECT_FALSE(VerifyCheckpoint(target).ok()) << c.what;
+    std::vector<std::string> skipped;
+    auto found = FindResumableCheckpoint(copy, &skipped);
+    ASSERT_TRUE(found.ok()) << c.what;
+    EXPECT_EQ(CheckpointStep(fs::path(*found).filename().string()), 24) << c.what;
+    ASSERT_EQ(skipped.size(), 1u) << c.what;
+    EXPECT_NE(skipped[0].find(newest_name), std::string::npos) << skipped[0];
+    // Naming the damaged checkpoint explicitly is an error, not a fallback.
+    Job named(Every(copy, 6, 1, 5));
+    EXPECT_FALSE(named.Run(target).ok()) << c.what;
+    // Resuming from the directory falls back to ckpt-24 and ends where an
+    // uninterrupted run ends.
+    Job fallback(Every(copy, 6, 1, 5));
+    ASSERT_TRUE(fallback.Run().ok()) << c.what;
+    Job straight(CheckpointOptions{});
+    ASSERT_TRUE(straight.Run("", false).ok());
+    EXPECT_TRUE(fallback.Dense() == straight.Dense()) << c.what;
+    EXPECT_TRUE(fallback.Rows() == straight.Rows()) << c.what;
+  }
+}
+
+TEST(CheckpointFaultTest, ManifestNamingAbsentFileIsDetected) {
+  const std::string dir = FreshDir("ckpt-absent");
+  {
+    Job job(Every(dir, 10, 1, 5), 20);
+    ASSERT_TRUE(job.Run().ok());
+  }
+  const std::string newest = Newest(dir);
+  auto m = ReadCheckpointManifest(newest);
+  ASSERT_TRUE(m.ok());
+  auto* e = m->add_files();
+  e->set_path("shard-9999.rows");
+  e->set_bytes(10);
+  e->set_kind(ckpt::FileEntry::SHARD);
+  std::string bytes;
+  ASSERT_TRUE(m->SerializeToString(&bytes));
+  std::ofstream(newest + "/" + kCheckpointManifestName, std::ios::trunc | std::ios::binary) << bytes;
+  Status s = VerifyCheckpoint(newest);
+  EXPECT_NE(s.message().find("shard-9999.rows listed in the manifest is missing"), std::string::npos)
+      << s.ToString();
+}
+
+// A full disk (here: a file-size limit, so writes fail with EFBIG) fails
+// the checkpoint being written, training goes on, and earlier checkpoints
+// stay whole and resumable.
+TEST(CheckpointFaultTest, FullDiskLeavesEarlierCheckpointsIntact) {
+  const std::string dir = FreshDir("ckpt-full");
+  Job job(Every(dir, 5, 1, 10), 12);
+  VectorStream data(PlantedBatches(23, 32, kFields, 300, 11));
+  // Fail every write beyond 2 KiB from step 6 on: the first checkpoint (at
+  // step 5) is written before the limit.
+  struct Limiter : BatchSource {
+    BatchSource* inner;
+    Trainer* trainer;
+    rlimit saved{};
+    bool limited = false;
+    StatusOr<bool> Next(Batch* b) override {
+      if (!limited && trainer->step() == 6) {
+        getrlimit(RLIMIT_FSIZE, &saved);
+        rlimit small = saved;
+        small.rlim_cur = 2048;
+        setrlimit(RLIMIT_FSIZE, &small);
+        limited = true;
+      }
+      return inner->Next(b);
+    }
+    Status Rewind() override { return inner->Rewind(); }
+    std::string SkippedSummary() const override { return ""; }
+    StatusOr<std::string> SavePosition() const override { return inner->SavePosition(); }
+    Status RestorePosition(const std::string& p) override { return inner->RestorePosition(p); }
+  } limiter;
+  limiter.inner = &data;
+  limiter.trainer = job.trainer.get();
+  signal(SIGXFSZ, SIG_IGN);
+  auto r = job.trainer->Train(&limiter, nullptr);
+  setrlimit(RLIMIT_FSIZE, &limiter.saved);
+  signal(SIGXFSZ, SIG_DFL);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(job.trainer->step(), 12);
+  EXPECT_EQ(job.trainer->checkpoints_written(), 1);
+  auto all = ListCheckpoints(dir);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 1u) << "a failed checkpoint left a directory behind";
+  EXPECT_EQ(all->front().step, 5);
+  EXPECT_TRUE(VerifyCheckpoint(all->front().path).ok());
+}
+
+TEST(CheckpointFaultTest, RefusesCheckpointOfAnotherModel) {
+  const std::string dir = FreshDir("ckpt-mismatch");
+  {
+    Job job(Every(dir, 10, 1), 10);
+    ASSERT_TRUE(job.Run().ok());
+  }
+  Job other(Every(dir, 10, 1), 0, /*emb_dim=*/8);
+  Status s = other.Run();
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("dense parameter"), std::string::npos) << s.ToString();
+}
+
+TEST(CheckpointOptionsTest, Names) {
+  EXPECT_EQ(CheckpointName(42), "ckpt-0000000042");
+  EXPECT_EQ(CheckpointStep("ckpt-0000000042"), 42);
+  EXPECT_EQ(CheckpointStep("ckpt-42"), -1);
+  EXPECT_EQ(CheckpointStep("ckpt-0000000042.tmp"), -1);
+}
+
+}  // namespace
+}  // namespace ctrps::worker
