@@ -64,6 +64,11 @@ class LoopStream : public worker::BatchSource {
   }
   Status Rewind() override { i_ = 0; return Status::OK(); }
   std::string SkippedSummary() const override { return ""; }
+  StatusOr<std::string> SavePosition() const override { return std::to_string(i_); }
+  Status RestorePosition(const std::string& p) override {
+    i_ = std::stoi(p);
+    return Status::OK();
+  }
 
  private:
   const std::vector<worker::Batch>* b_;

@@ -38,11 +38,6 @@ StatusOr<ClusterPlan> MakeClusterPlan(const LoadedConfig& c, int world_size, int
     return Status::InvalidArgument(c.Where("cluster.peer_timeout_ms") + ": value " +
                                    std::to_string(k.peer_timeout_ms()) +
                                    " out of range [100, 86400000]");
-  if (c.job.storage().kind() != config::StorageConfig::MEMORY)
-    return Status::InvalidArgument(
-        c.Where("storage.kind") +
-        ": ROCKSDB and TIERED stores are not implemented for distributed training yet "
-        "(servers keep their shards in memory); use MEMORY under mpirun");
   p.staleness = k.staleness();
   p.peer_timeout_ms = k.peer_timeout_ms();
   const bool colocated = k.mode() == config::ClusterConfig::COLOCATED;
@@ -106,7 +101,15 @@ int RunDistributedTrain(const LoadedConfig& c, int servers_override, const std::
     so.layout = layout;
     so.consistency = plan.consistency;
     so.peer_timeout_ms = plan.peer_timeout_ms;
-    so.new_store = [&c](uint32_t) { return MakeEmbeddingStore(c); };
+    // One store per virtual shard: RocksDB/tiered shards live in
+    // storage.path/shard-NNNN (disjoint across servers, so the servers of
+    // one machine can share the path), memory budgets split over them.
+    const int S = layout.num_servers(), V = layout.num_virtual_shards;
+    const int me = layout.ServerIndex(rank);
+    const uint32_t here = static_cast<uint32_t>((V - me + S - 1) / S);
+    so.new_store = [&c, V, here](uint32_t v) {
+      return MakeShardStore(c, v, static_cast<uint32_t>(V), here);
+    };
     auto s = ps::NewParameterServer(so, transport);
     if (!s.ok()) Fail(layout, rank, "starting the parameter server", s.status());
     server = std::move(s).value();

@@ -87,7 +87,7 @@ class EmbeddingClient {
   // Loads the shard files of each directory in order (a full checkpoint,
   // then its increments) into the declared tables, each shard by the
   // process that holds it now (any number of servers). Files must have been
-  // verified; the tables should be empty.
+  // verified. Rows already in the tables are dropped first.
   [[nodiscard]] virtual Status LoadShards(const std::vector<std::string>& dirs) = 0;
   // V: the number of virtual shards keys are routed by.
   virtual uint32_t NumVirtualShards() const = 0;

@@ -2,6 +2,7 @@
 #include <map>
 #include <vector>
 
+#include "common/parallel.h"
 #include "ps/client.h"
 
 namespace ctrps::ps {
@@ -73,14 +74,24 @@ class LocalClient final : public EmbeddingClient {
     std::vector<uint32_t> all(num_virtual_shards_);
     for (uint32_t v = 0; v < num_virtual_shards_; ++v) all[v] = v;
     RETURN_IF_ERROR(store_->Flush());
-    return storage::WriteStoreShards(*store_, dir, num_virtual_shards_, all, step, since_step);
+    return storage::WriteStoreShards(*store_, dir, num_virtual_shards_, all, step, since_step,
+                                     IoThreads());
   }
 
   Status LoadShards(const std::vector<std::string>& dirs) override {
+    // Rows already in the store (a disk store reopened after a crash holds
+    // rows newer than the checkpoint) are dropped first.
+    for (const storage::TableSpec& spec : store_->Tables()) {
+      RETURN_IF_ERROR(store_->DropTable(spec.table_id));
+      RETURN_IF_ERROR(store_->CreateTable(spec));
+    }
+    // Shards of one checkpoint hold disjoint keys: they load in parallel
+    // (the store locks per table); the chain's checkpoints load in order.
     for (const std::string& dir : dirs)
-      for (uint32_t v = 0; v < num_virtual_shards_; ++v)
-        RETURN_IF_ERROR(storage::LoadShardFile(dir + "/" + storage::ShardFileName(v), v,
-                                               num_virtual_shards_, store_));
+      RETURN_IF_ERROR(ParallelFor(static_cast<int>(num_virtual_shards_), IoThreads(), [&](int v) {
+        return storage::LoadShardFile(dir + "/" + storage::ShardFileName(v), v,
+                                      num_virtual_shards_, store_, /*verified=*/true);
+      }));
     return Status::OK();
   }
 

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/flat_key_map.h"
+#include "common/parallel.h"
 #include "ps/client.h"
 #include "ps/wire.h"
 
@@ -391,14 +392,18 @@ class Server final : public ParameterServer {
     std::memcpy(head, d.blob, sizeof(head));
     const std::string dir(d.blob + 8, d.blob_bytes - 8);
     const uint32_t V = static_cast<uint32_t>(opt_.layout.num_virtual_shards);
+    std::vector<uint32_t> mine;
+    for (uint32_t v = 0; v < V; ++v)
+      if (local_shard_[v] >= 0) mine.push_back(v);
+    std::vector<std::vector<storage::ShardFileInfo>> files(mine.size());
+    RETURN_IF_ERROR(ParallelFor(static_cast<int>(mine.size()), IoThreads(), [&](int i) -> Status {
+      storage::EmbeddingStore* store = stores_[local_shard_[mine[i]]].get();
+      RETURN_IF_ERROR(store->Flush());
+      ASSIGN_OR_RETURN(files[i], storage::WriteStoreShards(*store, dir, V, {mine[i]}, head[0], head[1]));
+      return Status::OK();
+    }));
     std::vector<storage::ShardFileInfo> written;
-    for (uint32_t v = 0; v < V; ++v) {
-      if (local_shard_[v] < 0) continue;
-      RETURN_IF_ERROR(stores_[local_shard_[v]]->Flush());
-      ASSIGN_OR_RETURN(auto files, storage::WriteStoreShards(*stores_[local_shard_[v]], dir, V, {v},
-                                                             head[0], head[1]));
-      for (auto& f : files) written.push_back(std::move(f));
-    }
+    for (auto& f : files) written.insert(written.end(), f.begin(), f.end());
     const std::string blob = EncodeShardFiles(written);
     MessageBuilder b(MessageKind::kAck, 0, 0);
     b.SetBlob(blob.data(), blob.size());
@@ -410,17 +415,27 @@ class Server final : public ParameterServer {
   Status LoadShards(int source, const DecodedMessage& d) {
     const std::string blob(d.blob, d.blob_bytes);
     const uint32_t V = static_cast<uint32_t>(opt_.layout.num_virtual_shards);
+    // Rows already here (a disk store reopened after a crash holds rows
+    // newer than the checkpoint) are dropped first.
+    for (auto& store : stores_) {
+      for (const storage::TableSpec& spec : store->Tables()) {
+        RETURN_IF_ERROR(store->DropTable(spec.table_id));
+        RETURN_IF_ERROR(store->CreateTable(spec));
+      }
+    }
     size_t start = 0;
     while (start < blob.size()) {
       size_t end = blob.find('\n', start);
       if (end == std::string::npos) end = blob.size();
       const std::string dir = blob.substr(start, end - start);
       start = end + 1;
-      for (uint32_t v = 0; v < V; ++v) {
-        if (local_shard_[v] < 0) continue;
-        RETURN_IF_ERROR(storage::LoadShardFile(dir + "/" + storage::ShardFileName(v), v, V,
-                                               stores_[local_shard_[v]].get()));
-      }
+      // One store per shard: shards load in parallel; dirs in order.
+      RETURN_IF_ERROR(ParallelFor(static_cast<int>(V), IoThreads(), [&](int i) -> Status {
+        const uint32_t v = static_cast<uint32_t>(i);
+        if (local_shard_[v] < 0) return Status::OK();
+        return storage::LoadShardFile(dir + "/" + storage::ShardFileName(v), v, V,
+                                      stores_[local_shard_[v]].get(), /*verified=*/true);
+      }));
     }
     return t_->Send(source, Channel::kWorker, kTagControl, TextMessage(MessageKind::kAck, 0, ""));
   }

@@ -1,10 +1,14 @@
 #include "storage/shard_file.h"
 
+#include <fcntl.h>
 #include <unistd.h>
-#include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+
+#include "common/crc32c.h"
+#include "common/parallel.h"
 
 namespace ctrps::storage {
 namespace {
@@ -14,17 +18,6 @@ constexpr char kEndMagic[8] = {'C', 'T', 'R', 'P', 'S', 'E', 'N', 'D'};
 constexpr uint32_t kVersion = 1;
 constexpr size_t kChunkRows = 4096;
 constexpr size_t kTrailerBytes = 24;
-
-uint32_t Crc(uint32_t crc, const void* p, size_t n) {
-  const Bytef* b = static_cast<const Bytef*>(p);
-  while (n > 0) {
-    const uInt m = static_cast<uInt>(std::min<size_t>(n, 1u << 30));
-    crc = static_cast<uint32_t>(crc32(crc, b, m));
-    b += m;
-    n -= m;
-  }
-  return crc;
-}
 
 template <typename T>
 void Put(std::string* s, const T& v) {
@@ -46,6 +39,7 @@ struct ShardSetWriter::File {
   std::FILE* f = nullptr;
   uint32_t crc = 0;
   uint64_t bytes = 0, rows = 0;
+  uint64_t synced = 0;  // bytes handed to writeback so far
   struct Pending {
     std::vector<Key> keys;
     std::vector<RowStats> stats;
@@ -61,7 +55,7 @@ struct ShardSetWriter::File {
     if (n == 0) return Status::OK();
     if (std::fwrite(p, 1, n, f) != n)
       return Status::IOError("cannot write " + path + ": " + std::strerror(errno));
-    crc = Crc(crc, p, n);
+    crc = Crc32c(crc, p, n);
     bytes += n;
     return Status::OK();
   }
@@ -74,6 +68,15 @@ struct ShardSetWriter::File {
     RETURN_IF_ERROR(Write(p.keys.data(), n * sizeof(Key)));
     RETURN_IF_ERROR(Write(p.stats.data(), n * sizeof(RowStats)));
     RETURN_IF_ERROR(Write(p.rows.data(), p.rows.size() * sizeof(float)));
+    // Start writing back each 8 MiB as soon as it is written, so the final
+    // fsync has little left to wait for (disk writes overlap the scan).
+    if (bytes - synced >= (size_t{8} << 20)) {
+      if (std::fflush(f) != 0)
+        return Status::IOError("cannot write " + path + ": " + std::strerror(errno));
+      ::sync_file_range(fileno(f), static_cast<off_t>(synced), static_cast<off_t>(bytes - synced),
+                        SYNC_FILE_RANGE_WRITE);
+      synced = bytes;
+    }
     rows += n;
     table_rows[table_index] += n;
     p.keys.clear();
@@ -180,7 +183,7 @@ StatusOr<std::vector<ShardFileInfo>> ShardSetWriter::Finish() {
     const int rc = std::fclose(f.f);
     f.f = nullptr;
     if (rc != 0) return Status::IOError("cannot close " + f.path + ": " + std::strerror(errno));
-    ShardFileInfo info{f.shard, f.name, f.bytes, Crc(f.crc, tail, sizeof(tail)), f.rows, {}};
+    ShardFileInfo info{f.shard, f.name, f.bytes, Crc32c(f.crc, tail, sizeof(tail)), f.rows, {}};
     for (size_t ti = 0; ti < tables_.size(); ++ti)
       if (f.table_rows[ti] > 0) info.table_rows.emplace_back(tables_[ti].table_id, f.table_rows[ti]);
     out.push_back(std::move(info));
@@ -188,17 +191,21 @@ StatusOr<std::vector<ShardFileInfo>> ShardSetWriter::Finish() {
   return out;
 }
 
-StatusOr<std::vector<ShardFileInfo>> WriteStoreShards(const EmbeddingStore& store,
-                                                      const std::string& dir,
-                                                      uint32_t num_virtual_shards,
-                                                      const std::vector<uint32_t>& shards,
-                                                      uint32_t step, uint32_t since_step) {
-  const std::vector<TableSpec> tables = store.Tables();
+namespace {
+
+// One thread's part of WriteStoreShards: its shards, tables from `first`.
+StatusOr<std::vector<ShardFileInfo>> WriteShardGroup(const EmbeddingStore& store,
+                                                     const std::vector<TableSpec>& tables,
+                                                     size_t first, const std::string& dir,
+                                                     uint32_t num_virtual_shards,
+                                                     const std::vector<uint32_t>& shards,
+                                                     uint32_t step, uint32_t since_step) {
   ASSIGN_OR_RETURN(auto writer, ShardSetWriter::Open(dir, num_virtual_shards, shards, tables, step,
                                                      since_step));
   std::vector<uint8_t> wanted(num_virtual_shards, 0);
   for (uint32_t s : shards) wanted[s] = 1;
-  for (const TableSpec& t : tables) {
+  for (size_t i = 0; i < tables.size(); ++i) {
+    const TableSpec& t = tables[(first + i) % tables.size()];
     Status add_status;
     RETURN_IF_ERROR(store.Scan(t.table_id, [&](Key key, const float* row, const RowStats& st) {
       if (since_step > 0 && st.last_step <= since_step) return true;
@@ -210,6 +217,33 @@ StatusOr<std::vector<ShardFileInfo>> WriteStoreShards(const EmbeddingStore& stor
     RETURN_IF_ERROR(add_status);
   }
   return writer->Finish();
+}
+
+}  // namespace
+
+StatusOr<std::vector<ShardFileInfo>> WriteStoreShards(const EmbeddingStore& store,
+                                                      const std::string& dir,
+                                                      uint32_t num_virtual_shards,
+                                                      const std::vector<uint32_t>& shards,
+                                                      uint32_t step, uint32_t since_step,
+                                                      int threads) {
+  const std::vector<TableSpec> tables = store.Tables();
+  threads = std::max(1, std::min<int>(threads, static_cast<int>(shards.size())));
+  // Shards dealt round-robin to the threads; each thread walks the tables
+  // from a different one, so they rarely wait on the same table's lock.
+  std::vector<std::vector<uint32_t>> groups(threads);
+  for (size_t i = 0; i < shards.size(); ++i) groups[i % threads].push_back(shards[i]);
+  std::vector<std::vector<ShardFileInfo>> results(threads);
+  RETURN_IF_ERROR(ParallelFor(threads, threads, [&](int t) -> Status {
+    ASSIGN_OR_RETURN(results[t], WriteShardGroup(store, tables, tables.size() * t / threads, dir,
+                                                 num_virtual_shards, groups[t], step, since_step));
+    return Status::OK();
+  }));
+  std::vector<ShardFileInfo> out;
+  for (auto& r : results)
+    for (auto& f : r) out.push_back(std::move(f));
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.shard < b.shard; });
+  return out;
 }
 
 namespace {
@@ -237,7 +271,7 @@ class ShardReader {
                                 " bytes, the file has " + std::to_string(size_ - pos_) + " left");
     if (std::fread(p, 1, n, f_) != n)
       return Status::IOError("cannot read " + path_ + ": " + std::strerror(errno));
-    crc_ = Crc(crc_, p, n);
+    crc_ = Crc32c(crc_, p, n);
     pos_ += n;
     return Status::OK();
   }
@@ -257,7 +291,8 @@ class ShardReader {
 
 }  // namespace
 
-Status ReadShardFile(const std::string& path, ShardFileHeader* header, const ShardChunkFn& fn) {
+Status ReadShardFile(const std::string& path, ShardFileHeader* header, const ShardChunkFn& fn,
+                     const std::function<Status(const ShardFileHeader&)>& on_header) {
   ShardReader r(path);
   RETURN_IF_ERROR(r.Open());
   char magic[8];
@@ -290,6 +325,7 @@ Status ReadShardFile(const std::string& path, ShardFileHeader* header, const Sha
                    ", slots " + std::to_string(t[2]) + ")");
     hd.tables.push_back(spec);
   }
+  if (on_header) RETURN_IF_ERROR(on_header(hd));
   std::vector<Key> keys;
   std::vector<RowStats> stats;
   std::vector<float> rows;
@@ -340,7 +376,7 @@ Status ReadShardFile(const std::string& path, ShardFileHeader* header, const Sha
 }
 
 Status LoadShardFile(const std::string& path, uint32_t shard, uint32_t num_virtual_shards,
-                     EmbeddingStore* store) {
+                     EmbeddingStore* store, bool verified) {
   std::vector<int> store_rf(kMaxTables, -1), store_dim(kMaxTables, -1);
   for (const TableSpec& t : store->Tables()) {
     store_rf[t.table_id] = t.row_floats();
@@ -358,20 +394,22 @@ Status LoadShardFile(const std::string& path, uint32_t shard, uint32_t num_virtu
           " + " + std::to_string(store_rf[spec.table_id] - store_dim[spec.table_id]));
     return Status::OK();
   };
-  ShardFileHeader header;
+  auto check = [&](const ShardFileHeader& h) -> Status {
+    if (h.shard != shard || h.num_virtual_shards != num_virtual_shards)
+      return Status::InvalidArgument(path + ": holds shard " + std::to_string(h.shard) + " of " +
+                                     std::to_string(h.num_virtual_shards) + ", expected " +
+                                     std::to_string(shard) + " of " +
+                                     std::to_string(num_virtual_shards));
+    for (const TableSpec& spec : h.tables) RETURN_IF_ERROR(check_header(spec));
+    return Status::OK();
+  };
   // Verify the whole file (checksum included) before the first row goes in.
-  RETURN_IF_ERROR(ReadShardFile(path, &header, nullptr));
-  if (header.shard != shard || header.num_virtual_shards != num_virtual_shards)
-    return Status::InvalidArgument(path + ": holds shard " + std::to_string(header.shard) + " of " +
-                                   std::to_string(header.num_virtual_shards) + ", expected " +
-                                   std::to_string(shard) + " of " +
-                                   std::to_string(num_virtual_shards));
-  for (const TableSpec& spec : header.tables) RETURN_IF_ERROR(check_header(spec));
-  return ReadShardFile(path, nullptr,
-                       [&](const TableSpec& spec, const Key* keys, const RowStats* stats,
-                           const float* rows, size_t n) {
-                         return store->Put(spec.table_id, keys, n, rows, stats);
-                       });
+  if (!verified) RETURN_IF_ERROR(ReadShardFile(path, nullptr, nullptr, check));
+  return ReadShardFile(
+      path, nullptr,
+      [&](const TableSpec& spec, const Key* keys, const RowStats* stats, const float* rows,
+          size_t n) { return store->Put(spec.table_id, keys, n, rows, stats); },
+      check);
 }
 
 }  // namespace ctrps::storage

@@ -74,26 +74,35 @@ class ShardSetWriter {
 };
 
 // Writes every row of `store` whose virtual shard (VirtualShardOf(key, V))
-// is in `shards`, one file per shard, into dir. since_step > 0 keeps only
-// rows last updated after that step (an incremental file).
+// is in `shards`, one file per shard, into dir, on up to `threads` threads
+// (each writing its own shards). since_step > 0 keeps only rows last
+// updated after that step (an incremental file). Files come back in shard
+// order.
 StatusOr<std::vector<ShardFileInfo>> WriteStoreShards(const EmbeddingStore& store,
                                                       const std::string& dir,
                                                       uint32_t num_virtual_shards,
                                                       const std::vector<uint32_t>& shards,
-                                                      uint32_t step, uint32_t since_step);
+                                                      uint32_t step, uint32_t since_step,
+                                                      int threads = 1);
 
 // Reads and checks a whole shard file: structure, sizes and the trailer's
 // checksum (a Corruption naming the file and byte offset otherwise). fn gets
 // each chunk's rows; its errors stop the read. fn may be null (verify only).
 using ShardChunkFn = std::function<Status(const TableSpec& table, const Key* keys,
                                           const RowStats* stats, const float* rows, size_t n)>;
-[[nodiscard]] Status ReadShardFile(const std::string& path, ShardFileHeader* header,
-                                   const ShardChunkFn& fn);
+// on_header, if set, sees the header before the first chunk (its error
+// stops the read).
+[[nodiscard]] Status ReadShardFile(
+    const std::string& path, ShardFileHeader* header, const ShardChunkFn& fn,
+    const std::function<Status(const ShardFileHeader&)>& on_header = nullptr);
 
 // Puts a shard file's rows into `store` (its tables already created with
 // the same dim and slot_floats; a mismatch is InvalidArgument naming the
 // table). Checks the file's shard and shard count against the arguments.
+// Unless `verified` (the caller checked the file's checksum just before),
+// the whole file is checked first, so a damaged file loads nothing.
 [[nodiscard]] Status LoadShardFile(const std::string& path, uint32_t shard,
-                                   uint32_t num_virtual_shards, EmbeddingStore* store);
+                                   uint32_t num_virtual_shards, EmbeddingStore* store,
+                                   bool verified = false);
 
 }  // namespace ctrps::storage

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Distributed training under real mpirun: 1 server + 1 worker equals the
-# single-process run bit for bit; 1 and 2 servers give identical models;
+# single-process run bit for bit; 1 and 2 servers give identical models, on
+# memory, RocksDB and tiered shards;
 # 2 + 2 oversubscribed; colocated 2; ASP ends within 0.005 AUC of BSP;
 # impossible layouts fail before training; a killed or silent rank ends the
 # whole job with a message naming it, within the timeout.
@@ -60,6 +61,15 @@ for m in asp ssp; do
     || fail "$m AUC $(valid_auc $m.out) vs BSP $(valid_auc s1w2.out)"
 done
 
+# Servers on disk: RocksDB and tiered (a small DRAM tier, so rows spill)
+# shards give the same model as the in-memory single process.
+train 3 rocks2 --servers 2 --set storage.kind=ROCKSDB --set storage.path=rocks2.db
+same_model single rocks2
+train 3 tiered2 --servers 2 --set storage.kind=TIERED --set storage.path=tiered2.db \
+  --set storage.dram_budget_bytes=2097152
+same_model single tiered2
+ls -d rocks2.db/shard-0000 rocks2.db/shard-0015 >/dev/null || fail "no per-shard RocksDB dirs"
+
 # Impossible layouts fail before training, with exit code 2 and the reason.
 expect_layout_error() {  # expect_layout_error NP PATTERN ARGS...
   local np="$1" pattern="$2"; shift 2
@@ -73,7 +83,6 @@ expect_layout_error() {  # expect_layout_error NP PATTERN ARGS...
 expect_layout_error 2 "at least one rank is left to train" --servers 2
 expect_layout_error 3 "servers must be 0 or 3" --set cluster.mode=COLOCATED --servers 2
 expect_layout_error 3 "only 1 virtual shards" --set storage.virtual_shards=1 --servers 2
-expect_layout_error 2 "not implemented" --set storage.kind=ROCKSDB --set storage.path=db
 
 # A killed rank, and a silent (stopped) one: the whole job ends, in time,
 # saying which rank. Long jobs (many epochs) so the signal lands mid-run.

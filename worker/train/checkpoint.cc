@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -12,6 +11,7 @@
 #include <map>
 #include <set>
 
+#include "common/crc32c.h"
 #include "storage/shard_file.h"
 
 namespace ctrps::worker {
@@ -20,17 +20,6 @@ namespace {
 
 constexpr uint32_t kFormatVersion = 1;
 constexpr char kTmpSuffix[] = ".tmp";
-
-uint32_t Crc(uint32_t crc, const void* p, size_t n) {
-  const Bytef* b = static_cast<const Bytef*>(p);
-  while (n > 0) {
-    const uInt m = static_cast<uInt>(std::min<size_t>(n, 1u << 30));
-    crc = static_cast<uint32_t>(crc32(crc, b, m));
-    b += m;
-    n -= m;
-  }
-  return crc;
-}
 
 Status WriteSynced(const std::string& path, const std::string& bytes) {
   std::FILE* f = std::fopen(path.c_str(), "wb");
@@ -56,7 +45,7 @@ Status SyncDir(const std::string& dir) {
 }
 
 // Size and crc32 of a file, read in 1 MiB blocks.
-Status FileCrc(const std::string& path, uint64_t* size, uint32_t* crc) {
+Status FileCrc32c(const std::string& path, uint64_t* size, uint32_t* crc) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) return Status::NotFound("missing file " + path);
   std::vector<char> buf(1 << 20);
@@ -64,7 +53,7 @@ Status FileCrc(const std::string& path, uint64_t* size, uint32_t* crc) {
   uint64_t n = 0;
   size_t got;
   while ((got = std::fread(buf.data(), 1, buf.size(), f)) > 0) {
-    c = Crc(c, buf.data(), got);
+    c = Crc32c(c, buf.data(), got);
     n += got;
   }
   const bool err = std::ferror(f);
@@ -105,7 +94,7 @@ Status VerifyOne(const std::string& dir, const ckpt::CheckpointManifest& m) {
     }
     uint64_t n = 0;
     uint32_t crc = 0;
-    RETURN_IF_ERROR(FileCrc(path, &n, &crc));
+    RETURN_IF_ERROR(FileCrc32c(path, &n, &crc));
     if (crc != e.crc32())
       return Status::Corruption(name + ": file " + e.path() + " fails its checksum (crc32 " +
                                 std::to_string(crc) + ", manifest " + std::to_string(e.crc32()) +
@@ -154,7 +143,7 @@ StatusOr<ckpt::FileEntry> WriteCheckpointFile(const std::string& dir, const std:
   ckpt::FileEntry e;
   e.set_path(name);
   e.set_bytes(bytes.size());
-  e.set_crc32(Crc(0, bytes.data(), bytes.size()));
+  e.set_crc32(Crc32c(0, bytes.data(), bytes.size()));
   e.set_kind(kind);
   e.set_index(index);
   return e;

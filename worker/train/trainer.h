@@ -131,6 +131,8 @@ class Trainer {
   // Checkpoints written by this trainer, and the training pause they took.
   int checkpoints_written() const { return checkpoints_written_; }
   double checkpoint_seconds() const { return checkpoint_seconds_; }
+  // The training pause of each checkpoint attempted, in seconds.
+  const std::vector<double>& checkpoint_pauses() const { return checkpoint_pauses_; }
 
  private:
   struct Slot {
@@ -187,6 +189,7 @@ class Trainer {
   double last_checkpoint_time_ = 0;  // seconds since the trainer started, at the last one
   int checkpoints_written_ = 0;
   double checkpoint_seconds_ = 0;
+  std::vector<double> checkpoint_pauses_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 

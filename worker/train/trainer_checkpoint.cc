@@ -136,6 +136,7 @@ Status Trainer::Checkpoint(const LoopState& p, const std::string& reader_positio
   }
   const double secs = Since(t0);
   checkpoint_seconds_ += secs;
+  checkpoint_pauses_.push_back(secs);
   last_checkpoint_time_ = Since(started_);
   if (!outcome.ok()) {
     spdlog::error("{} failed, training goes on and earlier checkpoints are intact: {}", what,
