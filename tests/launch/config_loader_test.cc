@@ -57,6 +57,23 @@ TEST(ConfigLoaderTest, OutOfRangeFromOverrideNamesTheSet) {
   EXPECT_NE(s.message().find("--set train.batch_size"), std::string::npos) << s.message();
 }
 
+TEST(ConfigLoaderTest, CheckpointSettings) {
+  auto c = Parse("data { train: \"a\" }\ncheckpoint { dir: \"ck\" every_steps: 100 full_every: 4 }\n");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(ValidateConfig(*c, "train").ok());
+  EXPECT_EQ(c->job.checkpoint().keep_last(), 3);  // schema default
+  auto k = Parse("data { train: \"a\" }\ncheckpoint { dir: \"ck\" keep_last: 0 }\n");
+  ASSERT_TRUE(k.ok());
+  EXPECT_NE(ValidateConfig(*k, "train").message().find("checkpoint.keep_last"), std::string::npos);
+  // Incremental checkpoints cannot record evicted rows.
+  auto e = Parse("data { train: \"a\" }\ncheckpoint { dir: \"ck\" full_every: 3 }\n",
+                 {"storage.evict_unseen_steps=1000"});
+  ASSERT_TRUE(e.ok());
+  Status s = ValidateConfig(*e, "train");
+  EXPECT_NE(s.message().find("checkpoint.full_every"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("eviction"), std::string::npos) << s.message();
+}
+
 TEST(ConfigLoaderTest, MissingRequiredValue) {
   auto c = Parse("model { type: LR }");
   ASSERT_TRUE(c.ok());

@@ -39,7 +39,7 @@ struct Job {
   std::unique_ptr<ps::EmbeddingClient> client = ps::NewLocalClient(store.get(), kShards);
   std::unique_ptr<Trainer> trainer;
 
-  Job(CheckpointOptions co, int64_t max_steps = 0, int emb_dim = 4) {
+  Job(CheckpointOptions co, int64_t max_steps = 0, int emb_dim = 4, bool overlap = false) {
     ModelOptions mo;
     mo.type = ModelType::kDeepFM;
     mo.num_fields = kFields;
@@ -58,6 +58,7 @@ struct Job {
     to.sparse_optimizer.learning_rate = 0.05f;
     to.embedding_init_scale = 0.05f;
     to.checkpoint = std::move(co);
+    to.overlap_pull = overlap;
     trainer = std::make_unique<Trainer>(to, model.get(), opt.get(), client.get(), nullptr);
     EXPECT_TRUE(trainer->DeclareTables().ok());
   }
@@ -219,6 +220,44 @@ TEST(CheckpointResumeTest, ResumeAtAnyStepIsBitIdentical) {
     EXPECT_TRUE(second.Dense() == ref_dense) << "dense differs after a stop at " << stop_at;
     EXPECT_TRUE(second.Rows() == ref_rows) << "rows differ after a stop at " << stop_at;
   }
+}
+
+// With the next batch prefetched (asynchronous modes), a checkpoint resumes
+// before the prefetched batch; in one process that is still exact.
+TEST(CheckpointResumeTest, ResumeWithPrefetchedBatchIsExactInOneProcess) {
+  Job ref(Every(FreshDir("ckpt-ovl-ref"), 5, 2), 0, 4, /*overlap=*/true);
+  ASSERT_TRUE(ref.Run().ok());
+  for (int64_t stop_at : {7, 23, 50}) {
+    const std::string dir = FreshDir("ckpt-ovl");
+    {
+      Job first(Every(dir, 5, 2), stop_at, 4, true);
+      ASSERT_TRUE(first.Run().ok());
+    }
+    if (stop_at % 5 != 0) fs::remove_all(dir + "/" + CheckpointName(stop_at));
+    Job second(Every(dir, 5, 2), 0, 4, true);
+    ASSERT_TRUE(second.Run().ok());
+    EXPECT_TRUE(second.Dense() == ref.Dense()) << stop_at;
+    EXPECT_TRUE(second.Rows() == ref.Rows()) << stop_at;
+  }
+}
+
+TEST(CheckpointResumeTest, TimeBasedCheckpoints) {
+  const std::string dir = FreshDir("ckpt-time");
+  CheckpointOptions co = Every(dir, 0, 1, 100);
+  co.every_seconds = 1e-9;  // due at every step
+  co.at_end = false;
+  Job job(co, 6);
+  ASSERT_TRUE(job.Run().ok());
+  EXPECT_EQ(job.trainer->checkpoints_written(), 6);
+  auto all = ListCheckpoints(dir);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 6u);
+  CheckpointOptions never = Every(FreshDir("ckpt-time2"), 0, 1, 100);
+  never.every_seconds = 3600;
+  never.at_end = false;
+  Job idle(never, 6);
+  ASSERT_TRUE(idle.Run().ok());
+  EXPECT_EQ(idle.trainer->checkpoints_written(), 0);
 }
 
 TEST(CheckpointResumeTest, IncrementalChainRetentionAndInspect) {
