@@ -133,6 +133,14 @@ grep -q "checksum\|truncated" bad.err || fail "the fallback does not say what is
 cmp -s p_ckpt.txt p_model.txt || fail "predictions of the checkpoint's and the model's bundles differ"
 auc_of() { "$ctrps" eval --model "$1" --data data/test.txt 2>/dev/null | awk '/model AUC/ {print $3}'; }
 [ "$(auc_of "$last")" = "$(auc_of ref/model)" ] || fail "eval on the checkpoint differs from eval on the model"
+[ "$(auc_of b_ckpt)" = "$(auc_of "$last")" ] || fail "eval on the bundle differs from eval on its checkpoint"
+
+# Asynchronous training checkpoints and resumes too (not bit for bit: ASP
+# is not deterministic), from the step it stopped at.
+train 3 asp --set cluster.consistency=ASP --set train.max_steps=300
+train 3 asp --set cluster.consistency=ASP
+grep -q "resumed from ckpt-0000000300" asp.err || { tail asp.err; fail "ASP did not resume"; }
+grep -q "valid AUC" asp.out || fail "ASP resume did not finish"
 
 # A checkpoint of another model is refused, naming what differs.
 set +e
