@@ -1,6 +1,6 @@
-// Loading a model saved by `ctrps train` (worker/train/model_io.h) with the
-// config stored beside it: the input of `ctrps export` (and, later, of the
-// checkpoint loader, which provides the same model + row source).
+// Loading a trained model for export and evaluation: a model saved by
+// `ctrps train` (worker/train/model_io.h) or a training checkpoint, with the
+// config stored beside it.
 #pragma once
 
 #include <memory>
@@ -28,15 +28,11 @@ struct SavedModel {
 // Builds the model `c` describes and loads dir's weights and rows into it.
 StatusOr<SavedModel> LoadSavedModel(const LoadedConfig& c, const std::string& dir);
 
-// What `ctrps export --checkpoint DIR` reads: today a model dir saved by
-// `ctrps train` (worker/train/model_io.h, recognised by its MANIFEST).
-//
-// Hook for checkpoints (issue 5, items 1-2): when DIR is a checkpoint,
-// return the same SavedModel built from it: the model with the checkpoint's
-// dense weights, and a client whose ScanRows walks the checkpoint's shard
-// snapshots (any server count). Everything downstream (bundle, ONNX) only
-// uses SavedModel, so nothing else changes. Until then a non-model dir is
-// refused with a message saying so.
+// What `ctrps export --checkpoint DIR` and `ctrps eval --model DIR` read:
+// a model dir saved by `ctrps train` (worker/train/model_io.h, recognised by
+// its MANIFEST) or a training checkpoint (worker/train/checkpoint.h, by its
+// MANIFEST.pb; verified, its chain of increments applied, any number of
+// workers and servers). Anything else is NotFound, saying what DIR lacks.
 StatusOr<SavedModel> LoadExportSource(const LoadedConfig& c, const std::string& dir);
 
 }  // namespace ctrps::launch

@@ -8,17 +8,9 @@
 # the saved model; a checkpoint of another model is refused.
 # Usage: ckpt_resume.sh CTRPS TMPDIR
 set -euo pipefail
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/mpi_lib.sh"
 ctrps="$1"; tmp="$2"
 rm -rf "$tmp"; mkdir -p "$tmp"; cd "$tmp"
-MPIRUN=(mpirun --oversubscribe)
-[ "$(id -u)" -eq 0 ] && MPIRUN+=(--allow-run-as-root)
-fail() { echo "FAIL: $*" >&2; exit 1; }
-same_model() {  # same_model DIR_A DIR_B: every model file byte-identical
-  local f
-  for f in "$1"/model/MANIFEST "$1"/model/*.bin; do
-    cmp -s "$f" "$2/model/$(basename "$f")" || fail "$1 and $2 differ in $(basename "$f")"
-  done
-}
 # train NP NAME [args...]: output NAME/, checkpoints NAME.ckpt/
 train() {
   local np="$1" name="$2"; shift 2
@@ -26,12 +18,6 @@ train() {
              --set checkpoint.dir="$name.ckpt" "$@")
   [ "$np" -gt 0 ] && cmd=("${MPIRUN[@]}" -np "$np" "${cmd[@]}")
   "${cmd[@]}" >"$name.out" 2>"$name.err" || { tail -20 "$name.err"; fail "train $name (np $np $*)"; }
-}
-rank_pid() {  # rank_pid MPIRUN_PID RANK
-  local p
-  for p in $(pgrep -P "$1"); do
-    tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2" && { echo "$p"; return; }
-  done
 }
 newest() { ls -d "$1"/ckpt-?????????? 2>/dev/null | tail -1; }
 

@@ -7,17 +7,9 @@
 # whole job with a message naming it, within the timeout.
 # Usage: mpi_train.sh CTRPS TMPDIR
 set -euo pipefail
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/mpi_lib.sh"
 ctrps="$1"; tmp="$2"
 rm -rf "$tmp"; mkdir -p "$tmp"; cd "$tmp"
-MPIRUN=(mpirun --oversubscribe)
-[ "$(id -u)" -eq 0 ] && MPIRUN+=(--allow-run-as-root)
-fail() { echo "FAIL: $*" >&2; exit 1; }
-same_model() {  # same_model DIR_A DIR_B: every model file byte-identical
-  local f
-  for f in "$1"/model/MANIFEST "$1"/model/*.bin; do
-    cmp -s "$f" "$2/model/$(basename "$f")" || fail "$1 and $2 differ in $(basename "$f")"
-  done
-}
 valid_auc() { awk '/valid AUC/ {print $3}' "$1"; }
 train() {  # train NP OUTDIR [args...]: mpirun -np NP ctrps train (NP 0: no mpirun)
   local np="$1" out="$2"; shift 2
@@ -86,12 +78,6 @@ expect_layout_error 3 "only 1 virtual shards" --set storage.virtual_shards=1 --s
 
 # A killed rank, and a silent (stopped) one: the whole job ends, in time,
 # saying which rank. Long jobs (many epochs) so the signal lands mid-run.
-rank_pid() {  # rank_pid MPIRUN_PID RANK
-  local p
-  for p in $(pgrep -P "$1"); do
-    tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2" && { echo "$p"; return; }
-  done
-}
 failure_case() {  # failure_case NAME SIGNAL RANK TIMEOUT_MS MAX_S PATTERN
   local name="$1" sig="$2" rank="$3" timeout_ms="$4" max_s="$5" pattern="$6"
   "${MPIRUN[@]}" -np 3 "$ctrps" train --config job.pbtxt --set output.dir="$name" \
