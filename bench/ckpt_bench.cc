@@ -204,7 +204,7 @@ int main(int argc, char** argv) {
     Job fresh(co);
     t = Clock::now();
     std::string from;
-    Check(fresh.trainer->Resume(inc, &from), "resume");
+    Check(fresh.trainer->Resume(inc, true, &from), "resume");
     restore_s = Since(t);
     if (fresh.store->Stats(15)->rows != job.store->Stats(15)->rows) {
       std::fprintf(stderr, "ckpt_bench: restored table 15 has %llu rows, expected %llu\n",

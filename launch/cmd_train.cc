@@ -97,8 +97,8 @@ Status TrainWorker(const LoadedConfig& c, const WorkerRole& role) {
   }
   RETURN_IF_ERROR(trainer.DeclareTables());
   std::string resumed_from;
-  if (!role.resume.empty() || (to.checkpoint.enabled() && job.checkpoint().auto_resume()))
-    RETURN_IF_ERROR(trainer.Resume(role.resume, &resumed_from));
+  if (!role.resume.empty() || to.checkpoint.enabled())
+    RETURN_IF_ERROR(trainer.Resume(role.resume, job.checkpoint().auto_resume(), &resumed_from));
   // A resumed run appends to the metrics of the run it continues.
   if (role.chief)
     RETURN_IF_ERROR(metrics.Open(job.output().dir() + "/metrics.jsonl",

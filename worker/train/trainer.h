@@ -120,13 +120,17 @@ class Trainer {
 
   // Resumes from a checkpoint before Train (tables declared). `requested`:
   // a checkpoint directory, or a checkpoint root (its newest whole
-  // checkpoint), or empty: options.checkpoint.dir's newest, if any. A
-  // corrupt candidate is reported and the previous whole one used, except
-  // when `requested` names one checkpoint. Worker 0 chooses; every worker
-  // restores dense weights, optimizer state, its reader position and RNG;
-  // the servers (or the local store) load the rows. Sets *resumed_from to
-  // the checkpoint used ("" when starting fresh).
-  [[nodiscard]] Status Resume(const std::string& requested, std::string* resumed_from);
+  // checkpoint), or empty: options.checkpoint.dir's newest if auto_resume.
+  // A corrupt candidate is reported and the previous whole one used, except
+  // when `requested` names one checkpoint. Starting afresh in a checkpoint
+  // dir that already holds checkpoints (auto_resume off, or none of them
+  // usable) is refused: the new run's checkpoints would mix with them.
+  // Worker 0 chooses; every worker restores dense weights, optimizer
+  // state, its reader position and RNG; the servers (or the local store)
+  // load the rows. Sets *resumed_from to the checkpoint used ("" when
+  // starting fresh).
+  [[nodiscard]] Status Resume(const std::string& requested, bool auto_resume,
+                              std::string* resumed_from);
 
   // Checkpoints written by this trainer, and the training pause they took.
   int checkpoints_written() const { return checkpoints_written_; }

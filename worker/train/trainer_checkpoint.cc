@@ -250,13 +250,15 @@ Status Trainer::CommitCheckpointAsChief(const std::string& tmp, const std::strin
   return Status::OK();
 }
 
-Status Trainer::Resume(const std::string& requested, std::string* resumed_from) {
+Status Trainer::Resume(const std::string& requested, bool auto_resume,
+                       std::string* resumed_from) {
   resumed_from->clear();
   const bool chief = !group_ || group_->index() == 0;
   std::string chosen;
   Status decision;
   if (chief) {
-    const std::string root = requested.empty() ? options_.checkpoint.dir : requested;
+    const std::string own = options_.checkpoint.dir;
+    const std::string root = requested.empty() ? (auto_resume ? own : "") : requested;
     std::error_code ec;
     if (!root.empty() && fs::exists(root + "/" + kCheckpointManifestName, ec)) {
       // One named checkpoint: it must be whole; no fallback.
@@ -276,6 +278,17 @@ Status Trainer::Resume(const std::string& requested, std::string* resumed_from) 
         decision = Status::NotFound("--resume " + requested + ": no usable checkpoint there" +
                                     (skipped.empty() ? std::string() : " (" + skipped[0] + ")"));
       }
+    }
+    if (decision.ok() && chosen.empty() && !own.empty()) {
+      // A fresh start must not mix its checkpoints with earlier ones.
+      auto existing = ListCheckpoints(own);
+      if (existing.ok() && !existing->empty())
+        decision = Status::FailedPrecondition(
+            "checkpoint.dir " + own + " already holds checkpoints (newest " +
+            existing->back().name + ") that this run would not resume from" +
+            (auto_resume ? " (none of them is usable, see above)"
+                         : " (checkpoint.auto_resume is false)") +
+            ": move them away, or choose another checkpoint.dir");
     }
   }
   // Worker 0's choice (or error) goes to every worker.

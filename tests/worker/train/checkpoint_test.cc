@@ -66,7 +66,7 @@ struct Job {
   Status Run(const std::string& resume = "", bool auto_resume = true) {
     VectorStream data(PlantedBatches(23, 32, kFields, 300, 11));
     std::string from;
-    if (!resume.empty() || auto_resume) RETURN_IF_ERROR(trainer->Resume(resume, &from));
+    RETURN_IF_ERROR(trainer->Resume(resume, auto_resume, &from));
     return trainer->Train(&data, nullptr).status();
   }
 
@@ -407,6 +407,23 @@ TEST(CheckpointFaultTest, FullDiskLeavesEarlierCheckpointsIntact) {
   ASSERT_EQ(all->size(), 1u) << "a failed checkpoint left a directory behind";
   EXPECT_EQ(all->front().step, 5);
   EXPECT_TRUE(VerifyCheckpoint(all->front().path).ok());
+}
+
+TEST(CheckpointFaultTest, FreshStartRefusesADirWithCheckpoints) {
+  const std::string dir = FreshDir("ckpt-fresh");
+  {
+    Job job(Every(dir, 10, 1), 10);
+    ASSERT_TRUE(job.Run().ok());
+  }
+  Job fresh(Every(dir, 10, 1));
+  Status s = fresh.Run("", /*auto_resume=*/false);
+  EXPECT_NE(s.message().find("already holds checkpoints (newest ckpt-0000000010)"),
+            std::string::npos) << s.ToString();
+  // Every checkpoint damaged: refused too, rather than overwritten.
+  FlipByte(dir + "/" + CheckpointName(10) + "/dense.bin", 3);
+  Job again(Every(dir, 10, 1));
+  s = again.Run();
+  EXPECT_NE(s.message().find("none of them is usable"), std::string::npos) << s.ToString();
 }
 
 TEST(CheckpointFaultTest, RefusesCheckpointOfAnotherModel) {
