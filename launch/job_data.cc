@@ -58,13 +58,14 @@ class ReaderSource final : public worker::BatchSource {
   std::string ReadSummary() const override { return Totals().ToString(); }
 
   // "ctrps-reader 1 <pass> <epoch> <file> <byte> <line in file> <lines>
-  // <window> <rows into window> <rows returned>": the pass fixes the
-  // shuffle seed, the rest is the DataReader's position.
+  // <window> <rows into window> <rows returned>" then one line per input
+  // file "<size> <path>": the pass fixes the shuffle seed, the rest is the
+  // DataReader's position, and the file list detects changed data.
   StatusOr<std::string> SavePosition() const override {
     if (!reader_) return Status::FailedPrecondition("reader not open");
     const worker::DataReaderPosition p = reader_->Position();
     char buf[256];
-    std::snprintf(buf, sizeof(buf), "ctrps-reader 1 %llu %lld %d %llu %llu %llu %lld %lld %lld",
+    std::snprintf(buf, sizeof(buf), "ctrps-reader 1 %llu %lld %d %llu %llu %llu %lld %lld %lld\n",
                   static_cast<unsigned long long>(passes_), static_cast<long long>(p.epoch),
                   p.window_start.file_index,
                   static_cast<unsigned long long>(p.window_start.byte_offset),
@@ -72,19 +73,25 @@ class ReaderSource final : public worker::BatchSource {
                   static_cast<unsigned long long>(p.window_start.lines_consumed),
                   static_cast<long long>(p.window_index), static_cast<long long>(p.rows_into_window),
                   static_cast<long long>(p.rows_returned));
-    return std::string(buf);
+    return std::string(buf) + FileList();
   }
 
   Status RestorePosition(const std::string& text) override {
     unsigned long long passes = 0, byte = 0, line = 0, lines = 0;
     long long epoch = 0, window = 0, into = 0, returned = 0;
     int file = 0, version = 0;
-    char tail = 0;
-    if (std::sscanf(text.c_str(), "ctrps-reader %d %llu %lld %d %llu %llu %llu %lld %lld %lld %c",
+    const size_t nl = text.find('\n');
+    if (std::sscanf(text.substr(0, nl).c_str(), "ctrps-reader %d %llu %lld %d %llu %llu %llu %lld %lld %lld",
                     &version, &passes, &epoch, &file, &byte, &line, &lines, &window, &into,
-                    &returned, &tail) != 10 ||
-        version != 1 || passes < 1)
-      return Status::Corruption("bad reader position '" + text + "'");
+                    &returned) != 10 ||
+        version != 1 || passes < 1 || nl == std::string::npos)
+      return Status::Corruption("bad reader position '" + text.substr(0, nl) + "'");
+    const std::string saved_files = text.substr(nl + 1);
+    if (!reader_) RETURN_IF_ERROR(Rewind());
+    if (saved_files != FileList())
+      return Status::FailedPrecondition(
+          "the training data changed since the checkpoint (files and sizes then:\n" + saved_files +
+          "now:\n" + FileList() + "): a resume would not continue where training stopped");
     worker::DataReaderPosition p;
     p.epoch = epoch;
     p.window_start.file_index = file;
@@ -118,6 +125,12 @@ class ReaderSource final : public worker::BatchSource {
   }
 
  private:
+  std::string FileList() const {
+    std::string out;
+    for (const auto& f : reader_->files()) out += std::to_string(f.size_bytes) + " " + f.path + "\n";
+    return out;
+  }
+
   worker::ReadStats Totals() const {
     worker::ReadStats s = total_;
     if (reader_) s.Add(reader_->stats());

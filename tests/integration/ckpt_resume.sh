@@ -111,6 +111,16 @@ train 3 bad
 grep -q "falling back to ckpt-" bad.err || { tail bad.err; fail "no fallback message"; }
 grep -q "checksum\|truncated" bad.err || fail "the fallback does not say what is wrong"
 
+# Resuming onto changed training data is refused, saying what changed.
+cp -r ref.ckpt chg.ckpt
+head -n 50000 data/train.txt > short.txt
+set +e
+"${MPIRUN[@]}" -np 3 "$ctrps" train --config job.pbtxt --set output.dir=chg \
+  --set checkpoint.dir=chg.ckpt --set data.train=short.txt >chg.out 2>chg.err
+rc=$?; set -e
+[ "$rc" -ne 0 ] || fail "a resume onto changed data was accepted"
+grep -q "the training data changed since the checkpoint" chg.err || { tail chg.err; fail "no data-changed message"; }
+
 # Export and eval straight from a checkpoint equal those from the model.
 "$ctrps" export --checkpoint "$last" --out b_ckpt >/dev/null 2>exp1.err || { cat exp1.err; fail "export ckpt"; }
 "$ctrps" export --checkpoint ref/model --out b_model >/dev/null 2>exp2.err || { cat exp2.err; fail "export model"; }
