@@ -9,7 +9,8 @@
 // minutes, restore (resume) MB/s against a raw read of the same files, and
 // verify MB/s.
 //
-//   ckpt_bench [million_rows=10] [dir=/tmp/ctrps_ckpt_bench]
+//   ckpt_bench [million_rows=10] [dir=/tmp/ctrps_ckpt_bench] [memory|tiered]
+// tiered: a DRAM tier of a quarter of the rows over RocksDB in dir/store.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -23,6 +24,7 @@
 #include "ps/client.h"
 #include "ps/sparse_optimizer.h"
 #include "storage/embedding_store.h"
+#include "storage/store_factory.h"
 #include "worker/nn/dense_optimizer.h"
 #include "worker/train/checkpoint.h"
 #include "worker/train/trainer.h"
@@ -47,14 +49,32 @@ void Check(const Status& s, const char* what) {
   }
 }
 
+// The store of a job: "memory", or "tiered" (a DRAM tier of 1/4 of the
+// table's bytes over RocksDB in store_dir).
+std::unique_ptr<storage::EmbeddingStore> MakeStore(const std::string& kind,
+                                                   const std::string& store_dir,
+                                                   int64_t total_rows) {
+  if (kind == "memory") return storage::NewMemoryStore();
+  storage::StoreOptions o;
+  o.kind = storage::StoreOptions::Kind::kTiered;
+  o.rocksdb.dir = store_dir;
+  o.rocksdb.virtual_shards = 64;
+  o.dram_budget_bytes = static_cast<size_t>(total_rows) * 160 / 4;
+  auto s = storage::OpenStore(o);
+  Check(s.status(), "open tiered store");
+  return std::move(s).value();
+}
+
 struct Job {
   std::unique_ptr<Model> model;
   std::unique_ptr<DenseOptimizer> opt;
-  std::unique_ptr<storage::EmbeddingStore> store = storage::NewMemoryStore();
-  std::unique_ptr<ps::EmbeddingClient> client = ps::NewLocalClient(store.get(), 64);
+  std::unique_ptr<storage::EmbeddingStore> store;
+  std::unique_ptr<ps::EmbeddingClient> client;
   std::unique_ptr<Trainer> trainer;
 
-  explicit Job(CheckpointOptions co) {
+  explicit Job(CheckpointOptions co, std::unique_ptr<storage::EmbeddingStore> s =
+                                         storage::NewMemoryStore())
+      : store(std::move(s)), client(ps::NewLocalClient(store.get(), 64)) {
     ModelOptions mo;
     mo.type = ModelType::kDeepFM;
     mo.num_fields = kFields;
@@ -146,9 +166,10 @@ double RawReadMBps(const std::string& dir) {
 int main(int argc, char** argv) {
   const double million = argc > 1 ? std::atof(argv[1]) : 10.0;
   const std::string root = argc > 2 ? argv[2] : "/tmp/ctrps_ckpt_bench";
+  const std::string kind = argc > 3 ? argv[3] : "memory";
   const int64_t total = static_cast<int64_t>(million * 1e6);
-  if (total < 1000) {
-    std::fprintf(stderr, "usage: ckpt_bench [million_rows=10 (>= 0.001)] [dir]\n");
+  if (total < 1000 || (kind != "memory" && kind != "tiered")) {
+    std::fprintf(stderr, "usage: ckpt_bench [million_rows=10 (>= 0.001)] [dir] [memory|tiered]\n");
     return 2;
   }
   fs::remove_all(root);
@@ -163,7 +184,7 @@ int main(int argc, char** argv) {
   co.keep_last = 2;
   co.at_end = false;
   co.config_text = "name: \"ckpt_bench\"\n";
-  Job job(co);
+  Job job(co, MakeStore(kind, root + "/store", total));
   auto t = Clock::now();
   Prefill(&job, total);
   const double prefill_s = Since(t);
@@ -201,7 +222,7 @@ int main(int argc, char** argv) {
   const double raw_read = RawReadMBps(full);
   double restore_s;
   {
-    Job fresh(co);
+    Job fresh(co, MakeStore(kind, root + "/store2", total));
     t = Clock::now();
     std::string from;
     Check(fresh.trainer->Resume(inc, true, &from), "resume");
@@ -214,9 +235,9 @@ int main(int argc, char** argv) {
     }
   }
   const double period = 300.0;  // one checkpoint per 5 minutes
-  std::printf("ckpt_bench: DeepFM, %lld embedding rows (dim 17 + Adagrad 17 floats), batch %d, "
-              "prefill %.1fs, %.3f s/step\n",
-              static_cast<long long>(total), kBatch, prefill_s, step_s);
+  std::printf("ckpt_bench: DeepFM, %lld embedding rows (dim 17 + Adagrad 17 floats) in a %s "
+              "store, batch %d, prefill %.1fs, %.3f s/step\n",
+              static_cast<long long>(total), kind.c_str(), kBatch, prefill_s, step_s);
   std::printf("  %-26s %12s %10s %8s %10s %14s\n", "", "rows", "MB", "pause s", "MB/s",
               "share @1/5min");
   std::printf("  %-26s %12llu %10.1f %8.2f %10.0f %13.2f%%\n", "full checkpoint",
