@@ -28,6 +28,17 @@ Status TableSpec::Validate() const {
   return Status::OK();
 }
 
+Status EmbeddingStore::ScanShards(int table, uint32_t num_virtual_shards,
+                                  const std::vector<uint8_t>& wanted, const ScanFn& fn) const {
+  if (wanted.size() != num_virtual_shards)
+    return Status::InvalidArgument("ScanShards: " + std::to_string(wanted.size()) +
+                                   " flags for " + std::to_string(num_virtual_shards) + " shards");
+  return Scan(table, [&](Key key, const float* row, const RowStats& stats) {
+    if (!wanted[VirtualShardOf(key, num_virtual_shards)]) return true;
+    return fn(key, row, stats);
+  });
+}
+
 StatusOr<uint64_t> EmbeddingStore::Evict(int table, const EvictPolicy& p) {
   std::vector<Key> victims;
   RETURN_IF_ERROR(Scan(table, [&](Key k, const float*, const RowStats& s) {

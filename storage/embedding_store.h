@@ -104,6 +104,14 @@ class EmbeddingStore {
   using ScanFn = std::function<bool(Key key, const float* row, const RowStats& stats)>;
   [[nodiscard]] virtual Status Scan(int table, const ScanFn& fn) const = 0;
 
+  // Scan restricted to rows whose VirtualShardOf(key, num_virtual_shards)
+  // has wanted[shard] != 0 (wanted.size() == num_virtual_shards). The
+  // default filters a full Scan; the disk stores read only the wanted
+  // shards' instances when they are sharded the same way.
+  [[nodiscard]] virtual Status ScanShards(int table, uint32_t num_virtual_shards,
+                                          const std::vector<uint8_t>& wanted,
+                                          const ScanFn& fn) const;
+
   // Writes rows verbatim (restore from a saved model or checkpoint).
   [[nodiscard]] virtual Status Put(int table, const Key* keys, size_t n, const float* rows,
                                    const RowStats* stats) = 0;

@@ -207,13 +207,12 @@ StatusOr<std::vector<ShardFileInfo>> WriteShardGroup(const EmbeddingStore& store
   for (size_t i = 0; i < tables.size(); ++i) {
     const TableSpec& t = tables[(first + i) % tables.size()];
     Status add_status;
-    RETURN_IF_ERROR(store.Scan(t.table_id, [&](Key key, const float* row, const RowStats& st) {
-      if (since_step > 0 && st.last_step <= since_step) return true;
-      const uint32_t v = VirtualShardOf(key, num_virtual_shards);
-      if (!wanted[v]) return true;
-      add_status = writer->Add(v, t.table_id, key, row, st);
-      return add_status.ok();
-    }));
+    RETURN_IF_ERROR(store.ScanShards(
+        t.table_id, num_virtual_shards, wanted, [&](Key key, const float* row, const RowStats& st) {
+          if (since_step > 0 && st.last_step <= since_step) return true;
+          add_status = writer->Add(VirtualShardOf(key, num_virtual_shards), t.table_id, key, row, st);
+          return add_status.ok();
+        }));
     RETURN_IF_ERROR(add_status);
   }
   return writer->Finish();
