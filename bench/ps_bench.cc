@@ -276,12 +276,18 @@ int main(int argc, char** argv) {
   const int rank = t->rank();
   auto batches = MakeBatches(16, 1);
 
+  const std::vector<size_t> sizes = {256 << 10, 1 << 20, 4 << 20, 16 << 20};
   if (argc > 2 && std::string(argv[2]) == "micro") {  // for profiling the protocol alone
-    for (const MicroRow& m : Micro(t, {256 << 10}))
+    // `micro [KiB]`: one message size, or all of them.
+    std::vector<size_t> micro_sizes = sizes;
+    if (argc > 3) micro_sizes = {static_cast<size_t>(std::atol(argv[3])) << 10};
+    for (const MicroRow& m : Micro(t, micro_sizes))
       if (rank == 1)
-        std::printf("%6.0f KiB: raw pull %.2f ps pull %.2f (msg-only %.2f); raw push %.2f ps push %.2f "
-                    "(msg-only %.2f) GB/s\n", m.bytes / 1024, m.raw_pull_gbs, m.ps_pull_gbs,
-                    m.store_pull_s, m.raw_push_gbs, m.ps_push_gbs, m.store_push_s);
+        std::printf("%6.0f KiB: raw pull %5.2f ps pull %5.2f (%.2f, %.3g keys/s, msg-only %5.2f); "
+                    "raw push %5.2f ps push %5.2f (%.2f, %.3g keys/s, msg-only %5.2f) GB/s\n",
+                    m.bytes / 1024, m.raw_pull_gbs, m.ps_pull_gbs, m.ps_pull_gbs / m.raw_pull_gbs,
+                    m.pull_keys_s, m.store_pull_s, m.raw_push_gbs, m.ps_push_gbs,
+                    m.ps_push_gbs / m.raw_push_gbs, m.push_keys_s, m.store_push_s);
     return 0;
   }
   // 1. Single process, one thread, on rank 0.
@@ -294,7 +300,6 @@ int main(int argc, char** argv) {
   }
   IdleBarrier();
   // 2. Pull/push against raw MPI.
-  const std::vector<size_t> sizes = {256 << 10, 1 << 20, 4 << 20, 16 << 20};
   std::vector<MicroRow> micro = Micro(t, sizes);
   IdleBarrier();
   // 3. 1 server + 1 worker.

@@ -18,10 +18,20 @@ class FlatKeyMap {
 
   size_t size() const { return size_; }
 
+  // The hash the map probes `key` by. Batch callers hash a batch first,
+  // prefetch each key's slot a few keys ahead, then call the *Hashed forms,
+  // so the cache misses of a large map overlap.
+  static uint64_t Hash(Key key) { return Mix64(key); }
+  void Prefetch(uint64_t hash) const {
+    __builtin_prefetch(slots_.data() + (hash & (slots_.size() - 1)));
+  }
+
   // Returns the index of `key`, or kEmpty.
-  uint32_t Find(Key key) const {
+  uint32_t Find(Key key) const { return FindHashed(key, Hash(key)); }
+  // Find, with hash == Hash(key).
+  uint32_t FindHashed(Key key, uint64_t hash) const {
     size_t mask = slots_.size() - 1;
-    for (size_t i = Mix64(key) & mask;; i = (i + 1) & mask) {
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {
       const Slot& s = slots_[i];
       if (s.index == kEmpty) return kEmpty;
       if (s.key == key) return s.index;
@@ -31,9 +41,13 @@ class FlatKeyMap {
   // Returns the index of `key`, inserting it with index size() if absent.
   // *inserted tells which happened.
   uint32_t FindOrInsert(Key key, bool* inserted) {
+    return FindOrInsertHashed(key, Hash(key), inserted);
+  }
+  // FindOrInsert, with hash == Hash(key).
+  uint32_t FindOrInsertHashed(Key key, uint64_t hash, bool* inserted) {
     if ((size_ + 1) * 2 > slots_.size()) Rehash(slots_.size() * 2);
     size_t mask = slots_.size() - 1;
-    for (size_t i = Mix64(key) & mask;; i = (i + 1) & mask) {
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {
       Slot& s = slots_[i];
       if (s.index == kEmpty) {
         s.key = key;

@@ -9,6 +9,26 @@
 namespace ctrps::ps {
 namespace {
 
+// Copies rows between key order and a server's part: dst[d(k)] = src[s(k)]
+// for k < n, rows of `width` floats; the common widths get fixed-size
+// copies instead of a memcpy call per row.
+template <int kWidth, typename DstIndex, typename SrcIndex>
+void MoveRowsFixed(float* dst, DstIndex d, const float* src, SrcIndex s, size_t n) {
+  for (size_t k = 0; k < n; ++k)
+    std::memcpy(dst + size_t{d(k)} * kWidth, src + size_t{s(k)} * kWidth, kWidth * sizeof(float));
+}
+template <typename DstIndex, typename SrcIndex>
+void MoveRows(float* dst, DstIndex d, const float* src, SrcIndex s, size_t n, int width) {
+  switch (width) {
+    case 8: return MoveRowsFixed<8>(dst, d, src, s, n);
+    case 16: return MoveRowsFixed<16>(dst, d, src, s, n);
+    case 32: return MoveRowsFixed<32>(dst, d, src, s, n);
+    case 64: return MoveRowsFixed<64>(dst, d, src, s, n);
+  }
+  for (size_t k = 0; k < n; ++k)
+    std::memcpy(dst + size_t{d(k)} * width, src + size_t{s(k)} * width, width * sizeof(float));
+}
+
 class RemoteClient final : public EmbeddingClient {
  public:
   RemoteClient(RemoteClientOptions o, Transport* t) : opt_(std::move(o)), t_(t) {
@@ -73,10 +93,12 @@ class RemoteClient final : public EmbeddingClient {
         if (part.positions.empty()) {
           std::memcpy(ts.data, ws.data, ws.n * w * sizeof(float));
         } else {
-          for (size_t k = 0; k < ws.n; ++k)
-            std::memcpy(ts.data + size_t{part.positions[k]} * w, ws.data + k * w, w * sizeof(float));
+          const uint32_t* pos = part.positions.data();
+          MoveRows(ts.data, [pos](size_t k) { return pos[k]; }, ws.data, [](size_t k) { return k; },
+                   ws.n, w);
         }
       }
+      pool_.Put(std::move(m.payload));  // the next request may reuse its memory
     }
     return Status::OK();
   }
@@ -255,7 +277,7 @@ class RemoteClient final : public EmbeddingClient {
       const int table = slices[part.slice].table;
       b->AddSlice(table, Width(table), part.count(), true, with_data);
     }
-    b->Finish();
+    b->Finish(&pool_);  // every key and row is written below
     for (size_t i = 0; i < p.parts.size(); ++i) {
       const Part& part = p.parts[i];
       const TableSlice& ts = slices[part.slice];
@@ -266,11 +288,11 @@ class RemoteClient final : public EmbeddingClient {
         if (part.n_all) std::memcpy(keys, ts.keys, part.n_all * sizeof(Key));
         if (data && part.n_all) std::memcpy(data, ts.data, part.n_all * w * sizeof(float));
       } else {
-        for (size_t k = 0; k < part.positions.size(); ++k) {
-          const uint32_t pos = part.positions[k];
-          keys[k] = ts.keys[pos];
-          if (data) std::memcpy(data + k * w, ts.data + size_t{pos} * w, w * sizeof(float));
-        }
+        const uint32_t* pos = part.positions.data();
+        const size_t n = part.positions.size();
+        for (size_t k = 0; k < n; ++k) keys[k] = ts.keys[pos[k]];
+        if (data)
+          MoveRows(data, [](size_t k) { return k; }, ts.data, [pos](size_t k) { return pos[k]; }, n, w);
       }
     }
     return b->Take();
@@ -308,6 +330,7 @@ class RemoteClient final : public EmbeddingClient {
   std::vector<TableSlice> pull_slices_;
   bool pull_in_flight_ = false;
   int unacked_pushes_ = 0;
+  BufferPool pool_;  // received replies, reused for requests
 };
 
 }  // namespace

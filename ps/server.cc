@@ -24,6 +24,24 @@ int ReplyTag(MessageKind request) {
   }
 }
 
+// out[order[p]] = rows[p] for each of n rows of `width` floats; the common
+// widths get fixed-size copies instead of a memcpy call per row.
+template <int kWidth>
+void ScatterFixed(const float* rows, const uint32_t* order, size_t n, float* out) {
+  for (size_t p = 0; p < n; ++p)
+    std::memcpy(out + size_t{order[p]} * kWidth, rows + p * kWidth, kWidth * sizeof(float));
+}
+void ScatterRows(const float* rows, const uint32_t* order, size_t n, int width, float* out) {
+  switch (width) {
+    case 8: return ScatterFixed<8>(rows, order, n, out);
+    case 16: return ScatterFixed<16>(rows, order, n, out);
+    case 32: return ScatterFixed<32>(rows, order, n, out);
+    case 64: return ScatterFixed<64>(rows, order, n, out);
+  }
+  for (size_t p = 0; p < n; ++p)
+    std::memcpy(out + size_t{order[p]} * width, rows + p * width, width * sizeof(float));
+}
+
 class Server final : public ParameterServer {
  public:
   Server(ServerOptions o, Transport* t) : opt_(std::move(o)), t_(t) {
@@ -82,6 +100,7 @@ class Server final : public ParameterServer {
       }
       s = Handle(m->source, d);
       if (!s.ok()) RETURN_IF_ERROR(ReplyError(m->source, ReplyTag(d.kind), d.step, s));
+      spare_.Put(std::move(m->payload));  // a later reply may reuse its memory
     }
     for (const auto& p : pending_)
       if (p.has_value())
@@ -137,6 +156,21 @@ class Server final : public ParameterServer {
     return &it->second;
   }
 
+  // With one local store: every key's shard must be it.
+  Status CheckOwned(const WireSlice& s) {
+    for (size_t i = 0; i < s.n; ++i)
+      if (local_shard_[opt_.layout.ShardOfKey(s.keys[i])] < 0) return NotOurs(s, s.keys[i]);
+    return Status::OK();
+  }
+
+  Status NotOurs(const WireSlice& s, Key key) const {
+    const uint32_t v = opt_.layout.ShardOfKey(key);
+    return Status::InvalidArgument("key " + std::to_string(key) + " of table " +
+                                   std::to_string(s.table) + " belongs to server " +
+                                   std::to_string(opt_.layout.ServerOfShard(v)) +
+                                   ", not this one");
+  }
+
   Status Group(const WireSlice& s, Grouping* g) {
     const size_t nshards = stores_.size();
     shard_of_.resize(s.n);
@@ -144,11 +178,7 @@ class Server final : public ParameterServer {
     for (size_t i = 0; i < s.n; ++i) {
       const uint32_t v = opt_.layout.ShardOfKey(s.keys[i]);
       const int32_t local = local_shard_[v];
-      if (local < 0)
-        return Status::InvalidArgument("key " + std::to_string(s.keys[i]) + " of table " +
-                                       std::to_string(s.table) + " belongs to server " +
-                                       std::to_string(opt_.layout.ServerOfShard(v)) +
-                                       ", not this one");
+      if (local < 0) return NotOurs(s, s.keys[i]);
       shard_of_[i] = static_cast<uint32_t>(local);
       ++g->begin[local + 1];
     }
@@ -217,10 +247,15 @@ class Server final : public ParameterServer {
       if (!s.keys) return Status::Corruption("pull slice without keys");
       b.AddSlice(s.table, s.width, s.n, false, true);
     }
-    b.Finish();
+    b.Finish(&spare_);  // every row is written below
     for (size_t i = 0; i < d.slices.size(); ++i) {
       const WireSlice& s = d.slices[i];
       float* out = b.data(i);
+      if (stores_.size() == 1) {  // one shard here: straight into the reply, in key order
+        RETURN_IF_ERROR(CheckOwned(s));
+        RETURN_IF_ERROR(stores_[0]->Lookup(s.table, s.keys, s.n, out, s.width, training));
+        continue;
+      }
       RETURN_IF_ERROR(Group(s, &group_));
       rows_.resize(s.n * s.width);
       for (size_t k = 0; k + 1 < group_.begin.size(); ++k) {
@@ -229,9 +264,7 @@ class Server final : public ParameterServer {
         RETURN_IF_ERROR(stores_[k]->Lookup(s.table, group_.keys.data() + lo, hi - lo,
                                            rows_.data() + size_t{lo} * s.width, s.width, training));
       }
-      for (size_t p = 0; p < s.n; ++p)
-        std::memcpy(out + size_t{group_.order[p]} * s.width, rows_.data() + p * s.width,
-                    s.width * sizeof(float));
+      ScatterRows(rows_.data(), group_.order.data(), s.n, s.width, out);
     }
     return t_->Send(source, Channel::kWorker, kTagPullReply, b.Take());
   }
@@ -281,6 +314,7 @@ class Server final : public ParameterServer {
       } else {
         RETURN_IF_ERROR(ReplyError(rank, kTagPushAck, pending_step_, s));
       }
+      spare_.Put(std::move(pending_[i]->payload));
       pending_[i].reset();
     }
     return Status::OK();
@@ -306,9 +340,13 @@ class Server final : public ParameterServer {
         continue;
       }
       const int dim = slices[0]->width;
-      FlatKeyMap index;
+      size_t total = 0;
+      for (const WireSlice* s : slices) total += s->n;
+      FlatKeyMap index(2 * total);  // sized once: no rehash while merging
       merged_keys_.clear();
       merged_grads_.clear();
+      merged_keys_.reserve(total);
+      merged_grads_.reserve(total * dim);
       for (const WireSlice* s : slices) {
         for (size_t i = 0; i < s->n; ++i) {
           bool inserted = false;
@@ -454,6 +492,7 @@ class Server final : public ParameterServer {
   std::vector<int32_t> local_shard_;  // virtual shard -> index in stores_, or -1 (not ours)
   std::vector<float> rows_, merged_grads_;
   std::vector<Key> merged_keys_;
+  BufferPool spare_;  // requests' buffers, reused for pull replies
 };
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "ps/wire.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace ctrps::ps {
@@ -65,7 +66,31 @@ void MessageBuilder::SetBlob(const void* data, size_t bytes) {
   blob_.assign(static_cast<const char*>(data), bytes);
 }
 
-std::vector<char>* MessageBuilder::Finish() {
+void BufferPool::Put(std::vector<char> buf) {
+  const size_t cap = buf.capacity();
+  if (cap < min_bytes_ || cap > max_bytes_) return;
+  if (spares_.size() < max_buffers_) {
+    spares_.push_back(std::move(buf));
+    return;
+  }
+  auto smallest = std::min_element(spares_.begin(), spares_.end(), [](const auto& a, const auto& b) {
+    return a.capacity() < b.capacity();
+  });
+  if (smallest->capacity() < cap) *smallest = std::move(buf);
+}
+
+std::vector<char> BufferPool::Get(size_t bytes) {
+  auto best = spares_.end();
+  for (auto it = spares_.begin(); it != spares_.end(); ++it)
+    if (it->capacity() >= bytes && (best == spares_.end() || it->capacity() < best->capacity()))
+      best = it;
+  if (best == spares_.end()) return {};
+  std::vector<char> buf = std::move(*best);
+  spares_.erase(best);
+  return buf;
+}
+
+std::vector<char>* MessageBuilder::Finish(BufferPool* pool) {
   size_t off = sizeof(Header) + specs_.size() * sizeof(SliceHeader) + Pad8(blob_.size());
   for (Spec& s : specs_) {
     if (s.has_keys) {
@@ -74,10 +99,18 @@ std::vector<char>* MessageBuilder::Finish() {
     }
     if (s.has_data) {
       s.data_offset = off;
-      off += Pad8(s.n * s.width * sizeof(float));
+      s.data_bytes = s.n * s.width * sizeof(float);
+      off += Pad8(s.data_bytes);
     }
   }
-  buf_.assign(off, 0);
+  if (pool) buf_ = pool->Get(off);
+  if (buf_.capacity() >= off) {
+    // A spare: only its bytes past its old size are zero-filled by resize;
+    // every byte the caller does not write is written below.
+    buf_.resize(off);
+  } else {
+    buf_.assign(off, 0);
+  }
   Header h{kMagic, static_cast<uint16_t>(kind_), 0, flags_, step_,
            static_cast<uint32_t>(specs_.size()), static_cast<uint32_t>(blob_.size()),
            off - sizeof(Header)};
@@ -89,6 +122,10 @@ std::vector<char>* MessageBuilder::Finish() {
     p += sizeof(sh);
   }
   if (!blob_.empty()) std::memcpy(p, blob_.data(), blob_.size());
+  std::memset(p + blob_.size(), 0, Pad8(blob_.size()) - blob_.size());
+  for (const Spec& s : specs_)
+    if (s.has_data)
+      std::memset(buf_.data() + s.data_offset + s.data_bytes, 0, Pad8(s.data_bytes) - s.data_bytes);
   return &buf_;
 }
 
@@ -122,8 +159,7 @@ Status DecodeMessage(std::vector<char>* bytes, DecodedMessage* out) {
   out->flags = h.flags;
   out->step = h.step;
   out->slices.assign(h.num_slices, WireSlice{});
-  std::vector<SliceHeader> shs(h.num_slices);
-  if (h.num_slices) std::memcpy(shs.data(), base + off, h.num_slices * sizeof(SliceHeader));
+  const char* slice_headers = base + off;
   off += h.num_slices * sizeof(SliceHeader);
   if (h.blob_bytes > size - off)
     return Status::Corruption("message blob of " + std::to_string(h.blob_bytes) +
@@ -132,11 +168,12 @@ Status DecodeMessage(std::vector<char>* bytes, DecodedMessage* out) {
   out->blob_bytes = h.blob_bytes;
   off += Pad8(h.blob_bytes);
   for (uint32_t i = 0; i < h.num_slices; ++i) {
-    const SliceHeader& sh = shs[i];
-    const std::string where = "message slice " + std::to_string(i) + ": ";
+    SliceHeader sh;
+    std::memcpy(&sh, slice_headers + i * sizeof(SliceHeader), sizeof(sh));
+    auto where = [i] { return "message slice " + std::to_string(i) + ": "; };
     if (sh.table < 0 || sh.table >= kMaxTables || sh.width < 0 || sh.width > kMaxWidth ||
         sh.n > kMaxKeysPerSlice || sh.has_keys > 1 || sh.has_data > 1)
-      return Status::Corruption(where + "bad header (table " + std::to_string(sh.table) +
+      return Status::Corruption(where() + "bad header (table " + std::to_string(sh.table) +
                                 ", width " + std::to_string(sh.width) + ", n " +
                                 std::to_string(sh.n) + ")");
     WireSlice& s = out->slices[i];
@@ -146,14 +183,14 @@ Status DecodeMessage(std::vector<char>* bytes, DecodedMessage* out) {
     if (sh.has_keys) {
       const size_t need = sh.n * sizeof(Key);
       if (off > size || need > size - off)
-        return Status::Corruption(where + "keys overrun the message (truncated?)");
+        return Status::Corruption(where() + "keys overrun the message (truncated?)");
       s.keys = reinterpret_cast<const Key*>(base + off);
       off += need;
     }
     if (sh.has_data) {
       const size_t need = Pad8(sh.n * sh.width * sizeof(float));
       if (off > size || need > size - off)
-        return Status::Corruption(where + "data overruns the message (truncated?)");
+        return Status::Corruption(where() + "data overruns the message (truncated?)");
       s.data = reinterpret_cast<float*>(base + off);
       off += need;
     }

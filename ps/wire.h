@@ -65,6 +65,26 @@ struct DecodedMessage {
   size_t blob_bytes = 0;
 };
 
+// Spare message buffers (messages received and no longer needed), kept so
+// that the next large message reuses their memory instead of allocating and
+// zero-filling a new buffer. Keeps the `max_buffers` largest of those offered
+// whose capacity is in [min_bytes, max_bytes] (so at most 4 x 32 MiB by
+// default). Not thread-safe.
+class BufferPool {
+ public:
+  explicit BufferPool(size_t max_buffers = 4, size_t min_bytes = size_t{64} << 10,
+                      size_t max_bytes = size_t{32} << 20)
+      : max_buffers_(max_buffers), min_bytes_(min_bytes), max_bytes_(max_bytes) {}
+  void Put(std::vector<char> buf);
+  // The smallest spare with capacity >= bytes (removed from the pool), or
+  // an empty vector.
+  std::vector<char> Get(size_t bytes);
+
+ private:
+  size_t max_buffers_, min_bytes_, max_bytes_;
+  std::vector<std::vector<char>> spares_;
+};
+
 // Builds a message: declare every slice (and the blob) first, then Finish
 // allocates the buffer; write keys and data through the returned pointers.
 class MessageBuilder {
@@ -73,8 +93,11 @@ class MessageBuilder {
   // Returns the slice's index.
   size_t AddSlice(int table, int width, uint64_t n, bool has_keys, bool has_data);
   void SetBlob(const void* data, size_t bytes);
-  // Lays out the buffer; after this, keys(i)/data(i) point into it.
-  std::vector<char>* Finish();
+  // Lays out the buffer; after this, keys(i)/data(i) point into it. Without
+  // a pool the buffer is new and zeroed. With one, the buffer may be a spare
+  // from `pool`, not cleared: Finish writes the header, slice table, blob
+  // and padding, and the caller must write every slice's keys and data.
+  std::vector<char>* Finish(BufferPool* pool = nullptr);
   Key* keys(size_t i);
   float* data(size_t i);
   std::vector<char> Take() { return std::move(buf_); }
@@ -84,7 +107,7 @@ class MessageBuilder {
     int32_t table, width;
     uint64_t n;
     bool has_keys, has_data;
-    size_t keys_offset = 0, data_offset = 0;
+    size_t keys_offset = 0, data_offset = 0, data_bytes = 0;
   };
   MessageKind kind_;
   uint32_t flags_, step_;

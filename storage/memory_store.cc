@@ -2,6 +2,7 @@
 // row index into one contiguous slab of floats.
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -23,9 +24,10 @@ struct MemTable {
   std::mutex mu;
 
   // Returns the row index of key, creating the row if missing.
-  uint32_t Row(Key key) {
+  uint32_t Row(Key key) { return Row(key, FlatKeyMap::Hash(key)); }
+  uint32_t Row(Key key, uint64_t hash) {
     bool inserted;
-    uint32_t idx = map.FindOrInsert(key, &inserted);
+    uint32_t idx = map.FindOrInsertHashed(key, hash, &inserted);
     if (inserted) {
       const int rf = spec.row_floats();
       slab.resize(slab.size() + rf);
@@ -36,7 +38,48 @@ struct MemTable {
     }
     return idx;
   }
+
+  // idxs[i] = the row index of keys[i] (created if missing and `create`;
+  // else kEmpty when absent). Hashes the batch first and probes with each
+  // key's slot prefetched a few keys ahead, so the cache misses of a large
+  // table overlap instead of being paid one by one.
+  void Resolve(const Key* keys, size_t n, bool create, std::vector<uint32_t>* idxs) {
+    thread_local std::vector<uint64_t> hashes;
+    hashes.resize(n);
+    idxs->resize(n);
+    for (size_t i = 0; i < n; ++i) hashes[i] = FlatKeyMap::Hash(keys[i]);
+    const uint64_t* h = hashes.data();
+    constexpr size_t kAhead = 16;
+    for (size_t i = 0; i < std::min(n, kAhead); ++i) map.Prefetch(h[i]);
+    uint32_t* out = idxs->data();
+    for (size_t i = 0; i < n; ++i) {
+      if (i + kAhead < n) map.Prefetch(h[i + kAhead]);
+      uint32_t idx = map.FindHashed(keys[i], h[i]);  // most keys exist: no insert path
+      if (idx == FlatKeyMap::kEmpty && create) idx = Row(keys[i], h[i]);
+      out[i] = idx;
+    }
+  }
 };
+
+// Prefetches the cache lines of `floats` floats at p.
+inline void PrefetchFloats(const float* p, size_t floats) {
+  const char* c = reinterpret_cast<const char*>(p);
+  const char* end = c + floats * sizeof(float);
+  for (; c < end; c += 64) __builtin_prefetch(c);
+  __builtin_prefetch(end - 1);
+}
+
+// Copies n floats; the row widths of real tables get fixed-size copies
+// (a few vector moves instead of a memmove call per row).
+inline void CopyFloats(float* dst, const float* src, int n) {
+  switch (n) {
+    case 8: std::memcpy(dst, src, 8 * sizeof(float)); return;
+    case 16: std::memcpy(dst, src, 16 * sizeof(float)); return;
+    case 32: std::memcpy(dst, src, 32 * sizeof(float)); return;
+    case 64: std::memcpy(dst, src, 64 * sizeof(float)); return;
+    default: std::memcpy(dst, src, size_t(n) * sizeof(float));
+  }
+}
 
 class MemoryStore final : public EmbeddingStore {
  public:
@@ -80,18 +123,17 @@ class MemoryStore final : public EmbeddingStore {
     // copy with the rows a few keys ahead prefetched, so the cache misses of
     // a random gather overlap.
     thread_local std::vector<uint32_t> idxs;
-    idxs.resize(n);
-    for (size_t i = 0; i < n; ++i) idxs[i] = create_missing ? t->Row(keys[i]) : t->map.Find(keys[i]);
+    t->Resolve(keys, n, create_missing, &idxs);
     const float* slab = t->slab.data();
     constexpr size_t kAhead = 8;
     std::vector<float> fresh;
     for (size_t i = 0; i < n; ++i) {
       if (i + kAhead < n && idxs[i + kAhead] != FlatKeyMap::kEmpty)
-        __builtin_prefetch(slab + size_t{idxs[i + kAhead]} * rf);
+        PrefetchFloats(slab + size_t{idxs[i + kAhead]} * rf, out_floats);
       float* dst = out + i * out_floats;
       uint32_t idx = idxs[i];
       if (idx != FlatKeyMap::kEmpty) {
-        std::copy_n(slab + size_t{idx} * rf, out_floats, dst);
+        CopyFloats(dst, slab + size_t{idx} * rf, out_floats);
       } else {
         fresh.resize(rf);
         InitRow(t->spec.init, keys[i], t->spec.dim, t->spec.slot_floats, fresh.data());
@@ -106,10 +148,23 @@ class MemoryStore final : public EmbeddingStore {
     ASSIGN_OR_RETURN(MemTable* t, Get(table));
     const int rf = t->spec.row_floats();
     std::lock_guard lock(t->mu);
+    // As Lookup: create every missing row first (in key order, as one pass
+    // would), then update the rows with the next ones prefetched. Keys are
+    // unique, so the order of creation and update does not matter otherwise.
+    thread_local std::vector<uint32_t> idxs;
+    t->Resolve(keys, n, /*create=*/true, &idxs);
+    float* slab = t->slab.data();
+    RowStats* stats = t->stats.data();
+    constexpr size_t kAhead = 4;
+    for (size_t i = 0; i < std::min(n, kAhead); ++i) PrefetchFloats(slab + size_t{idxs[i]} * rf, rf);
     for (size_t i = 0; i < n; ++i) {
-      uint32_t idx = t->Row(keys[i]);
-      fn(i, t->slab.data() + size_t{idx} * rf);
-      RowStats& s = t->stats[idx];
+      if (i + kAhead < n) {
+        PrefetchFloats(slab + size_t{idxs[i + kAhead]} * rf, rf);
+        __builtin_prefetch(stats + idxs[i + kAhead]);
+      }
+      const uint32_t idx = idxs[i];
+      fn(i, slab + size_t{idx} * rf);
+      RowStats& s = stats[idx];
       ++s.count;
       s.last_step = step;
     }
