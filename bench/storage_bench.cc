@@ -3,11 +3,12 @@
 // uniform and Zipf (s = 1.05, 1.2) keys, beside a raw RocksDB MultiGet /
 // WriteBatch of the same rows and a plain in-memory gather, in one run.
 // Then out of core (a table 4x the DRAM budget, Zipf keys: hit rate,
-// lookups/s, peak RSS) and snapshot + restore of a large table.
+// lookups/s, peak RSS), Put rows/s (restore into an empty table, and
+// overwrite), and snapshot + restore of a large table.
 // Each section runs in a forked child, so its peak RSS is its own.
 //
 //   storage_bench [--rows=1000000] [--ooc_rows=2000000] [--snap_rows=10000000]
-//                 [--dir=/tmp/storage_bench] [--sections=stores,ooc,snapshot]
+//                 [--dir=/tmp/storage_bench] [--sections=stores,put,ooc,snapshot]
 //                 [--stores=memory,tiered-hot,tiered-quarter,rocksdb,raw]
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -363,6 +364,60 @@ void StoresSection(const std::string& root, uint64_t n) {
   }
 }
 
+// Put of n rows in chunks of 4096 (as a checkpoint restore loads a shard
+// file): into a freshly dropped and re-created table (the bulk-load path),
+// then over the same rows again in another order (each Put reads first).
+void PutSection(const std::string& root, uint64_t n) {
+  std::printf("\n== Put (restore): %llu rows in chunks of 4096, dim %d + %d slots, 1 thread ==\n",
+              static_cast<unsigned long long>(n), kDim, kSlots);
+  std::printf("%-26s %16s %16s\n", "store", "empty rows/s", "overwrite rows/s");
+  const uint64_t chunk = 4096;
+  std::vector<uint64_t> order(n);
+  for (uint64_t i = 0; i < n; ++i) order[i] = i;
+  std::shuffle(order.begin(), order.end(), std::mt19937_64(11));
+  auto put_all = [&](EmbeddingStore* s, bool shuffled) {
+    std::vector<Key> keys;
+    std::vector<float> rows(chunk * kRowFloats);
+    auto t = Clock::now();
+    for (uint64_t b = 0; b < n; b += chunk) {
+      uint64_t m = std::min(chunk, n - b);
+      keys.resize(m);
+      for (uint64_t i = 0; i < m; ++i) {
+        keys[i] = KeyOf(shuffled ? order[b + i] : b + i);
+        InitRow(Spec().init, keys[i], kDim, kSlots, rows.data() + i * kRowFloats);
+      }
+      Check(s->Put(kTable, keys.data(), m, rows.data(), nullptr), "put");
+    }
+    Check(s->Flush(), "flush");
+    return n / Secs(t);
+  };
+  auto row = [&](const char* name, EmbeddingStore* s) {
+    Check(s->CreateTable(Spec()), "create table");
+    Load(s, std::min<uint64_t>(n, 65536));  // some rows, then dropped, as a restore does
+    Check(s->DropTable(kTable), "drop");
+    Check(s->CreateTable(Spec()), "create table");
+    double empty = put_all(s, false);
+    double over = put_all(s, true);
+    if (s->Stats(kTable)->rows != n) {
+      std::fprintf(stderr, "%s: %llu rows after Put, expected %llu\n", name,
+                   static_cast<unsigned long long>(s->Stats(kTable)->rows), static_cast<unsigned long long>(n));
+      std::exit(1);
+    }
+    std::printf("%-26s %16.0f %16.0f\n", name, empty, over);
+  };
+  if (Want("rocksdb")) {
+    auto s = std::move(OpenRocksDbStore(DiskOptions(root + "/put-rocksdb"))).value();
+    row("rocksdb", s.get());
+  }
+  if (Want("tiered")) {
+    TieredOptions o;
+    o.disk = DiskOptions(root + "/put-tiered");
+    o.dram_budget_bytes = n * kRowFloats * 4 / 4;
+    auto s = std::move(OpenTieredStore(o)).value();
+    row("tiered (DRAM = 1/4 rows)", s.get());
+  }
+}
+
 void OutOfCoreSection(const std::string& root, uint64_t n) {
   long base = RssMiB();
   size_t budget = n * kRowFloats * sizeof(float) / 4;
@@ -456,7 +511,7 @@ void SnapshotSection(const std::string& root, uint64_t n) {
 
 int main(int argc, char** argv) {
   uint64_t rows = 1000000, ooc_rows = 2000000, snap_rows = 10000000;
-  std::string dir = "/tmp/storage_bench", sections = "stores,ooc,snapshot";
+  std::string dir = "/tmp/storage_bench", sections = "stores,put,ooc,snapshot";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto val = [&](const char* f) { return a.rfind(f, 0) == 0 ? a.substr(std::strlen(f)) : std::string(); };
@@ -468,13 +523,14 @@ int main(int argc, char** argv) {
     else if (!val("--stores=").empty()) g_stores = val("--stores=");
     else {
       std::fprintf(stderr, "usage: storage_bench [--rows=N] [--ooc_rows=N] [--snap_rows=N] [--dir=D] "
-                           "[--sections=stores,ooc,snapshot] [--stores=...]\n");
+                           "[--sections=stores,put,ooc,snapshot] [--stores=...]\n");
       return 2;
     }
   }
   fs::remove_all(dir);
   fs::create_directories(dir);
   if (sections.find("stores") != std::string::npos) InChild([&] { StoresSection(dir, rows); });
+  if (sections.find("put") != std::string::npos) InChild([&] { PutSection(dir, rows); });
   if (sections.find("ooc") != std::string::npos) InChild([&] { OutOfCoreSection(dir, ooc_rows); });
   if (sections.find("snapshot") != std::string::npos) InChild([&] { SnapshotSection(dir, snap_rows); });
   fs::remove_all(dir);

@@ -69,6 +69,7 @@ void CheckStorage(Checker& k, const config::StorageConfig& s) {
   k.Range("storage.bloom_bits_per_key", s.bloom_bits_per_key(), 0, 64);
   k.Range("storage.block_size_bytes", s.block_size_bytes(), 512, 4 << 20);
   k.Range("storage.background_jobs", s.background_jobs(), 1, 64);
+  k.Range("storage.read_threads", s.read_threads(), 1, 64);
   k.Range("storage.admit_min_seen", s.admit_min_seen(), 0, 255);
   k.Range("storage.admit_probability", s.admit_probability(), 1e-9, 1);
   k.Require(s.admit_min_seen() <= 1 || s.admit_probability() >= 1, "storage.admit_probability",

@@ -119,6 +119,7 @@ storage::StoreOptions MakeStoreOptions(const config::StorageConfig& s) {
   o.rocksdb.bloom_bits_per_key = s.bloom_bits_per_key();
   o.rocksdb.block_size_bytes = static_cast<size_t>(s.block_size_bytes());
   o.rocksdb.background_jobs = s.background_jobs();
+  o.rocksdb.read_threads = s.read_threads();
   storage::TablePolicy& p = o.policy.defaults;
   p.admission.min_seen = static_cast<uint32_t>(s.admit_min_seen());
   p.admission.probability = s.admit_probability();
@@ -148,6 +149,7 @@ StatusOr<std::unique_ptr<storage::EmbeddingStore>> MakeShardStore(const LoadedCo
   o.rocksdb.memtable_bytes = std::max<size_t>(size_t{1} << 20, o.rocksdb.memtable_bytes / k);
   o.rocksdb.virtual_shards = num_virtual_shards;
   o.rocksdb.shards = {v};
+  o.rocksdb.read_threads = 1;  // one shard per store: nothing to read in parallel
   auto store = storage::OpenStore(o);
   if (!store.ok())
     return store.status().WithContext(c.Where("storage") + " (virtual shard " + std::to_string(v) + ")");

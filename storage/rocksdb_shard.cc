@@ -8,7 +8,11 @@
 //   open), so a lookup probes the block cache only for its data block
 //   (cache_index_and_filter_blocks = true charges them to the cache instead);
 // - data blocks with a hash index (kDataBlockBinaryAndHash) for point seeks,
-//   and a restart every 4 keys, so a seek parses few keys;
+//   4 buckets per key (util ratio 0.25: few bucket collisions, which fall
+//   back to a binary search), and a restart at every key, so a hash hit
+//   lands on the key itself and parses nothing else (about 8 bytes per row
+//   more than a restart every 4 keys; about 1.3x less CPU per cached
+//   lookup, measured on a shared machine, so roughly);
 // - a whole-key bloom filter on the memtables (most lookups miss them);
 // - WAL off: the store's durability comes from Flush and checkpoints;
 // - one block cache and one WriteBufferManager shared by all shards, so
@@ -104,7 +108,8 @@ StatusOr<std::unique_ptr<RocksShard>> RocksShard::Open(const std::string& path, 
   t.pin_l0_filter_and_index_blocks_in_cache = true;
   t.pin_top_level_index_and_filter = true;
   t.data_block_index_type = rocksdb::BlockBasedTableOptions::kDataBlockBinaryAndHash;
-  t.block_restart_interval = 4;  // the hash index lands on a restart; fewer keys to parse after it
+  t.block_restart_interval = 1;  // the hash index lands on the key itself
+  t.data_block_hash_table_util_ratio = 0.25;
   t.format_version = 5;
 
   rocksdb::Options o;

@@ -14,6 +14,8 @@
 #include "storage/row_codec.h"
 #include "storage/rocksdb_shard.h"
 #include "storage/snapshot.h"
+#include "storage/task_pool.h"
+#include "storage/written_keys.h"
 
 namespace ctrps::storage {
 
@@ -58,6 +60,10 @@ struct DiskTable {
   TableSpec spec;
   std::mutex mu;                      // serialises calls on the table
   std::vector<uint64_t> rows;         // per virtual shard, mirrors the 'n' meta key
+  // While a bulk load runs (Put into a table that was empty): a superset of
+  // the keys of every row on disk, so Put reads only the keys it may
+  // overwrite. Null otherwise; dropped by the first other write.
+  std::unique_ptr<WrittenKeys> written;
   std::atomic<uint64_t> lookups{0}, created{0};
 };
 
@@ -78,6 +84,10 @@ class RocksDbStoreImpl final : public RocksDbStore {
     std::filesystem::create_directories(opt.dir, ec);
     if (ec) return Status::IOError("cannot create store dir " + opt.dir + ": " + ec.message());
     RETURN_IF_ERROR(CheckVirtualShardsFile(opt.dir, opt.virtual_shards));
+    if (opt.read_threads < 1 || opt.read_threads > 64)
+      return Status::InvalidArgument("rocksdb store: read_threads " + std::to_string(opt.read_threads) +
+                                     " not in [1, 64]");
+    pool_ = std::make_unique<TaskPool>(opt.read_threads);
     shared_ = NewRocksShared(opt);
     shards_.resize(opt.virtual_shards);
     std::vector<uint32_t> held = opt.shards;
@@ -141,6 +151,7 @@ class RocksDbStoreImpl final : public RocksDbStore {
       st[u] = RowStats{};
     }
     if (create_missing && missing > 0) {
+      t->written.reset();  // rows written outside a bulk load
       RETURN_IF_ERROR(Commit(t, g, rows, st, found, /*write_found=*/false, nullptr));
       t->created += missing;
     }
@@ -175,6 +186,7 @@ class RocksDbStoreImpl final : public RocksDbStore {
       ++st[u].count;
       st[u].last_step = step;
     }
+    t->written.reset();  // rows written outside a bulk load
     RETURN_IF_ERROR(Commit(t, g, rows, st, found, /*write_found=*/true, &old, &old_st));
     t->created += missing;
     return Status::OK();
@@ -205,7 +217,7 @@ class RocksDbStoreImpl final : public RocksDbStore {
              const RowStats* in_stats) override {
     ASSIGN_OR_RETURN(DiskTable* t, Get(table));
     std::lock_guard lock(t->mu);
-    return PutLocked(t, keys, n, in_rows, in_stats);
+    return PutLocked(t, keys, n, in_rows, in_stats, /*bulk=*/true);
   }
 
   Status Contains(int table, const Key* keys, size_t n, uint8_t* present) override {
@@ -309,7 +321,7 @@ class RocksDbStoreImpl final : public RocksDbStore {
                    const RowStats* stats) override {
     ASSIGN_OR_RETURN(DiskTable* t, Get(table));
     std::lock_guard lock(t->mu);
-    return PutLocked(t, keys, n, rows, stats);
+    return PutLocked(t, keys, n, rows, stats, /*bulk=*/false);
   }
 
  private:
@@ -396,47 +408,95 @@ class RocksDbStoreImpl final : public RocksDbStore {
     return Status::OK();
   }
 
-  // One MultiGet per shard run.
+  // One MultiGet per shard run, the runs spread over the read pool (each
+  // run fills only its own range of rows/st/found, so the result does not
+  // depend on the threads). need (optional): read only keys u with
+  // need[u] != 0; the others are reported not found.
   Status ReadUnique(const Grouped& g, int rf, std::vector<float>* rows, std::vector<RowStats>* st,
-                    std::vector<uint8_t>* found) {
+                    std::vector<uint8_t>* found, const std::vector<uint8_t>* need = nullptr) {
     const size_t u = g.keys.size();
     rows->resize(u * rf);
     st->assign(u, RowStats{});
     found->assign(u, 0);
     const size_t vsize = codec::RowValueSize(rf);
-    Status bad;
-    for (const auto& run : g.runs) {
-      RETURN_IF_ERROR(shards_[run.shard]->MultiGet(
-          g.enc.data() + size_t{run.begin} * codec::kRowKeySize, codec::kRowKeySize,
-          run.end - run.begin, [&](size_t i, std::string_view v) {
-            size_t k = run.begin + i;
-            if (v.size() != vsize) {
-              if (bad.ok())
-                bad = Status::Corruption("row of key " + std::to_string(g.keys[k]) + " in shard " +
-                                         std::to_string(run.shard) + " has " + std::to_string(v.size()) +
-                                         " bytes, expected " + std::to_string(vsize));
-              return;
-            }
-            codec::DecodeRowValue(v.data(), rf, rows->data() + k * rf, &(*st)[k]);
-            (*found)[k] = 1;
-          }));
-    }
-    return bad;
+    auto read_run = [&](size_t r) -> Status {
+      const Grouped::Run& run = g.runs[r];
+      const char* keys = g.enc.data() + size_t{run.begin} * codec::kRowKeySize;
+      size_t count = run.end - run.begin;
+      thread_local std::vector<char> sub_enc;
+      thread_local std::vector<uint32_t> sub_at;  // sub-batch index -> key index
+      if (need) {
+        sub_enc.clear();
+        sub_at.clear();
+        for (uint32_t k = run.begin; k < run.end; ++k) {
+          if (!(*need)[k]) continue;
+          const char* e = g.enc.data() + size_t{k} * codec::kRowKeySize;
+          sub_enc.insert(sub_enc.end(), e, e + codec::kRowKeySize);
+          sub_at.push_back(k);
+        }
+        keys = sub_enc.data();
+        count = sub_at.size();
+      }
+      Status bad;
+      RETURN_IF_ERROR(shards_[run.shard]->MultiGet(keys, codec::kRowKeySize, count, [&](size_t i, std::string_view v) {
+        const size_t k = need ? sub_at[i] : run.begin + i;
+        if (v.size() != vsize) {
+          if (bad.ok())
+            bad = Status::Corruption("row of key " + std::to_string(g.keys[k]) + " in shard " +
+                                     std::to_string(run.shard) + " has " + std::to_string(v.size()) +
+                                     " bytes, expected " + std::to_string(vsize));
+          return;
+        }
+        codec::DecodeRowValue(v.data(), rf, rows->data() + k * rf, &(*st)[k]);
+        (*found)[k] = 1;
+      }));
+      return bad;
+    };
+    // Small batches stay on the caller: waking a helper costs more than a
+    // few point reads.
+    if (g.runs.size() > 1 && u >= kMinParallelReadKeys) return pool_->Run(g.runs.size(), read_run);
+    for (size_t r = 0; r < g.runs.size(); ++r) RETURN_IF_ERROR(read_run(r));
+    return Status::OK();
   }
 
+  // bulk (Put): keys that the table's WrittenKeys filter proves absent are
+  // not read; an empty table starts a filter. Otherwise (the tiered
+  // store's write-backs) the filter is dropped: the bulk load is over.
   Status PutLocked(DiskTable* t, const Key* keys, size_t n, const float* in_rows,
-                   const RowStats* in_stats) {
+                   const RowStats* in_stats, bool bulk) {
     const int rf = t->spec.row_floats();
+    if (!bulk) {
+      t->written.reset();
+    } else if (!t->written) {
+      uint64_t total = 0;
+      for (uint64_t r : t->rows) total += r;
+      if (total == 0) t->written = std::make_unique<WrittenKeys>();  // counts are exact
+    }
     Grouped& g = scratch_g();
     RETURN_IF_ERROR(Group(keys, n, &g));
     std::vector<float>& rows = scratch_rows();
     std::vector<RowStats>& st = scratch_stats();
     std::vector<uint8_t>& found = scratch_found();
-    RETURN_IF_ERROR(ReadUnique(g, rf, &rows, &st, &found));
-    std::vector<float> old(rows);
-    std::vector<RowStats> old_st(st);
-    size_t missing = 0;
-    for (size_t u = 0; u < g.keys.size(); ++u) missing += !found[u];
+    if (t->written) {
+      std::vector<uint8_t>& need = scratch_need();
+      need.resize(g.keys.size());
+      size_t maybe = 0;
+      for (size_t u = 0; u < g.keys.size(); ++u) maybe += need[u] = t->written->MayContain(g.keys[u]);
+      RETURN_IF_ERROR(ReadUnique(g, rf, &rows, &st, &found, maybe < g.keys.size() ? &need : nullptr));
+      // Added before the write: a superset stays correct if the write fails.
+      for (size_t u = 0; u < g.keys.size(); ++u)
+        if (!need[u]) t->written->Add(g.keys[u]);
+    } else {
+      RETURN_IF_ERROR(ReadUnique(g, rf, &rows, &st, &found));
+    }
+    bool any_found = false;
+    for (size_t u = 0; u < g.keys.size() && !any_found; ++u) any_found = found[u];
+    std::vector<float> old;  // previous values of found rows, for the undo
+    std::vector<RowStats> old_st;
+    if (any_found) {
+      old = rows;
+      old_st = st;
+    }
     for (size_t i = 0; i < n; ++i) {  // later duplicates win
       std::copy_n(in_rows + i * rf, rf, rows.data() + size_t{g.slot[i]} * rf);
       st[g.slot[i]] = in_stats ? in_stats[i] : RowStats{};
@@ -532,8 +592,12 @@ class RocksDbStoreImpl final : public RocksDbStore {
   static std::vector<float>& scratch_rows() { thread_local std::vector<float> v; return v; }
   static std::vector<RowStats>& scratch_stats() { thread_local std::vector<RowStats> v; return v; }
   static std::vector<uint8_t>& scratch_found() { thread_local std::vector<uint8_t> v; return v; }
+  static std::vector<uint8_t>& scratch_need() { thread_local std::vector<uint8_t> v; return v; }
+
+  static constexpr size_t kMinParallelReadKeys = 64;
 
   RocksDbOptions opt_;
+  std::unique_ptr<TaskPool> pool_;  // per-shard reads of one batch
   std::shared_ptr<RocksShared> shared_;
   std::vector<std::unique_ptr<RocksShard>> shards_;  // by virtual shard; null = not held
   mutable std::shared_mutex tables_mu_;

@@ -38,6 +38,12 @@ struct RocksDbOptions {
   // block_cache_bytes, lookups slower).
   bool cache_index_and_filter_blocks = false;
   int background_jobs = 2;         // flush + compaction threads, shared by all shards
+  // Threads that serve one batch call's per-shard reads (one MultiGet per
+  // virtual shard touched), the calling thread included: read_threads - 1
+  // helper threads are owned by the store and shared by its tables. 1 =
+  // every read on the calling thread. Results never depend on it. In
+  // [1, 64]; default 2.
+  int read_threads = 2;
   // Test seam: called before each shard's write batch is applied; a non-OK
   // Status fails that shard's write (fault injection). Unset in production.
   std::function<Status(uint32_t shard)> write_fault_for_test;
