@@ -20,6 +20,7 @@ namespace {
 
 constexpr uint32_t kFormatVersion = 1;
 constexpr char kTmpSuffix[] = ".tmp";
+constexpr char kOldSuffix[] = ".old";
 
 Status WriteSynced(const std::string& path, const std::string& bytes) {
   std::FILE* f = std::fopen(path.c_str(), "wb");
@@ -162,14 +163,14 @@ Status CommitCheckpoint(const std::string& tmp_dir, const std::string& final_dir
     // A checkpoint of this step exists (a resumed run repeating it): the
     // new one replaces it. Move the old one aside first so that a crash in
     // between leaves one whole copy.
-    const std::string old = final_dir + ".old";
+    const std::string old = final_dir + kOldSuffix;
     fs::remove_all(old, ec);
     fs::rename(final_dir, old, ec);
     if (ec) return Status::IOError("cannot move aside " + final_dir + ": " + ec.message());
   }
   fs::rename(tmp_dir, final_dir, ec);
   if (ec) return Status::IOError("cannot rename " + tmp_dir + " to " + final_dir + ": " + ec.message());
-  fs::remove_all(final_dir + ".old", ec);
+  fs::remove_all(final_dir + kOldSuffix, ec);
   return SyncDir(fs::path(final_dir).parent_path().string());
 }
 
@@ -269,6 +270,39 @@ StatusOr<std::string> FindResumableCheckpoint(const std::string& root,
     if (skipped) skipped->push_back(it->name + ": " + s.message());
   }
   return Status::NotFound("no whole checkpoint in " + root);
+}
+
+Status RecoverInterruptedCommits(const std::string& root, std::vector<std::string>* notes) {
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) return Status::OK();
+  std::vector<std::string> olds;
+  for (const auto& entry : fs::directory_iterator(root, ec)) {
+    const std::string name = entry.path().filename().string();
+    const size_t n = sizeof(kOldSuffix) - 1;
+    if (entry.is_directory() && name.size() > n &&
+        name.compare(name.size() - n, n, kOldSuffix) == 0 &&
+        CheckpointStep(name.substr(0, name.size() - n)) >= 0)
+      olds.push_back(name);
+  }
+  if (ec) return Status::IOError("cannot list " + root + ": " + ec.message());
+  for (const std::string& name : olds) {
+    const std::string old = root + "/" + name;
+    const std::string base = name.substr(0, name.size() - (sizeof(kOldSuffix) - 1));
+    const std::string final_dir = root + "/" + base;
+    if (fs::exists(final_dir, ec)) {
+      fs::remove_all(old, ec);
+      if (ec) return Status::IOError("cannot remove " + old + ": " + ec.message());
+      if (notes) notes->push_back(name + ": a replaced copy of " + base + ", removed");
+      continue;
+    }
+    fs::rename(old, final_dir, ec);
+    if (ec) return Status::IOError("cannot rename " + old + " back to " + final_dir + ": " +
+                                   ec.message());
+    if (notes)
+      notes->push_back(name + ": its replacement was interrupted; restored as " + base);
+  }
+  if (!olds.empty()) return SyncDir(root);
+  return Status::OK();
 }
 
 Status ApplyCheckpointRetention(const std::string& root, int keep_last) {

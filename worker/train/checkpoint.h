@@ -77,6 +77,15 @@ StatusOr<std::vector<CheckpointListing>> ListCheckpoints(const std::string& root
 StatusOr<std::string> FindResumableCheckpoint(const std::string& root,
                                               std::vector<std::string>* skipped);
 
+// A crash between the two renames of a commit that replaces a checkpoint
+// of the same step (a resumed run repeating it) leaves "ckpt-N.old", the
+// whole earlier copy, and no "ckpt-N". This renames each such directory
+// back, and deletes ".old" leftovers whose checkpoint exists; each action
+// is described in *notes. For the job's one checkpoint writer, before it
+// looks for a checkpoint to resume from.
+[[nodiscard]] Status RecoverInterruptedCommits(const std::string& root,
+                                               std::vector<std::string>* notes);
+
 // Deletes unfinished *.tmp directories and all but the newest keep_last
 // whole checkpoints, never a checkpoint that a kept increment builds on.
 [[nodiscard]] Status ApplyCheckpointRetention(const std::string& root, int keep_last);

@@ -260,11 +260,20 @@ Status Trainer::Resume(const std::string& requested, bool auto_resume,
     const std::string own = options_.checkpoint.dir;
     const std::string root = requested.empty() ? (auto_resume ? own : "") : requested;
     std::error_code ec;
-    if (!root.empty() && fs::exists(root + "/" + kCheckpointManifestName, ec)) {
+    std::vector<std::string> dirs;  // where an interrupted commit may need undoing
+    if (!root.empty()) dirs.push_back(root);
+    if (!own.empty() && own != root) dirs.push_back(own);
+    for (const std::string& dir : dirs) {
+      std::vector<std::string> notes;
+      decision = RecoverInterruptedCommits(dir, &notes);
+      for (const std::string& n : notes) spdlog::warn("checkpoint dir {}: {}", dir, n);
+      if (!decision.ok()) break;
+    }
+    if (decision.ok() && !root.empty() && fs::exists(root + "/" + kCheckpointManifestName, ec)) {
       // One named checkpoint: it must be whole; no fallback.
       decision = VerifyCheckpoint(root);
       if (decision.ok()) chosen = root;
-    } else if (!root.empty()) {
+    } else if (decision.ok() && !root.empty()) {
       std::vector<std::string> skipped;
       auto found = FindResumableCheckpoint(root, &skipped);
       for (const std::string& s : skipped)

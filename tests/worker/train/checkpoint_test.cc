@@ -409,6 +409,40 @@ TEST(CheckpointFaultTest, FullDiskLeavesEarlierCheckpointsIntact) {
   EXPECT_TRUE(VerifyCheckpoint(all->front().path).ok());
 }
 
+// A crash inside a commit that replaces a checkpoint of the same step:
+// after the old copy was moved aside and before the new one was renamed
+// into place, only "ckpt-N.old" (whole) and "ckpt-N.tmp" exist. Resume puts
+// the old copy back and goes on from it, bit for bit; a leftover ".old"
+// beside its whole checkpoint is deleted.
+TEST(CheckpointFaultTest, InterruptedReplaceIsRecovered) {
+  Job ref(Every(FreshDir("ckpt-old-ref"), 5, 3));
+  ASSERT_TRUE(ref.Run().ok());
+  const std::string dir = FreshDir("ckpt-old");
+  {
+    Job first(Every(dir, 5, 3), 10);
+    ASSERT_TRUE(first.Run().ok());
+  }
+  const std::string ten = dir + "/" + CheckpointName(10);
+  fs::copy(dir + "/" + CheckpointName(5), dir + "/" + CheckpointName(5) + ".old",
+           fs::copy_options::recursive);  // a leftover beside its checkpoint
+  fs::rename(ten, ten + ".old");
+  fs::create_directory(ten + ".tmp");
+  std::ofstream(ten + ".tmp/dense.bin") << "half written";
+  std::vector<std::string> notes;
+  ASSERT_TRUE(RecoverInterruptedCommits(dir, &notes).ok());
+  ASSERT_EQ(notes.size(), 2u);
+  EXPECT_FALSE(fs::exists(dir + "/" + CheckpointName(5) + ".old"));
+  EXPECT_TRUE(VerifyCheckpoint(ten).ok());
+  // Again, through a resumed job this time.
+  fs::rename(ten, ten + ".old");
+  Job second(Every(dir, 5, 3));
+  ASSERT_TRUE(second.Run().ok());
+  EXPECT_EQ(second.trainer->step(), 69);
+  EXPECT_FALSE(fs::exists(ten + ".old"));
+  EXPECT_TRUE(second.Dense() == ref.Dense());
+  EXPECT_TRUE(second.Rows() == ref.Rows());
+}
+
 TEST(CheckpointFaultTest, FreshStartRefusesADirWithCheckpoints) {
   const std::string dir = FreshDir("ckpt-fresh");
   {
