@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "bench/zipf_batches.h"
+#include "common/logging.h"
 #include "ps/client.h"
 #include "ps/sparse_optimizer.h"
 #include "storage/embedding_store.h"
@@ -164,6 +165,7 @@ double RawReadMBps(const std::string& dir) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  ctrps::InitLogging("info");  // log lines to stderr, the tables to stdout
   const double million = argc > 1 ? std::atof(argv[1]) : 10.0;
   const std::string root = argc > 2 ? argv[2] : "/tmp/ctrps_ckpt_bench";
   const std::string kind = argc > 3 ? argv[3] : "memory";

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/hash.h"
+#include "common/logging.h"
 #include "ps/client.h"
 #include "storage/embedding_store.h"
 #include "worker/nn/threading.h"
@@ -214,6 +215,7 @@ bool TimeOrt(const std::string& dir, const std::string& model, const Batch& q, i
 }  // namespace
 
 int main(int argc, char** argv) {
+  ctrps::InitLogging("info");  // log lines to stderr, the tables to stdout
   const std::string dir = argc > 1 ? argv[1] : "/tmp/ctrps_inference_bench";
   const int single_rows = argc > 2 ? std::atoi(argv[2]) : 20000;
   const double batch_s = argc > 3 ? std::atof(argv[3]) : 3.0;

@@ -21,6 +21,7 @@
 #include <Eigen/Core>
 
 #include "common/keys.h"
+#include "common/logging.h"
 #include "worker/nn/dense_optimizer.h"
 #include "worker/nn/loss.h"
 #include "worker/nn/model.h"
@@ -188,6 +189,7 @@ struct BenchModel {
 }  // namespace ctrps::worker
 
 int main(int argc, char** argv) {
+  ctrps::InitLogging("info");  // log lines to stderr, the tables to stdout
   using namespace ctrps::worker;
   std::string models = "deepfm,deepfwfm";
   int batch = 2048, steps = 30, fields = 39, dim = 16;

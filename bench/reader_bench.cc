@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/hash.h"
+#include "common/logging.h"
 #include "worker/data/data_reader.h"
 
 namespace ctrps::worker {
@@ -182,6 +183,7 @@ void WriteGzipFile(const std::string& path, const std::string& data) {
 }  // namespace ctrps::worker
 
 int main(int argc, char** argv) {
+  ctrps::InitLogging("info");  // log lines to stderr, the tables to stdout
   using namespace ctrps::worker;
   Flags flags = ParseFlags(argc, argv);
   std::filesystem::create_directories(flags.dir);

@@ -17,6 +17,7 @@
 
 #include "bench/zipf_batches.h"
 #include "common/hash.h"
+#include "common/logging.h"
 #include "ps/client.h"
 #include "storage/embedding_store.h"
 #include "worker/nn/dense_optimizer.h"
@@ -104,6 +105,7 @@ double GemmGflops(int reps) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  ctrps::InitLogging("info");  // log lines to stderr, the tables to stdout
   int steps = 30;
   if (argc > 1) {
     steps = std::atoi(argv[1]);
