@@ -50,32 +50,54 @@ Status WorkerGroup::Broadcast(std::vector<char>* bytes, const std::string& what)
   return Status::OK();
 }
 
+// A pipelined chain: the chunks' partial sums travel 0 -> 1 -> ... -> W-1,
+// each worker adding its own values, so every element is summed in worker
+// order (((d0 + d1) + d2) + ...) exactly as a sum on one worker would be;
+// worker W-1 scales, and the results travel W-1 -> 0 -> 1 -> ... -> W-2.
+// Every link carries the vector once each way and every worker adds it
+// once, whatever the number of workers. Messages between two workers keep
+// their order (Transport), so one worker's reduce and broadcast chunks
+// never mix.
 Status WorkerGroup::AllreduceMean(float* data, size_t n, const std::string& what) {
-  if (size() == 1) return Status::OK();
-  const size_t bytes = n * sizeof(float);
-  std::vector<char> mine(reinterpret_cast<const char*>(data),
-                         reinterpret_cast<const char*>(data) + bytes);
-  ASSIGN_OR_RETURN(auto all, Gather(std::move(mine), what));
-  std::vector<char> result;
-  if (index_ == 0) {
-    for (int i = 1; i < size(); ++i) {
-      if (all[i].size() != bytes)
-        return Status::Corruption("worker " + std::to_string(i) + " sent " +
-                                  std::to_string(all[i].size()) + " bytes to " + what +
-                                  ", expected " + std::to_string(bytes));
-      const float* g = reinterpret_cast<const float*>(all[i].data());
-      for (size_t k = 0; k < n; ++k) data[k] += g[k];
+  const int w = size();
+  if (w == 1 || n == 0) return Status::OK();
+  const size_t chunks = (n + chunk_floats_ - 1) / chunk_floats_;
+  auto send = [&](int to, size_t c) {
+    const size_t b = c * chunk_floats_, e = std::min(n, b + chunk_floats_);
+    std::vector<char> bytes(reinterpret_cast<const char*>(data + b),
+                            reinterpret_cast<const char*>(data + e));
+    return t_->Send(ranks_[to], Channel::kWorker, kTagCollective, std::move(bytes));
+  };
+  auto recv = [&](int from, size_t c) -> StatusOr<Message> {
+    ASSIGN_OR_RETURN(Message m, RecvFrom(from, what));
+    const size_t b = c * chunk_floats_, e = std::min(n, b + chunk_floats_);
+    if (m.payload.size() != (e - b) * sizeof(float))
+      return Status::Corruption("worker " + std::to_string(from) + " sent " +
+                                std::to_string(m.payload.size()) + " bytes for part " +
+                                std::to_string(c) + " of " + what + ", expected " +
+                                std::to_string((e - b) * sizeof(float)));
+    return m;
+  };
+  const float scale = 1.0f / static_cast<float>(w);
+  for (size_t c = 0; c < chunks; ++c) {  // reduce
+    if (index_ > 0) {
+      ASSIGN_OR_RETURN(Message m, recv(index_ - 1, c));
+      const float* g = reinterpret_cast<const float*>(m.payload.data());
+      float* d = data + c * chunk_floats_;
+      const size_t len = m.payload.size() / sizeof(float);
+      if (index_ == w - 1) {
+        for (size_t k = 0; k < len; ++k) d[k] = (g[k] + d[k]) * scale;
+      } else {
+        for (size_t k = 0; k < len; ++k) d[k] = g[k] + d[k];
+      }
     }
-    const float scale = 1.0f / static_cast<float>(size());
-    for (size_t k = 0; k < n; ++k) data[k] *= scale;
-    result.assign(reinterpret_cast<const char*>(data), reinterpret_cast<const char*>(data) + bytes);
+    RETURN_IF_ERROR(send(index_ == w - 1 ? 0 : index_ + 1, c));
   }
-  RETURN_IF_ERROR(Broadcast(&result, what));
-  if (index_ != 0) {
-    if (result.size() != bytes)
-      return Status::Corruption(what + ": worker 0 sent " + std::to_string(result.size()) +
-                                " bytes, expected " + std::to_string(bytes));
-    std::memcpy(data, result.data(), bytes);
+  if (index_ == w - 1) return Status::OK();
+  for (size_t c = 0; c < chunks; ++c) {  // broadcast
+    ASSIGN_OR_RETURN(Message m, recv(index_ == 0 ? w - 1 : index_ - 1, c));
+    std::memcpy(data + c * chunk_floats_, m.payload.data(), m.payload.size());
+    if (index_ + 1 < w - 1) RETURN_IF_ERROR(send(index_ + 1, c));
   }
   return Status::OK();
 }

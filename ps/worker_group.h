@@ -1,9 +1,10 @@
 // Collectives among the workers of a job (servers take no part), built on
 // the Transport so they run under MPI and in-process alike. Every result
-// is computed on worker 0 in worker order and sent to the others, so all
-// workers hold bit-identical results and a run is reproducible.
+// is computed in worker order and the same bytes reach every worker, so
+// all workers hold bit-identical results and a run is reproducible.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -25,8 +26,11 @@ class WorkerGroup {
   // data[i] = mean over workers of data[i]: summed in worker order, then
   // multiplied by 1/size (skipped for one worker, so a 1-worker job matches
   // the single-process trainer bit for bit). `what` names the operation in
-  // timeout errors ("dense gradient allreduce at step 12").
+  // timeout errors ("dense gradient allreduce at step 12"). A pipelined
+  // chain in chunks of chunk_floats: per worker, O(n) traffic and work
+  // whatever the number of workers.
   [[nodiscard]] Status AllreduceMean(float* data, size_t n, const std::string& what);
+  void set_chunk_floats(size_t c) { chunk_floats_ = std::max<size_t>(c, 1); }
   // True when every worker passes true.
   [[nodiscard]] StatusOr<bool> AllTrue(bool mine, const std::string& what);
   // Worker 0 receives every worker's bytes in worker order (others get {}).
@@ -42,6 +46,7 @@ class WorkerGroup {
   std::vector<int> ranks_;
   int index_ = -1;
   int64_t timeout_ms_;
+  size_t chunk_floats_ = size_t{64} << 10;  // 256 KiB messages
 };
 
 }  // namespace ctrps::ps
