@@ -1,4 +1,5 @@
 // ctrps predict --model BUNDLE --data FILE [--out FILE] [--batch-size N] [--single-row]
+//               [--labels auto|yes|no]
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -8,7 +9,10 @@
 
 #include "common/logging.h"
 #include "launch/commands.h"
+#include "worker/data/byte_source.h"
 #include "worker/data/data_reader.h"
+#include "worker/data/input_files.h"
+#include "worker/data/line_reader.h"
 #include "worker/eval/auc.h"
 #include "worker/nn/threading.h"
 #include "worker/serve/engine.h"
@@ -19,13 +23,35 @@ namespace {
 const std::vector<FlagSpec> kPredictFlags = {
     {"model", "BUNDLE", "a serving bundle written by `ctrps export`"},
     {"data", "FILE",
-     "raw data lines in the model's training format (file, list or glob; the "
-     "label column must be present but is only used for the summary)"},
+     "raw data lines in the model's training format (file, list or glob), with or "
+     "without the label column (see --labels); labels are only used for the summary"},
+    {"labels", "auto|yes|no",
+     "whether the lines carry labels (default auto: judged from the first line, e.g. "
+     "Criteo's 39-column test.txt or Avazu's test.csv header without `click` = no)"},
     {"out", "FILE", "write one click probability per row to FILE (default: stdout)"},
     {"batch-size", "N", "rows scored per batch (default 1024)"},
     {"single-row", "", "score one row at a time (the low-latency path) instead of in batches"},
     {"threads", "N", "compute threads (default 1)"},
 };
+
+// The first line of the first input file (gzip or plain), for judging
+// whether the data carries labels.
+StatusOr<std::string> FirstLine(const std::string& spec) {
+  ASSIGN_OR_RETURN(auto files, worker::ResolveInputFiles(spec));
+  const worker::InputFile& f = files.front();
+  std::unique_ptr<worker::ByteSource> source;
+  if (f.gzip) {
+    ASSIGN_OR_RETURN(source, worker::OpenGzipSource(f.path));
+  } else {
+    ASSIGN_OR_RETURN(source, worker::OpenFileSource(f.path));
+  }
+  worker::LineReaderOptions lo;
+  lo.read_buffer_bytes = 64 << 10;
+  worker::LineReader reader(std::move(source), 0, lo);
+  worker::Line line;
+  ASSIGN_OR_RETURN(bool got, reader.Next(&line));
+  return got ? std::string(line.text) : std::string();
+}
 
 Status Predict(const Flags& flags) {
   ASSIGN_OR_RETURN(int64_t batch_size, flags.GetInt("batch-size", 1024));
@@ -42,6 +68,17 @@ Status Predict(const Flags& flags) {
   worker::DataReaderOptions o;
   o.input = flags.Get("data");
   o.parser = engine->data().parser;
+  const std::string labels = flags.Has("labels") ? flags.Get("labels") : "auto";
+  if (labels == "auto") {
+    ASSIGN_OR_RETURN(std::string first, FirstLine(o.input));
+    o.parser.labeled = worker::LooksLabeled(o.parser.format, first);
+    if (!o.parser.labeled)
+      spdlog::info("{}: no label column (judged from its first line); scoring only", o.input);
+  } else if (labels == "yes" || labels == "no") {
+    o.parser.labeled = labels == "yes";
+  } else {
+    return Status::InvalidArgument("--labels " + labels + ": expected auto, yes or no");
+  }
   o.batching.batch_size_rows = static_cast<int>(batch_size);
   o.batching.num_epochs = 1;
   o.batching.shuffle_buffer_rows = 0;
@@ -89,13 +126,17 @@ Status Predict(const Flags& flags) {
   if (!skipped.empty()) spdlog::warn("{}: {}", o.input, skipped);
   const size_t n = all_probs.size();
   if (n == 0) return Status::InvalidArgument(o.input + " has no valid rows");
-  ASSIGN_OR_RETURN(double auc, worker::ComputeAuc(all_probs, all_labels));
-  ASSIGN_OR_RETURN(double logloss, worker::ComputeLogloss(all_probs, all_labels));
-  std::fprintf(stderr,
-               "ctrps predict: %zu rows, %s, %.3f us/row (%s), AUC %.5f, logloss %.5f, "
-               "unknown keys %.2f%%\n",
+  std::string quality = "no labels";
+  if (o.parser.labeled) {
+    ASSIGN_OR_RETURN(double auc, worker::ComputeAuc(all_probs, all_labels));
+    ASSIGN_OR_RETURN(double logloss, worker::ComputeLogloss(all_probs, all_labels));
+    char text[64];
+    std::snprintf(text, sizeof text, "AUC %.5f, logloss %.5f", auc, logloss);
+    quality = text;
+  }
+  std::fprintf(stderr, "ctrps predict: %zu rows, %s, %.3f us/row (%s), %s, unknown keys %.2f%%\n",
                n, worker::ModelTypeName(engine->manifest().model.type), 1e6 * compute_s / n,
-               single ? "single-row" : "batched", auc, logloss,
+               single ? "single-row" : "batched", quality.c_str(),
                100.0 * engine->unknown_keys() / (static_cast<double>(n) * F));
   return Status::OK();
 }

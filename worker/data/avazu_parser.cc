@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "worker/data/text_util.h"
 
@@ -31,7 +33,8 @@ int TwoDigits(const char* p) { return (p[0] - '0') * 10 + (p[1] - '0'); }
 
 }  // namespace
 
-AvazuParser::AvazuParser(uint64_t hash_seed) : hasher_(kFields, hash_seed) {
+AvazuParser::AvazuParser(uint64_t hash_seed, bool labeled)
+    : hasher_(kFields, hash_seed), labeled_(labeled) {
   schema_.field_names = {"hour_of_day", "weekday"};
   for (int c = kFirstCategoricalColumn; c < kColumns; ++c) schema_.field_names.push_back(kColumnNames[c]);
   CHECK_EQ(schema_.num_fields(), kFields);
@@ -62,25 +65,28 @@ int AvazuParser::Weekday(int year, int month, int day) {
 
 Status AvazuParser::CheckHeader(std::string_view line) const {
   if (line.substr(0, 3) == "\xef\xbb\xbf") line.remove_prefix(3);
+  std::vector<const char*> names;  // the columns this file must have, in order
+  for (int c = 0; c < kColumns; ++c)
+    if (labeled_ || c != 1) names.push_back(kColumnNames[c]);
   std::string expected;
-  for (int c = 0; c < kColumns; ++c) expected += std::string(c ? "," : "") + kColumnNames[c];
-  int column = 0;
+  for (size_t c = 0; c < names.size(); ++c) expected += std::string(c ? "," : "") + names[c];
+  size_t column = 0;
   size_t start = 0;
   while (true) {
     size_t comma = line.find(',', start);
     std::string_view name = TrimBlanks(line.substr(start, comma == std::string_view::npos ? line.npos : comma - start));
-    if (column < kColumns && !EqualsIgnoreCase(name, kColumnNames[column])) {
+    if (column < names.size() && !EqualsIgnoreCase(name, names[column])) {
       return Status::InvalidArgument("bad Avazu header: column " + std::to_string(column + 1) + " is " +
-                                     QuoteForMessage(name) + ", expected '" + kColumnNames[column] +
+                                     QuoteForMessage(name) + ", expected '" + names[column] +
                                      "' (the header must be " + expected + ")");
     }
     ++column;
     if (comma == std::string_view::npos) break;
     start = comma + 1;
   }
-  if (column != kColumns) {
-    return Status::InvalidArgument("bad Avazu header: " + std::to_string(column) + " columns, expected 24 (" +
-                                   expected + ")");
+  if (column != names.size()) {
+    return Status::InvalidArgument("bad Avazu header: " + std::to_string(column) + " columns, expected " +
+                                   std::to_string(names.size()) + " (" + expected + ")");
   }
   return Status::OK();
 }
@@ -110,13 +116,16 @@ bool AvazuParser::Parse(std::string_view line, float* label, Key* keys, float* v
                         ParseError* error) {
   const char* p = line.data();
   const char* const end = p + line.size();
+  *label = 0.0f;
   for (int column = 0; column < kColumns; ++column) {
+    if (column == 1 && !labeled_) continue;
     const char* stop = end;
     if (column + 1 < kColumns) stop = static_cast<const char*>(std::memchr(p, ',', end - p));
     if (stop == nullptr || (column + 1 == kColumns && std::memchr(p, ',', end - p) != nullptr)) {
       error->reason = MalformedReason::kWrongColumnCount;
       error->column = -1;
-      error->detail = "expected 24 comma-separated columns, got " +
+      error->detail = std::string(labeled_ ? "expected 24" : "expected 23 (no click)") +
+                      " comma-separated columns, got " +
                       std::to_string(1 + std::count(line.begin(), line.end(), ','));
       return false;
     }

@@ -21,7 +21,9 @@ class AvazuParser : public LineParser {
   static constexpr int kColumns = 24;
   static constexpr int kFields = 23;
 
-  explicit AvazuParser(uint64_t hash_seed);
+  // labeled false: files without the click column (23 columns, header
+  // included), like Avazu's test.csv.
+  explicit AvazuParser(uint64_t hash_seed, bool labeled = true);
 
   const DatasetSchema& schema() const override { return schema_; }
   int header_lines() const override { return 1; }
@@ -41,6 +43,7 @@ class AvazuParser : public LineParser {
   bool ParseHour(std::string_view token, Key* keys, float* values, ParseError* error) const;
 
   FeatureHasher hasher_;
+  bool labeled_;
   DatasetSchema schema_;
 };
 

@@ -26,8 +26,8 @@ const std::array<int16_t, kBucketTableSize>& BucketTable() {
 
 }  // namespace
 
-CriteoParser::CriteoParser(uint64_t hash_seed, IntegerEncoding encoding)
-    : hasher_(kFields, hash_seed), encoding_(encoding) {
+CriteoParser::CriteoParser(uint64_t hash_seed, IntegerEncoding encoding, bool labeled)
+    : hasher_(kFields, hash_seed), encoding_(encoding), first_column_(labeled ? 0 : 1) {
   for (int i = 1; i <= kIntegerFields; ++i) schema_.field_names.push_back("I" + std::to_string(i));
   for (int i = 1; i <= kCategoricalFields; ++i) schema_.field_names.push_back("C" + std::to_string(i));
   for (int f = 0; f < kIntegerFields; ++f) scaled_keys_[f] = hasher_.IntKey(f, IntKeyKind::kScaled, 0);
@@ -57,7 +57,10 @@ bool CriteoParser::WrongColumnCount(std::string_view line, ParseError* error) co
   error->reason = MalformedReason::kWrongColumnCount;
   error->column = -1;
   size_t columns = 1 + static_cast<size_t>(std::count(line.begin(), line.end(), '\t'));
-  error->detail = "expected 40 tab-separated columns (label, I1-I13, C1-C26), got " + std::to_string(columns);
+  error->detail = first_column_ == 0
+                      ? "expected 40 tab-separated columns (label, I1-I13, C1-C26), got "
+                      : "expected 39 tab-separated columns (I1-I13, C1-C26; no label), got ";
+  error->detail += std::to_string(columns);
   return false;
 }
 
@@ -85,7 +88,8 @@ bool CriteoParser::Parse(std::string_view line, float* label, Key* keys, float* 
                          ParseError* error) {
   const char* p = line.data();
   const char* const end = p + line.size();
-  for (int column = 0; column < kColumns; ++column) {
+  *label = 0.0f;
+  for (int column = first_column_; column < kColumns; ++column) {
     const char* stop;
     if (column + 1 < kColumns) {
       stop = static_cast<const char*>(std::memchr(p, '\t', end - p));
@@ -101,6 +105,8 @@ bool CriteoParser::Parse(std::string_view line, float* label, Key* keys, float* 
         error->reason = MalformedReason::kBadLabel;
         error->column = 0;
         error->detail = "expected 0 or 1, got " + QuoteForMessage(token);
+        if (std::count(line.begin(), line.end(), '\t') == kColumns - 2)
+          error->detail += " (the line has 39 columns: no label, as in Criteo's test.txt)";
         return false;
       }
       *label = token[0] == '1' ? 1.0f : 0.0f;

@@ -25,7 +25,8 @@ class CriteoParser : public LineParser {
   static constexpr int kCategoricalFields = 26;
   static constexpr int kFields = kIntegerFields + kCategoricalFields;
 
-  CriteoParser(uint64_t hash_seed, IntegerEncoding encoding);
+  // labeled false: lines without the label column (39 columns).
+  CriteoParser(uint64_t hash_seed, IntegerEncoding encoding, bool labeled = true);
 
   const DatasetSchema& schema() const override { return schema_; }
   bool Parse(std::string_view line, float* label, Key* keys, float* values,
@@ -44,6 +45,7 @@ class CriteoParser : public LineParser {
 
   FeatureHasher hasher_;
   IntegerEncoding encoding_;
+  int first_column_;  // 0, or 1 without labels
   DatasetSchema schema_;
   std::array<Key, kIntegerFields> scaled_keys_;  // kScale: the one key per integer field
 };

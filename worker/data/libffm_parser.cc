@@ -13,8 +13,8 @@ bool IsSeparator(char c) { return c == ' ' || c == '\t'; }
 
 }  // namespace
 
-LibffmParser::LibffmParser(int num_fields, uint64_t hash_seed)
-    : hasher_(num_fields, hash_seed), seen_(num_fields) {
+LibffmParser::LibffmParser(int num_fields, uint64_t hash_seed, bool labeled)
+    : hasher_(num_fields, hash_seed), labeled_(labeled), seen_(num_fields) {
   for (int f = 0; f < num_fields; ++f) schema_.field_names.push_back("field" + std::to_string(f));
 }
 
@@ -85,8 +85,10 @@ bool LibffmParser::Parse(std::string_view line, float* label, Key* keys, float* 
     keys[f] = FeatureHasher::MissingKey(f);
     values[f] = 1.0f;
   }
+  *label = 0.0f;
   size_t pos = 0;
-  int index = 0;
+  const int first = labeled_ ? 0 : 1;  // token 0 is the label
+  int index = first;
   while (true) {
     while (pos < line.size() && IsSeparator(line[pos])) ++pos;
     if (pos == line.size()) break;
@@ -110,10 +112,11 @@ bool LibffmParser::Parse(std::string_view line, float* label, Key* keys, float* 
     }
     ++index;
   }
-  if (index == 0) {
-    error->reason = MalformedReason::kBadLabel;
-    error->column = 0;
-    error->detail = "expected a label, got only whitespace";
+  if (index == first) {
+    error->reason = labeled_ ? MalformedReason::kBadLabel : MalformedReason::kBadToken;
+    error->column = labeled_ ? 0 : -1;
+    error->detail = labeled_ ? "expected a label, got only whitespace"
+                             : "expected field:feature:value tokens, got only whitespace";
     return false;
   }
   return true;

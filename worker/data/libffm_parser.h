@@ -20,7 +20,8 @@ namespace ctrps::worker {
 
 class LibffmParser : public LineParser {
  public:
-  LibffmParser(int num_fields, uint64_t hash_seed);
+  // labeled false: lines of features only (no label token).
+  LibffmParser(int num_fields, uint64_t hash_seed, bool labeled = true);
 
   const DatasetSchema& schema() const override { return schema_; }
   bool Parse(std::string_view line, float* label, Key* keys, float* values,
@@ -32,6 +33,7 @@ class LibffmParser : public LineParser {
   bool ParseToken(int index, std::string_view token, Key* keys, float* values, ParseError* error);
 
   FeatureHasher hasher_;
+  bool labeled_;
   DatasetSchema schema_;
   std::vector<uint8_t> seen_;  // per field, reset per line
 };

@@ -1,8 +1,11 @@
 #include "worker/data/line_parser.h"
 
+#include <algorithm>
+
 #include "worker/data/avazu_parser.h"
 #include "worker/data/criteo_parser.h"
 #include "worker/data/libffm_parser.h"
+#include "worker/data/text_util.h"
 
 namespace ctrps::worker {
 
@@ -33,16 +36,39 @@ Status ParserOptions::Validate() const {
   return Status::OK();
 }
 
+bool LooksLabeled(DataFormat format, std::string_view line) {
+  switch (format) {
+    case DataFormat::kCriteo:
+      return std::count(line.begin(), line.end(), '\t') != CriteoParser::kColumns - 2;
+    case DataFormat::kAvazu: {
+      const size_t a = line.find(',');
+      if (a == std::string_view::npos) return true;
+      const size_t b = line.find(',', a + 1);
+      std::string second(TrimBlanks(line.substr(a + 1, b == line.npos ? line.npos : b - a - 1)));
+      for (char& c : second) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+      return second != "hour";
+    }
+    case DataFormat::kLibffm: {
+      const size_t start = line.find_first_not_of(" \t");
+      if (start == std::string_view::npos) return true;
+      const size_t stop = line.find_first_of(" \t", start);
+      return line.substr(start, stop == line.npos ? line.npos : stop - start).find(':') ==
+             std::string_view::npos;
+    }
+  }
+  return true;
+}
+
 StatusOr<std::unique_ptr<LineParser>> NewLineParser(const ParserOptions& options) {
   RETURN_IF_ERROR(options.Validate());
   switch (options.format) {
     case DataFormat::kCriteo:
       return std::unique_ptr<LineParser>(
-          new CriteoParser(options.hash_seed, options.criteo_integer_encoding));
+          new CriteoParser(options.hash_seed, options.criteo_integer_encoding, options.labeled));
     case DataFormat::kAvazu:
-      return std::unique_ptr<LineParser>(new AvazuParser(options.hash_seed));
+      return std::unique_ptr<LineParser>(new AvazuParser(options.hash_seed, options.labeled));
     case DataFormat::kLibffm:
-      return std::unique_ptr<LineParser>(new LibffmParser(options.libffm_num_fields, options.hash_seed));
+      return std::unique_ptr<LineParser>(new LibffmParser(options.libffm_num_fields, options.hash_seed, options.labeled));
   }
   return Status::InvalidArgument("unknown data format");
 }

@@ -77,9 +77,21 @@ struct ParserOptions {
   // libffm only: fields per example; field indices must be in [0, n).
   // 1 <= n <= 256 (kMaxTables).
   int libffm_num_fields = 0;
+  // false: lines without the label column, as in Criteo's test.txt (39
+  // columns), Avazu's test.csv (no `click` column, header included) and
+  // libffm lines of features only; Parse then sets every label to 0. For
+  // scoring (`ctrps predict`), never for training or evaluation.
+  bool labeled = true;
 
   Status Validate() const;
 };
+
+// Whether the first line of `first_line`'s file carries labels, judged by
+// its shape: Criteo 40 columns (39: no label), Avazu a header with `click`
+// as its second column (a header without it: no labels), libffm a first
+// token without ':' (with one: features only). Anything else: true, so the
+// labeled parser reports what is wrong with the line.
+bool LooksLabeled(DataFormat format, std::string_view first_line);
 
 // A parser for options.format. InvalidArgument if the options are invalid.
 StatusOr<std::unique_ptr<LineParser>> NewLineParser(const ParserOptions& options);

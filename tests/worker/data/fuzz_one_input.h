@@ -30,7 +30,12 @@ inline void ParseWithAll(std::string_view line, FuzzCounts* counts) {
   static CriteoParser criteo_scale(1, IntegerEncoding::kScale);
   static AvazuParser avazu(0);
   static LibffmParser ffm(5, 0);
-  LineParser* parsers[] = {&criteo_log, &criteo_scale, &avazu, &ffm};
+  static CriteoParser criteo_unlabeled(0, IntegerEncoding::kLogBucket, /*labeled=*/false);
+  static AvazuParser avazu_unlabeled(0, false);
+  static LibffmParser ffm_unlabeled(5, 0, false);
+  LineParser* parsers[] = {&criteo_log, &criteo_scale,     &avazu,
+                           &ffm,        &criteo_unlabeled, &avazu_unlabeled,
+                           &ffm_unlabeled};
   std::vector<Key> keys(64);
   std::vector<float> values(64);
   for (LineParser* parser : parsers) {
@@ -47,6 +52,7 @@ inline void ParseWithAll(std::string_view line, FuzzCounts* counts) {
     }
   }
   (void)avazu.CheckHeader(line);
+  (void)avazu_unlabeled.CheckHeader(line);
 }
 
 inline FuzzCounts FuzzOneInput(std::string_view data) {

@@ -121,6 +121,33 @@ TEST_F(ServeCli, EvalOnTheBundleGivesTheModelsScoresAndAuc) {
     ASSERT_NEAR(p1[i], p[i], 1e-6) << i;
   }
   EXPECT_NE(Read(d + "/predict.err").find("AUC"), std::string::npos);
+
+  // The same rows without their label column (Criteo's test.txt shape):
+  // recognised from the first line, scored the same, no AUC claimed.
+  {
+    std::ifstream in(d + "/data/test.txt");
+    std::ofstream out(d + "/unlabeled.txt");
+    for (std::string line; std::getline(in, line);) out << line.substr(line.find('\t') + 1) << "\n";
+  }
+  ASSERT_EQ(Ctrps(d, "predict_nolabel",
+                  "predict --model '" + d + "/bundle' --data '" + d + "/unlabeled.txt' --out '" +
+                      d + "/pn'"),
+            0)
+      << Read(d + "/predict_nolabel.err");
+  EXPECT_EQ(Read(d + "/pn"), Read(d + "/p"));
+  EXPECT_NE(Read(d + "/predict_nolabel.err").find("no labels"), std::string::npos);
+  EXPECT_EQ(Read(d + "/predict_nolabel.err").find("AUC"), std::string::npos);
+  // Told the lines carry labels, every line is refused, with the hint.
+  EXPECT_EQ(Ctrps(d, "predict_forced",
+                  "predict --model '" + d + "/bundle' --data '" + d +
+                      "/unlabeled.txt' --labels yes --out '" + d + "/pf'"),
+            1);
+  EXPECT_NE(Read(d + "/predict_forced.err").find("no label, as in Criteo's test.txt"),
+            std::string::npos) << Read(d + "/predict_forced.err");
+  EXPECT_EQ(Ctrps(d, "predict_badflag",
+                  "predict --model '" + d + "/bundle' --data '" + d + "/unlabeled.txt' --labels maybe"),
+            1);
+  EXPECT_NE(Read(d + "/predict_badflag.err").find("expected auto, yes or no"), std::string::npos);
 }
 
 TEST_F(ServeCli, ExportsQuantisedAndOnnx) {
