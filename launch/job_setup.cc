@@ -147,6 +147,12 @@ StatusOr<std::unique_ptr<storage::EmbeddingStore>> MakeShardStore(const LoadedCo
   o.dram_budget_bytes = std::max<size_t>(size_t{64} << 10, o.dram_budget_bytes / k);
   o.rocksdb.block_cache_bytes = std::max<size_t>(size_t{1} << 20, o.rocksdb.block_cache_bytes / k);
   o.rocksdb.memtable_bytes = std::max<size_t>(size_t{1} << 20, o.rocksdb.memtable_bytes / k);
+  // Each shard's store has its own admission sketch and sees only its own
+  // keys: the budget is split among the virtual shards, so a sketch has
+  // the same size (and the job admits the same keys) whatever the layout.
+  o.policy.defaults.admission.counter_bytes = std::max<size_t>(
+      size_t{16} << 10,
+      o.policy.defaults.admission.counter_bytes / std::max<uint32_t>(1, num_virtual_shards));
   o.rocksdb.virtual_shards = num_virtual_shards;
   o.rocksdb.shards = {v};
   o.rocksdb.read_threads = 1;  // one shard per store: nothing to read in parallel

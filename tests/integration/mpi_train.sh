@@ -62,6 +62,16 @@ train 3 tiered2 --servers 2 --set storage.kind=TIERED --set storage.path=tiered2
 same_model single tiered2
 ls -d rocks2.db/shard-0000 rocks2.db/shard-0015 >/dev/null || fail "no per-shard RocksDB dirs"
 
+# Admission and eviction run on the servers, one sketch per virtual shard:
+# 1 and 2 servers admit and evict the same keys, and the policies change
+# the model (fewer rows than without them).
+adm=(--set storage.admit_min_seen=3 --set storage.evict_unseen_steps=60 --set storage.evict_every_steps=40)
+train 2 adm1 "${adm[@]}"
+train 3 adm2 --servers 2 "${adm[@]}"
+same_model adm1 adm2
+rows() { cat "$1"/model/*.bin | wc -c; }
+[ "$(rows adm1)" -lt "$(rows s1w1)" ] || fail "admission/eviction did not shrink the model"
+
 # Impossible layouts fail before training, with exit code 2 and the reason.
 expect_layout_error() {  # expect_layout_error NP PATTERN ARGS...
   local np="$1" pattern="$2"; shift 2
