@@ -151,6 +151,10 @@ class PolicyStore final : public EmbeddingStore {
   }
 
   Status Scan(int table, const ScanFn& fn) const override { return inner_->Scan(table, fn); }
+  Status ScanShards(int table, uint32_t num_virtual_shards, const std::vector<uint8_t>& wanted,
+                    const ScanFn& fn) const override {
+    return inner_->ScanShards(table, num_virtual_shards, wanted, fn);
+  }
   Status Put(int table, const Key* keys, size_t n, const float* rows, const RowStats* stats) override {
     return inner_->Put(table, keys, n, rows, stats);
   }

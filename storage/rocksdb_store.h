@@ -8,6 +8,9 @@
 // already written (their previous rows restored from the values read for
 // the call), so a failing call is not half-applied unless the undo also
 // fails, which is reported as Internal ("store may be inconsistent").
+//
+// Scan reads the shards' instances in shard order, each in key order;
+// ScanShards(V, wanted) with the store's own V reads only the wanted ones.
 #pragma once
 
 #include <memory>
@@ -29,6 +32,11 @@ class RocksDbStore : public EmbeddingStore {
   // Writes rows and stats of unique keys verbatim, atomically (as above).
   [[nodiscard]] virtual Status WriteRows(int table, const Key* keys, size_t n, const float* rows,
                                          const RowStats* stats) = 0;
+  // The rows of `table` in one virtual shard's instance, in key order
+  // (nothing if the shard is not held). For the tiered store's ScanShards.
+  [[nodiscard]] virtual Status ScanShard(int table, uint32_t shard, const ScanFn& fn) const = 0;
+  // V, the virtual shard count the store was created with.
+  virtual uint32_t virtual_shards() const = 0;
 };
 
 // Writes <dir>/VIRTUAL_SHARDS or checks it against v.

@@ -14,6 +14,9 @@
 // failed write leaves the store as it was. The rare "bypass" path (a batch
 // with more distinct missing keys than free slots) writes those rows to disk
 // after applying the batch and rolls DRAM back if that write fails.
+//
+// The tier's slots and eviction: tiered_tier.{h,cc}; ScanShards (the
+// checkpoint writers' scan): tiered_scan.cc.
 #include <algorithm>
 #include <map>
 #include <memory>
@@ -21,59 +24,13 @@
 #include <shared_mutex>
 
 #include "storage/rocksdb_store.h"
-#include "storage/slot_index.h"
 #include "storage/store_factory.h"
+#include "storage/tiered_tier.h"
 
 namespace ctrps::storage {
 namespace {
 
-constexpr uint8_t kDirty = 1;   // DRAM copy differs from disk
-constexpr uint8_t kOnDisk = 2;  // the row exists on disk
-constexpr uint8_t kMaxFreq = 3;
-
-struct Tier {
-  TableSpec spec;
-  size_t rf = 0;
-  size_t capacity = 0;  // slots
-  std::unique_ptr<float[]> slab;  // capacity * rf, touched only as slots fill
-  std::vector<Key> keys;          // per used slot
-  std::vector<RowStats> stats;
-  std::vector<uint8_t> freq, flags;
-  std::vector<uint32_t> pin;      // epoch of the batch that pinned the slot
-  std::vector<uint32_t> free_slots;
-  SlotIndex index;
-  size_t hand = 0;
-  uint32_t epoch = 0;
-  uint64_t dram_only = 0;  // resident rows not yet on disk
-  uint64_t lookups = 0, created = 0, hits = 0, misses = 0, evictions = 0, writebacks = 0;
-  std::mutex mu;
-
-  float* Row(uint32_t s) { return slab.get() + s * rf; }
-  static constexpr Key kFreeKey = ~Key{0};
-
-  void Reset(size_t cap) {
-    capacity = cap;
-    slab.reset(new float[std::max<size_t>(1, cap * rf)]);
-    keys.clear(); stats.clear(); freq.clear(); flags.clear(); pin.clear(); free_slots.clear();
-    keys.reserve(cap); stats.reserve(cap); freq.reserve(cap); flags.reserve(cap); pin.reserve(cap);
-    index = SlotIndex(cap);
-    hand = 0;
-    dram_only = 0;
-  }
-};
-
-size_t SlotBytes(const TableSpec& s) {
-  return s.row_floats() * sizeof(float) + sizeof(Key) + sizeof(RowStats) + 2 + sizeof(uint32_t) +
-         SlotIndex::kBytesPerSlot;
-}
-
-// A planned insertion of one row into the tier.
-struct Plan {
-  std::vector<uint32_t> slot;     // per row to insert: its slot, or kNone = bypass
-  std::vector<uint32_t> victims;  // resident slots to evict
-  std::vector<uint32_t> fresh_free;  // free-list slots taken
-  size_t new_used = 0;
-};
+using namespace tiered;  // NOLINT: the tier's types and operations
 
 class TieredStore final : public EmbeddingStore {
  public:
@@ -245,9 +202,20 @@ class TieredStore final : public EmbeddingStore {
     ASSIGN_OR_RETURN(Tier* t, Get(table));
     {
       std::lock_guard lock(t->mu);
-      RETURN_IF_ERROR(WriteBackAll(t));
+      RETURN_IF_ERROR(WriteBackAll(t, disk_.get()));
     }
     return disk_->Scan(table, fn);
+  }
+
+  // The default (a filtered Scan) would write back every dirty row of the
+  // table and read every disk shard; this reads only the wanted shards and
+  // takes dirty rows from DRAM. Another sharding falls back to the default.
+  Status ScanShards(int table, uint32_t num_virtual_shards, const std::vector<uint8_t>& wanted,
+                    const ScanFn& fn) const override {
+    if (num_virtual_shards != disk_->virtual_shards() || wanted.size() != num_virtual_shards)
+      return EmbeddingStore::ScanShards(table, num_virtual_shards, wanted, fn);
+    ASSIGN_OR_RETURN(Tier* t, Get(table));
+    return ScanTierShards(t, *disk_, wanted, fn);
   }
 
   Status Put(int table, const Key* keys, size_t n, const float* rows, const RowStats* stats) override {
@@ -306,7 +274,8 @@ class TieredStore final : public EmbeddingStore {
       std::shared_lock lock(mu_);
       for (auto& [id, t] : tiers_) {
         std::lock_guard tl(t->mu);
-        RETURN_IF_ERROR_CTX(WriteBackAll(t.get()), "flushing table " + std::to_string(id));
+        RETURN_IF_ERROR_CTX(WriteBackAll(t.get(), disk_.get()),
+                            "flushing table " + std::to_string(id));
       }
     }
     return disk_->Flush();
@@ -332,22 +301,13 @@ class TieredStore final : public EmbeddingStore {
     std::vector<std::unique_lock<std::mutex>> locks;
     for (auto& [id, t] : tiers_) {
       locks.emplace_back(t->mu);
-      RETURN_IF_ERROR_CTX(WriteBackAll(t.get()), "snapshot of table " + std::to_string(id));
+      RETURN_IF_ERROR_CTX(WriteBackAll(t.get(), disk_.get()),
+                          "snapshot of table " + std::to_string(id));
     }
     return disk_->Snapshot(dir);
   }
 
  private:
-  // The distinct cold keys of a batch, read from disk in one batched call
-  // (absent rows initialised from their key).
-  struct Cold {
-    std::vector<Key> keys;
-    std::vector<uint32_t> slot;  // per miss (in order): index into keys
-    std::vector<float> rows;
-    std::vector<RowStats> stats;
-    std::vector<uint8_t> found;
-  };
-
   Status ReadCold(Tier* t, const Key* keys, const std::vector<uint32_t>& miss, Cold* c) {
     std::vector<std::pair<Key, uint32_t>> order(miss.size());
     for (size_t m = 0; m < miss.size(); ++m) order[m] = {keys[miss[m]], static_cast<uint32_t>(m)};
@@ -367,141 +327,6 @@ class TieredStore final : public EmbeddingStore {
       if (!c->found[k])
         InitRow(t->spec.init, c->keys[k], t->spec.dim, t->spec.slot_floats, c->rows.data() + k * t->rf);
     return Status::OK();
-  }
-
-  // Chooses a slot for each of `count` rows without changing the tier:
-  // free slots, then unused capacity, then CLOCK victims (never pinned).
-  Plan PlanInsert(Tier* t, size_t count) {
-    Plan p;
-    p.slot.assign(count, SlotIndex::kNone);
-    p.new_used = t->keys.size();
-    size_t free_taken = 0;
-    const uint32_t epoch = t->epoch;
-    for (size_t j = 0; j < count; ++j) {
-      if (free_taken < t->free_slots.size()) {
-        p.slot[j] = t->free_slots[t->free_slots.size() - 1 - free_taken++];
-        p.fresh_free.push_back(p.slot[j]);
-      } else if (p.new_used < t->capacity) {
-        p.slot[j] = static_cast<uint32_t>(p.new_used++);
-      } else {
-        uint32_t v = FindVictim(t, epoch);
-        if (v == SlotIndex::kNone) break;  // everything pinned: the rest bypass
-        t->pin[v] = epoch;
-        p.slot[j] = v;
-        p.victims.push_back(v);
-      }
-    }
-    return p;
-  }
-
-  uint32_t FindVictim(Tier* t, uint32_t epoch) {
-    const size_t used = t->keys.size();
-    for (size_t step = 0; step < (kMaxFreq + 2) * used; ++step) {
-      if (t->hand >= used) t->hand = 0;
-      uint32_t s = static_cast<uint32_t>(t->hand++);
-      if (t->flags[s] == 0xff || t->pin[s] == epoch) continue;  // free or pinned
-      if (t->freq[s] > 0) { --t->freq[s]; continue; }
-      return s;
-    }
-    return SlotIndex::kNone;
-  }
-
-  void CollectVictims(Tier* t, const Plan& p, std::vector<Key>* k, std::vector<float>* r,
-                      std::vector<RowStats>* s) {
-    for (uint32_t v : p.victims) {
-      if (!(t->flags[v] & kDirty) && (t->flags[v] & kOnDisk)) continue;
-      k->push_back(t->keys[v]);
-      r->insert(r->end(), t->Row(v), t->Row(v) + t->rf);
-      s->push_back(t->stats[v]);
-    }
-  }
-
-  // Applies a plan after its write-backs succeeded: victims leave the tier.
-  void CommitPlan(Tier* t, const Plan& p) {
-    for (uint32_t v : p.victims) {
-      t->index.Erase(t->keys[v]);
-      if (!(t->flags[v] & kOnDisk)) --t->dram_only;
-      t->flags[v] = 0xff;
-      ++t->evictions;
-    }
-    t->free_slots.resize(t->free_slots.size() - p.fresh_free.size());
-    while (t->keys.size() < p.new_used) {
-      t->keys.push_back(Tier::kFreeKey);
-      t->stats.emplace_back();
-      t->freq.push_back(0);
-      t->flags.push_back(0xff);
-      t->pin.push_back(0);
-    }
-  }
-
-  void Install(Tier* t, uint32_t s, Key key, const float* row, const RowStats& st, uint8_t flags) {
-    std::copy_n(row, t->rf, t->Row(s));
-    t->keys[s] = key;
-    t->stats[s] = st;
-    t->freq[s] = 1;
-    t->flags[s] = flags;
-    t->pin[s] = t->epoch;
-    if (!(flags & kOnDisk)) ++t->dram_only;
-    t->index.Insert(key, s);
-  }
-
-  void Free(Tier* t, uint32_t s) {
-    t->index.Erase(t->keys[s]);
-    if (!(t->flags[s] & kOnDisk)) --t->dram_only;
-    t->flags[s] = 0xff;
-    t->keys[s] = Tier::kFreeKey;
-    t->free_slots.push_back(s);
-  }
-
-  // Restores a Modify whose bypass write failed.
-  void RollBack(Tier* t, const std::vector<uint32_t>& where, const std::vector<float>& undo_rows,
-                const std::vector<RowStats>& undo_stats, const std::vector<uint8_t>& undo_flags,
-                const Cold& c, const Plan& p) {
-    for (size_t i = 0, h = 0; i < where.size(); ++i) {
-      if (where[i] == SlotIndex::kNone) continue;
-      std::copy_n(undo_rows.data() + h * t->rf, t->rf, t->Row(where[i]));
-      t->stats[where[i]] = undo_stats[h];
-      t->flags[where[i]] = undo_flags[h];
-      ++h;
-    }
-    for (uint32_t u = 0; u < c.keys.size(); ++u) {
-      uint32_t s = p.slot[u];
-      if (s == SlotIndex::kNone) continue;
-      if (c.found[u]) {  // back to the disk value, clean
-        std::copy_n(c.rows.data() + u * t->rf, t->rf, t->Row(s));
-        t->stats[s] = c.stats[u];
-        t->flags[s] = kOnDisk;
-      } else {
-        Free(t, s);
-      }
-    }
-  }
-
-  Status WriteBackAll(Tier* t) const {
-    std::vector<Key> k;
-    std::vector<float> r;
-    std::vector<RowStats> s;
-    std::vector<uint32_t> slots;
-    auto write = [&]() -> Status {
-      if (k.empty()) return Status::OK();
-      RETURN_IF_ERROR(disk_->WriteRows(t->spec.table_id, k.data(), k.size(), r.data(), s.data()));
-      for (uint32_t x : slots) {
-        if (!(t->flags[x] & kOnDisk)) --t->dram_only;
-        t->flags[x] = kOnDisk;
-      }
-      t->writebacks += k.size();
-      k.clear(); r.clear(); s.clear(); slots.clear();
-      return Status::OK();
-    };
-    for (uint32_t x = 0; x < t->keys.size(); ++x) {
-      if (t->flags[x] == 0xff || (t->flags[x] == kOnDisk)) continue;
-      k.push_back(t->keys[x]);
-      r.insert(r.end(), t->Row(x), t->Row(x) + t->rf);
-      s.push_back(t->stats[x]);
-      slots.push_back(x);
-      if (k.size() == 65536) RETURN_IF_ERROR(write());
-    }
-    return write();
   }
 
   void AddTier(const TableSpec& spec) {
@@ -525,7 +350,7 @@ class TieredStore final : public EmbeddingStore {
     for (auto& [id, t] : tiers_) {
       std::lock_guard tl(t->mu);
       if (t->capacity == cap) continue;
-      RETURN_IF_ERROR(WriteBackAll(t.get()));
+      RETURN_IF_ERROR(WriteBackAll(t.get(), disk_.get()));
       t->Reset(cap);
     }
     return Status::OK();
