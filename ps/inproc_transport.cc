@@ -1,4 +1,6 @@
-// The in-process Transport: one locked queue per (rank, channel).
+// The in-process Transport: one locked queue per (rank, channel). Payloads
+// move from sender to receiver; recycled ones are kept per rank as spares,
+// so tests see reused buffers with stale contents, as under MPI.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -6,6 +8,7 @@
 #include <mutex>
 
 #include "ps/transport.h"
+#include "ps/wire.h"
 
 namespace ctrps::ps {
 namespace {
@@ -25,10 +28,20 @@ class RankEndpoint final : public Transport {
   int size() const override;
   Status Send(int dest, Channel channel, int tag, std::vector<char> payload) override;
   StatusOr<Message> Recv(Channel channel, int source, int tag, int64_t timeout_ms) override;
+  void Recycle(std::vector<char> payload) override {
+    std::lock_guard<std::mutex> lock(spares_mu_);
+    spares_.Put(std::move(payload));
+  }
+  std::vector<char> TakeBuffer(size_t bytes) override {
+    std::lock_guard<std::mutex> lock(spares_mu_);
+    return spares_.Get(bytes);
+  }
 
  private:
   Network* net_;
   int rank_;
+  std::mutex spares_mu_;
+  BufferPool spares_;
 };
 
 class Network final : public InProcessNetwork {

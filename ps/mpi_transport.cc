@@ -1,6 +1,7 @@
 // The MPI Transport and runtime. Sends are nonblocking (MPI_Isend, the
-// buffer kept until MPI_Test says done); receives poll MPI_Improbe against a
-// deadline, so a silent peer becomes a timeout Status instead of a hang.
+// buffer kept until MPI_Test says done, then kept as a spare); receives poll
+// MPI_Improbe against a deadline, so a silent peer becomes a timeout Status
+// instead of a hang, and land in a spare buffer when one is big enough.
 #include <mpi.h>
 
 #include <chrono>
@@ -11,6 +12,7 @@
 #include <thread>
 
 #include "ps/mpi_runtime.h"
+#include "ps/wire.h"
 
 namespace ctrps::ps {
 namespace {
@@ -21,6 +23,9 @@ std::string MpiError(int code) {
   MPI_Error_string(code, buf, &len);
   return std::string(buf, len);
 }
+
+// How long Recv polls without yielding the core.
+constexpr auto kSpin = std::chrono::microseconds(100);
 
 class MpiTransport final : public Transport {
  public:
@@ -80,24 +85,42 @@ class MpiTransport final : public Transport {
         Message m;
         m.source = st.MPI_SOURCE;
         m.tag = st.MPI_TAG;
-        m.payload.resize(count);
+        m.payload = TakeBuffer(static_cast<size_t>(count));
+        m.payload.resize(count);  // a spare's stale bytes are overwritten, not zeroed
         rc = MPI_Mrecv(m.payload.data(), count, MPI_BYTE, &handle, MPI_STATUS_IGNORE);
         if (rc != MPI_SUCCESS) return Status::Unavailable("MPI_Mrecv: " + MpiError(rc));
         return m;
       }
       if (attempt % 64 == 0) Progress();
-      // Poll, yielding the core between polls (ranks may share cores: a
-      // yield lets another runnable process in, and costs nothing when none
-      // is). A rank idle for long sleeps between polls instead.
+      // Poll: spin at first (a reply usually comes within microseconds, and
+      // a yield with another runnable process costs a time slice), then
+      // yield the core between polls (ranks may share cores), and sleep
+      // between polls once idle for long.
       const auto now = std::chrono::steady_clock::now();
       if (timeout_ms >= 0 && now >= deadline)
         return Status::Unavailable("no message after " + std::to_string(timeout_ms) + " ms");
-      if (now - start > std::chrono::milliseconds(50)) {
+      const auto idle = now - start;
+      if (idle > std::chrono::milliseconds(50)) {
         std::this_thread::sleep_for(std::chrono::microseconds(500));
-      } else {
+      } else if (idle > kSpin) {
         std::this_thread::yield();
       }
     }
+  }
+
+  void Recycle(std::vector<char> payload) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    spares_.Put(std::move(payload));
+  }
+
+  std::vector<char> TakeBuffer(size_t bytes) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<char> buf = spares_.Get(bytes);
+    if (buf.capacity() < bytes && !pending_.empty()) {  // a finished send may free one
+      ProgressLocked();
+      buf = spares_.Get(bytes);
+    }
+    return buf;
   }
 
  private:
@@ -113,7 +136,12 @@ class MpiTransport final : public Transport {
     for (auto it = pending_.begin(); it != pending_.end();) {
       int done = 0;
       MPI_Test(&it->request, &done, MPI_STATUS_IGNORE);
-      it = done ? pending_.erase(it) : std::next(it);
+      if (!done) {
+        ++it;
+        continue;
+      }
+      spares_.Put(std::move(it->bytes));
+      it = pending_.erase(it);
     }
     return pending_.size();
   }
@@ -122,6 +150,7 @@ class MpiTransport final : public Transport {
   MPI_Comm comms_[2];
   std::mutex mu_;
   std::list<Pending> pending_;
+  BufferPool spares_{6};  // sent payloads and recycled ones, for receives and senders
 };
 
 }  // namespace

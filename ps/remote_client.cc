@@ -98,7 +98,7 @@ class RemoteClient final : public EmbeddingClient {
                    ws.n, w);
         }
       }
-      pool_.Put(std::move(m.payload));  // the next request may reuse its memory
+      t_->Recycle(std::move(m.payload));  // a later message may reuse its memory
     }
     return Status::OK();
   }
@@ -277,7 +277,7 @@ class RemoteClient final : public EmbeddingClient {
       const int table = slices[part.slice].table;
       b->AddSlice(table, Width(table), part.count(), true, with_data);
     }
-    b->Finish(&pool_);  // every key and row is written below
+    b->Finish(t_);  // every key and row is written below
     for (size_t i = 0; i < p.parts.size(); ++i) {
       const Part& part = p.parts[i];
       const TableSlice& ts = slices[part.slice];
@@ -330,7 +330,6 @@ class RemoteClient final : public EmbeddingClient {
   std::vector<TableSlice> pull_slices_;
   bool pull_in_flight_ = false;
   int unacked_pushes_ = 0;
-  BufferPool pool_;  // received replies, reused for requests
 };
 
 }  // namespace

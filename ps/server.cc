@@ -100,7 +100,7 @@ class Server final : public ParameterServer {
       }
       s = Handle(m->source, d);
       if (!s.ok()) RETURN_IF_ERROR(ReplyError(m->source, ReplyTag(d.kind), d.step, s));
-      spare_.Put(std::move(m->payload));  // a later reply may reuse its memory
+      t_->Recycle(std::move(m->payload));  // a later message may reuse its memory
     }
     for (const auto& p : pending_)
       if (p.has_value())
@@ -247,7 +247,7 @@ class Server final : public ParameterServer {
       if (!s.keys) return Status::Corruption("pull slice without keys");
       b.AddSlice(s.table, s.width, s.n, false, true);
     }
-    b.Finish(&spare_);  // every row is written below
+    b.Finish(t_);  // every row is written below
     for (size_t i = 0; i < d.slices.size(); ++i) {
       const WireSlice& s = d.slices[i];
       float* out = b.data(i);
@@ -314,7 +314,7 @@ class Server final : public ParameterServer {
       } else {
         RETURN_IF_ERROR(ReplyError(rank, kTagPushAck, pending_step_, s));
       }
-      spare_.Put(std::move(pending_[i]->payload));
+      t_->Recycle(std::move(pending_[i]->payload));
       pending_[i].reset();
     }
     return Status::OK();
@@ -492,7 +492,6 @@ class Server final : public ParameterServer {
   std::vector<int32_t> local_shard_;  // virtual shard -> index in stores_, or -1 (not ours)
   std::vector<float> rows_, merged_grads_;
   std::vector<Key> merged_keys_;
-  BufferPool spare_;  // requests' buffers, reused for pull replies
 };
 
 }  // namespace

@@ -9,6 +9,13 @@
 //
 // Thread safety: Send and Recv may be called from several threads of the
 // same rank, as long as no two threads Recv on the same channel and tag.
+// Recycle and TakeBuffer may be called from any thread.
+//
+// Buffer reuse: large payloads are expensive to allocate (zero-fill, and
+// page faults on every fresh mapping), so a transport keeps a few spare
+// buffers. It adds sent payloads once the bytes are gone, and callers add
+// received payloads they are done with (Recycle); Recv and TakeBuffer reuse
+// their memory. Only allocation depends on this, never a message's bytes.
 #pragma once
 
 #include <cstdint>
@@ -52,6 +59,17 @@ class Transport {
   // forever); a timeout is Unavailable.
   [[nodiscard]] virtual StatusOr<Message> Recv(Channel channel, int source, int tag,
                                                int64_t timeout_ms) = 0;
+  // Hands back a payload the caller no longer needs (typically a received
+  // message's, after use) for a later Recv or TakeBuffer to reuse. Optional:
+  // a payload simply dropped is freed. The default drops it.
+  virtual void Recycle(std::vector<char> payload) { (void)payload; }
+  // A spare buffer with capacity >= `bytes` (size and contents unspecified:
+  // resize it, and write every byte that is sent), or an empty vector when
+  // none fits. Small sizes always get an empty vector. The default has none.
+  [[nodiscard]] virtual std::vector<char> TakeBuffer(size_t bytes) {
+    (void)bytes;
+    return {};
+  }
 };
 
 // An in-process network of `size` ranks; Endpoint(r) is rank r's transport

@@ -80,17 +80,24 @@ void BufferPool::Put(std::vector<char> buf) {
 }
 
 std::vector<char> BufferPool::Get(size_t bytes) {
+  if (bytes < min_bytes_) return {};
   auto best = spares_.end();
+  // Ranks fitting spares: no fill needed first, then smaller capacity.
+  auto better = [bytes](const std::vector<char>& a, const std::vector<char>& b) {
+    const bool a_filled = a.size() >= bytes, b_filled = b.size() >= bytes;
+    if (a_filled != b_filled) return a_filled;
+    return a.capacity() < b.capacity();
+  };
   for (auto it = spares_.begin(); it != spares_.end(); ++it)
-    if (it->capacity() >= bytes && (best == spares_.end() || it->capacity() < best->capacity()))
-      best = it;
+    if (it->capacity() >= bytes && (best == spares_.end() || better(*it, *best))) best = it;
   if (best == spares_.end()) return {};
   std::vector<char> buf = std::move(*best);
-  spares_.erase(best);
+  if (best + 1 != spares_.end()) *best = std::move(spares_.back());
+  spares_.pop_back();
   return buf;
 }
 
-std::vector<char>* MessageBuilder::Finish(BufferPool* pool) {
+std::vector<char>* MessageBuilder::Finish(Transport* spares) {
   size_t off = sizeof(Header) + specs_.size() * sizeof(SliceHeader) + Pad8(blob_.size());
   for (Spec& s : specs_) {
     if (s.has_keys) {
@@ -103,7 +110,7 @@ std::vector<char>* MessageBuilder::Finish(BufferPool* pool) {
       off += Pad8(s.data_bytes);
     }
   }
-  if (pool) buf_ = pool->Get(off);
+  if (spares) buf_ = spares->TakeBuffer(off);
   if (buf_.capacity() >= off) {
     // A spare: only its bytes past its old size are zero-filled by resize;
     // every byte the caller does not write is written below.

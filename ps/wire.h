@@ -16,6 +16,7 @@
 
 #include "common/keys.h"
 #include "common/status.h"
+#include "ps/transport.h"
 #include "storage/shard_file.h"
 
 namespace ctrps::ps {
@@ -65,20 +66,25 @@ struct DecodedMessage {
   size_t blob_bytes = 0;
 };
 
-// Spare message buffers (messages received and no longer needed), kept so
-// that the next large message reuses their memory instead of allocating and
-// zero-filling a new buffer. Keeps the `max_buffers` largest of those offered
-// whose capacity is in [min_bytes, max_bytes] (so at most 4 x 32 MiB by
-// default). Not thread-safe.
+// Spare message buffers (payloads sent or received and no longer needed),
+// kept so that the next large message reuses their memory instead of
+// allocating, zero-filling and page-faulting a new buffer. Keeps the
+// `max_buffers` largest of those offered whose capacity is in
+// [min_bytes, max_bytes]. A spare keeps its size(): its first size() bytes
+// are initialised (stale contents), so resizing it to no more than that
+// writes nothing. Not thread-safe (the transports guard theirs with a lock).
 class BufferPool {
  public:
-  explicit BufferPool(size_t max_buffers = 4, size_t min_bytes = size_t{64} << 10,
+  explicit BufferPool(size_t max_buffers = 4, size_t min_bytes = size_t{16} << 10,
                       size_t max_bytes = size_t{32} << 20)
       : max_buffers_(max_buffers), min_bytes_(min_bytes), max_bytes_(max_bytes) {}
   void Put(std::vector<char> buf);
-  // The smallest spare with capacity >= bytes (removed from the pool), or
-  // an empty vector.
+  // A spare with capacity >= bytes, removed from the pool: preferably one
+  // whose size() is already >= bytes (nothing to fill), then the smallest
+  // capacity. An empty vector when none fits or bytes < min_bytes (small
+  // buffers are cheap to allocate).
   std::vector<char> Get(size_t bytes);
+  size_t spares() const { return spares_.size(); }
 
  private:
   size_t max_buffers_, min_bytes_, max_bytes_;
@@ -94,10 +100,11 @@ class MessageBuilder {
   size_t AddSlice(int table, int width, uint64_t n, bool has_keys, bool has_data);
   void SetBlob(const void* data, size_t bytes);
   // Lays out the buffer; after this, keys(i)/data(i) point into it. Without
-  // a pool the buffer is new and zeroed. With one, the buffer may be a spare
-  // from `pool`, not cleared: Finish writes the header, slice table, blob
-  // and padding, and the caller must write every slice's keys and data.
-  std::vector<char>* Finish(BufferPool* pool = nullptr);
+  // `spares` the buffer is new and zeroed. With a transport, the buffer may
+  // be one of its spares (Transport::TakeBuffer), not cleared: Finish writes
+  // the header, slice table, blob and padding, and the caller must write
+  // every slice's keys and data.
+  std::vector<char>* Finish(Transport* spares = nullptr);
   Key* keys(size_t i);
   float* data(size_t i);
   std::vector<char> Take() { return std::move(buf_); }
