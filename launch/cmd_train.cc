@@ -28,7 +28,55 @@ const std::vector<FlagSpec> kTrainFlags = {
                        "directory (default: checkpoint.dir's newest, if checkpoint.auto_resume)"},
 };
 
+// "1234", "12.3k", "4.56M": counts in the summary.
+std::string Count(uint64_t n) {
+  char buf[32];
+  if (n < 10000) std::snprintf(buf, sizeof(buf), "%llu", static_cast<unsigned long long>(n));
+  else if (n < 10000000) std::snprintf(buf, sizeof(buf), "%.1fk", n / 1e3);
+  else std::snprintf(buf, sizeof(buf), "%.2fM", n / 1e6);
+  return buf;
+}
+
+// The embedding tables' lines of the summary: rows, and the DRAM tier and
+// admission/eviction counters when those are in use.
+std::string FormatTables(const std::vector<storage::TableStats>& tables) {
+  storage::TableStats t;
+  for (const storage::TableStats& s : tables) storage::AddTableStats(s, &t);
+  std::string out = "  embedding rows   " + Count(t.rows) + " in " + std::to_string(tables.size()) +
+                    " tables (" + Count(t.created) + " created, " + Count(t.lookups) +
+                    " keys looked up)\n";
+  if (t.dram_hits + t.dram_misses > 0) {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%.3f", static_cast<double>(t.dram_hits) /
+                                                 static_cast<double>(t.dram_hits + t.dram_misses));
+    out += "  DRAM tier        hit rate " + std::string(buf) + ", " + Count(t.dram_rows) +
+           " rows resident, " + Count(t.evictions) + " evicted to disk, " + Count(t.writebacks) +
+           " written back\n";
+  }
+  if (t.admitted + t.rejected_lookups + t.dropped_updates + t.evicted_stale + t.evicted_rare > 0)
+    out += "  admission        " + Count(t.admitted) + " keys admitted; not admitted: " +
+           Count(t.rejected_lookups) + " lookups, " + Count(t.dropped_updates) +
+           " updates dropped; rows evicted: " + Count(t.evicted_stale) + " stale, " +
+           Count(t.evicted_rare) + " rare\n";
+  return out;
+}
+
+void WriteTableMetrics(const std::vector<storage::TableStats>& tables, int64_t step,
+                       MetricsWriter* metrics) {
+  for (const storage::TableStats& t : tables)
+    metrics->Write(JsonLine().Add("event", "table").Add("step", static_cast<long long>(step))
+                       .Add("table", t.table_id).Add("rows", t.rows).Add("bytes", t.bytes)
+                       .Add("lookups", t.lookups).Add("created", t.created)
+                       .Add("dram_rows", t.dram_rows).Add("dram_hits", t.dram_hits)
+                       .Add("dram_misses", t.dram_misses).Add("dram_evictions", t.evictions)
+                       .Add("writebacks", t.writebacks).Add("admitted", t.admitted)
+                       .Add("rejected_lookups", t.rejected_lookups)
+                       .Add("dropped_updates", t.dropped_updates)
+                       .Add("evicted_stale", t.evicted_stale).Add("evicted_rare", t.evicted_rare));
+}
+
 std::string FormatSummary(const worker::TrainResult& r, const worker::EvalResult* test,
+                          const std::vector<storage::TableStats>& tables,
                           const std::string& model_dir, const std::string& metrics_path) {
   char buf[2048];
   int n = std::snprintf(
@@ -51,6 +99,7 @@ std::string FormatSummary(const worker::TrainResult& r, const worker::EvalResult
                       test->auc, test->logloss);
     out.append(buf, n);
   }
+  out += FormatTables(tables);
   if (!model_dir.empty()) out += "  model            " + model_dir + "\n";
   out += "  metrics          " + metrics_path + "\n";
   return out;
@@ -134,10 +183,13 @@ Status TrainWorker(const LoadedConfig& c, const WorkerRole& role) {
     RETURN_IF_ERROR(worker::SaveModel(model_dir, model.get(), role.client,
                                       {{"config.pbtxt", config_text}, {"train_summary.txt", summary}}));
   }
+  // Every server's store counters (after the model is safe on disk).
+  ASSIGN_OR_RETURN(std::vector<storage::TableStats> tables, role.client->TableStats());
+  WriteTableMetrics(tables, trainer.step(), &metrics);
   std::printf("\nctrps train: %s done%s%s\n%s", job.name().c_str(),
               nw > 1 ? (" (" + std::to_string(nw) + " workers; samples/s is worker 0's)").c_str() : "",
               result.early_stopped ? " (early stopped)" : "",
-              FormatSummary(result, test.get(), model_dir, metrics.path()).c_str());
+              FormatSummary(result, test.get(), tables, model_dir, metrics.path()).c_str());
   return Status::OK();
 }
 

@@ -91,6 +91,11 @@ class EmbeddingClient {
   [[nodiscard]] virtual Status LoadShards(const std::vector<std::string>& dirs) = 0;
   // V: the number of virtual shards keys are routed by.
   virtual uint32_t NumVirtualShards() const = 0;
+  // The store counters of every table (rows, lookups, rows created, DRAM
+  // tier hits and evictions, admission and eviction decisions), each summed
+  // over all shards and servers, in table id order. Every push sent before
+  // the call is applied first.
+  [[nodiscard]] virtual StatusOr<std::vector<storage::TableStats>> TableStats() = 0;
 };
 
 // Serves tables from `store` in this process. The store must outlive it.

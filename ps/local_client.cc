@@ -97,6 +97,15 @@ class LocalClient final : public EmbeddingClient {
 
   uint32_t NumVirtualShards() const override { return num_virtual_shards_; }
 
+  StatusOr<std::vector<storage::TableStats>> TableStats() override {
+    std::vector<storage::TableStats> out;
+    for (const auto& [id, table] : tables_) {  // a std::map: table id order
+      ASSIGN_OR_RETURN(storage::TableStats st, store_->Stats(id));
+      out.push_back(st);
+    }
+    return out;
+  }
+
   int Width(int table) const override {
     auto it = tables_.find(table);
     return it == tables_.end() ? 0 : it->second.config.dim;

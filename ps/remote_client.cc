@@ -229,6 +229,36 @@ class RemoteClient final : public EmbeddingClient {
     return static_cast<uint32_t>(opt_.layout.num_virtual_shards);
   }
 
+  StatusOr<std::vector<storage::TableStats>> TableStats() override {
+    RETURN_IF_ERROR(Flush());
+    std::vector<char> msg = TextMessage(MessageKind::kStats, 0, "");
+    for (int s = 0; s < opt_.layout.num_servers(); ++s)
+      RETURN_IF_ERROR(t_->Send(Server(s), Channel::kServer, kTagRequest, msg));
+    std::map<int, storage::TableStats> sum;
+    Status first_error;
+    for (int s = 0; s < opt_.layout.num_servers(); ++s) {
+      // Every server answers; the first failure is reported.
+      auto m = Expect(s, kTagControl, MessageKind::kAck, "the stats reply");
+      if (!m.ok()) {
+        if (first_error.ok()) first_error = m.status();
+        continue;
+      }
+      DecodedMessage d;
+      RETURN_IF_ERROR(DecodeMessage(&m->payload, &d));
+      std::vector<storage::TableStats> tables;
+      RETURN_IF_ERROR_CTX(DecodeTableStats(d.blob, d.blob_bytes, &tables), ServerName(s));
+      for (const storage::TableStats& t : tables) {
+        storage::TableStats& total = sum[t.table_id];
+        total.table_id = t.table_id;
+        storage::AddTableStats(t, &total);
+      }
+    }
+    RETURN_IF_ERROR(first_error);
+    std::vector<storage::TableStats> out;
+    for (const auto& [id, st] : sum) out.push_back(st);
+    return out;
+  }
+
  private:
   // One slice's keys bound for one server: all of them (positions empty,
   // one server) or those at `positions`.

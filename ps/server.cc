@@ -206,6 +206,7 @@ class Server final : public ParameterServer {
       case MessageKind::kLoad: return Load(source, d);
       case MessageKind::kSaveShards: return SaveShards(source, d);
       case MessageKind::kLoadShards: return LoadShards(source, d);
+      case MessageKind::kStats: return Stats(source);
       default:
         return Status::InvalidArgument(std::string("unexpected request kind ") +
                                        MessageKindName(d.kind));
@@ -443,6 +444,26 @@ class Server final : public ParameterServer {
     std::vector<storage::ShardFileInfo> written;
     for (auto& f : files) written.insert(written.end(), f.begin(), f.end());
     const std::string blob = EncodeShardFiles(written);
+    MessageBuilder b(MessageKind::kAck, 0, 0);
+    b.SetBlob(blob.data(), blob.size());
+    b.Finish();
+    return t_->Send(source, Channel::kWorker, kTagControl, b.Take());
+  }
+
+  // Replies with each table's counters summed over the owned shards' stores.
+  Status Stats(int source) {
+    std::map<int, storage::TableStats> sum;
+    for (const auto& store : stores_) {
+      for (const storage::TableSpec& spec : store->Tables()) {
+        ASSIGN_OR_RETURN(storage::TableStats st, store->Stats(spec.table_id));
+        storage::TableStats& total = sum[spec.table_id];
+        total.table_id = spec.table_id;
+        storage::AddTableStats(st, &total);
+      }
+    }
+    std::vector<storage::TableStats> tables;
+    for (const auto& [id, st] : sum) tables.push_back(st);
+    const std::string blob = EncodeTableStats(tables);
     MessageBuilder b(MessageKind::kAck, 0, 0);
     b.SetBlob(blob.data(), blob.size());
     b.Finish();

@@ -50,6 +50,7 @@ const char* MessageKindName(MessageKind k) {
     case MessageKind::kCollective: return "collective";
     case MessageKind::kSaveShards: return "save shards";
     case MessageKind::kLoadShards: return "load shards";
+    case MessageKind::kStats: return "stats";
   }
   return "unknown";
 }
@@ -152,7 +153,7 @@ Status DecodeMessage(std::vector<char>* bytes, DecodedMessage* out) {
   Header h;
   std::memcpy(&h, base, sizeof(h));
   if (h.magic != kMagic) return Status::Corruption("message has a bad magic number");
-  if (h.kind < 1 || h.kind > static_cast<uint16_t>(MessageKind::kLoadShards))
+  if (h.kind < 1 || h.kind > static_cast<uint16_t>(MessageKind::kStats))
     return Status::Corruption("message has unknown kind " + std::to_string(h.kind));
   if (h.body_bytes != size - sizeof(Header))
     return Status::Corruption("message header says " + std::to_string(h.body_bytes) +
@@ -271,6 +272,57 @@ Status DecodeShardFiles(const char* blob, size_t bytes, std::vector<storage::Sha
     files->push_back(std::move(f));
   }
   if (pos != bytes) return bad;
+  return Status::OK();
+}
+
+namespace {
+
+// TableStats' counters in declaration order: the wire order of kStats.
+constexpr uint64_t storage::TableStats::*kStatFields[] = {
+    &storage::TableStats::rows,          &storage::TableStats::bytes,
+    &storage::TableStats::lookups,       &storage::TableStats::created,
+    &storage::TableStats::dram_rows,     &storage::TableStats::dram_hits,
+    &storage::TableStats::dram_misses,   &storage::TableStats::evictions,
+    &storage::TableStats::writebacks,    &storage::TableStats::admitted,
+    &storage::TableStats::rejected_lookups, &storage::TableStats::dropped_updates,
+    &storage::TableStats::evicted_stale, &storage::TableStats::evicted_rare,
+};
+constexpr size_t kStatBytes = 8 + sizeof(kStatFields) / sizeof(kStatFields[0]) * 8;
+// A counter added to TableStats must be added above (and to AddTableStats).
+static_assert(sizeof(storage::TableStats) == kStatBytes, "kStatFields misses a TableStats field");
+
+}  // namespace
+
+std::string EncodeTableStats(const std::vector<storage::TableStats>& tables) {
+  std::string b;
+  PutRaw(&b, static_cast<uint32_t>(tables.size()));
+  PutRaw(&b, uint32_t{0});
+  for (const storage::TableStats& t : tables) {
+    PutRaw(&b, static_cast<int32_t>(t.table_id));
+    PutRaw(&b, uint32_t{0});
+    for (auto field : kStatFields) PutRaw(&b, t.*field);
+  }
+  return b;
+}
+
+Status DecodeTableStats(const char* blob, size_t bytes, std::vector<storage::TableStats>* tables) {
+  const Status bad = Status::Corruption("malformed table list in a stats reply (" +
+                                        std::to_string(bytes) + " bytes)");
+  uint32_t head[2];
+  if (bytes < sizeof(head)) return bad;
+  std::memcpy(head, blob, sizeof(head));
+  if (head[0] > static_cast<uint32_t>(kMaxTables) || bytes != sizeof(head) + head[0] * kStatBytes)
+    return bad;
+  const char* p = blob + sizeof(head);
+  for (uint32_t i = 0; i < head[0]; ++i, p += kStatBytes) {
+    storage::TableStats t;
+    int32_t id;
+    std::memcpy(&id, p, 4);
+    t.table_id = id;
+    for (size_t f = 0; f < sizeof(kStatFields) / sizeof(kStatFields[0]); ++f)
+      std::memcpy(&(t.*kStatFields[f]), p + 8 + 8 * f, 8);
+    tables->push_back(t);
+  }
   return Status::OK();
 }
 

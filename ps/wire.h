@@ -35,6 +35,7 @@ enum class MessageKind : uint16_t {
   kCollective = 11,
   kSaveShards = 12,  // blob: u32 step, u32 since_step, dir     -> kAck (blob: ShardFileRecords)
   kLoadShards = 13,  // blob: directories separated by '\n'     -> kAck
+  kStats = 14,       // no body                                 -> kAck (blob: TableStats list)
 };
 
 // The shard files a server wrote, as its kSaveShards reply blob: u32 count,
@@ -43,6 +44,12 @@ enum class MessageKind : uint16_t {
 std::string EncodeShardFiles(const std::vector<storage::ShardFileInfo>& files);
 [[nodiscard]] Status DecodeShardFiles(const char* blob, size_t bytes,
                                       std::vector<storage::ShardFileInfo>* files);
+// A server's per-table store counters (summed over its shards), as its
+// kStats reply blob: u32 count, u32 0, then per table {i32 table, u32 0,
+// 14 x u64 in TableStats' declaration order}.
+std::string EncodeTableStats(const std::vector<storage::TableStats>& tables);
+[[nodiscard]] Status DecodeTableStats(const char* blob, size_t bytes,
+                                      std::vector<storage::TableStats>* tables);
 const char* MessageKindName(MessageKind k);
 
 inline constexpr uint32_t kFlagTraining = 1;

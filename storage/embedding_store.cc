@@ -154,4 +154,21 @@ StatusOr<std::unique_ptr<EmbeddingStore>> OpenStoreFromSnapshot(const std::strin
   return OpenStore(opt);
 }
 
+void AddTableStats(const TableStats& s, TableStats* total) {
+  total->rows += s.rows;
+  total->bytes += s.bytes;
+  total->lookups += s.lookups;
+  total->created += s.created;
+  total->dram_rows += s.dram_rows;
+  total->dram_hits += s.dram_hits;
+  total->dram_misses += s.dram_misses;
+  total->evictions += s.evictions;
+  total->writebacks += s.writebacks;
+  total->admitted += s.admitted;
+  total->rejected_lookups += s.rejected_lookups;
+  total->dropped_updates += s.dropped_updates;
+  total->evicted_stale += s.evicted_stale;
+  total->evicted_rare += s.evicted_rare;
+}
+
 }  // namespace ctrps::storage

@@ -76,6 +76,10 @@ struct TableStats {
   uint64_t evicted_rare = 0;      // rows removed by Evict: seen too few times
 };
 
+// Adds every counter of `s` (rows and bytes included) to *total; table_id
+// is kept. For one table's stats over several stores (shards, servers).
+void AddTableStats(const TableStats& s, TableStats* total);
+
 class EmbeddingStore {
  public:
   virtual ~EmbeddingStore() = default;

@@ -33,6 +33,8 @@ grep -q "test AUC" train.out || fail "no test AUC in the summary"
 [ -f run/model/MANIFEST ] || fail "no saved model"
 grep -q '"event":"train_done"' run/metrics.jsonl || fail "no train_done metrics line"
 grep -q '"split":"valid"' run/metrics.jsonl || fail "no validation metrics line"
+grep -q "embedding rows" train.out || fail "no embedding table counters in the summary"
+[ "$(grep -c '"event":"table"' run/metrics.jsonl)" -eq 39 ] || fail "not one table metrics line per field"
 
 "$ctrps" eval --model run/model --data data/test.txt --truth data/test.txt.truth >eval.out 2>eval.err \
   || { cat eval.err; fail "eval"; }

@@ -71,6 +71,12 @@ train 3 adm2 --servers 2 "${adm[@]}"
 same_model adm1 adm2
 rows() { cat "$1"/model/*.bin | wc -c; }
 [ "$(rows adm1)" -lt "$(rows s1w1)" ] || fail "admission/eviction did not shrink the model"
+# The table counters in the summary are summed over the servers: the same
+# rows, lookups and admission decisions with 1 and 2 servers.
+counters() { grep -E "^  (embedding rows|admission) " "$1.out"; }
+[ "$(counters adm1 | grep -c .)" -eq 2 ] || { cat adm1.out; fail "no table/admission counters"; }
+[ "$(counters adm1)" = "$(counters adm2)" ] || { counters adm1; counters adm2; fail "counters differ"; }
+grep -q '"event":"table".*"admitted":[1-9]' adm2/metrics.jsonl || fail "no table metrics line"
 
 # Impossible layouts fail before training, with exit code 2 and the reason.
 expect_layout_error() {  # expect_layout_error NP PATTERN ARGS...

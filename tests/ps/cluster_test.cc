@@ -91,6 +91,7 @@ Snapshot Scan(EmbeddingClient* c) {
 // pull (checked against `pulled`, if given) then push.
 struct ClusterRun {
   Snapshot final_rows;
+  std::vector<storage::TableStats> stats;  // at the end, through worker 0's client
   std::vector<std::vector<std::vector<float>>> pulled;  // [step][worker] concatenated rows
 };
 
@@ -135,6 +136,11 @@ ClusterRun RunCluster(int servers, int workers, Consistency mode, int steps, boo
       ++flushed;
       while (w == 0 && flushed.load() < workers) std::this_thread::yield();
       if (st.ok() && w == 0) run.final_rows = Scan(client.get());
+      if (st.ok() && w == 0) {
+        auto stats = client->TableStats();
+        st = stats.status();
+        if (st.ok()) run.stats = *stats;
+      }
       if (st.ok()) st = client->Shutdown();
       worker_status[w] = st;
     });
@@ -179,7 +185,27 @@ ClusterRun RunLocal(int workers, int steps) {
     }
   }
   run.final_rows = Scan(client.get());
+  auto stats = client->TableStats();
+  EXPECT_TRUE(stats.ok()) << stats.status().ToString();
+  if (stats.ok()) run.stats = *stats;
   return run;
+}
+
+// Table counters summed over the servers equal the single store's.
+void ExpectSameStats(const ClusterRun& remote, const ClusterRun& local, int servers) {
+  ASSERT_EQ(remote.stats.size(), static_cast<size_t>(kTables)) << servers << " servers";
+  ASSERT_EQ(local.stats.size(), static_cast<size_t>(kTables));
+  for (int t = 0; t < kTables; ++t) {
+    const storage::TableStats &r = remote.stats[t], &l = local.stats[t];
+    EXPECT_EQ(r.table_id, t);
+    EXPECT_EQ(r.rows, l.rows) << "table " << t << ", " << servers << " servers";
+    EXPECT_EQ(r.created, l.created) << "table " << t << ", " << servers << " servers";
+    EXPECT_EQ(r.lookups, l.lookups) << "table " << t << ", " << servers << " servers";
+    EXPECT_GT(r.rows, 0u);
+    size_t rows = 0;
+    for (const auto& [tk, row] : local.final_rows) rows += tk.first == t;
+    EXPECT_EQ(r.rows, rows) << "table " << t;
+  }
 }
 
 TEST(ClusterTest, OneServerOneWorkerEqualsLocalClientBitForBit) {
@@ -196,6 +222,7 @@ TEST(ClusterTest, BspIsIndependentOfServerCountAndMatchesOrderedSum) {
     ClusterRun remote = RunCluster(servers, 2, Consistency::kBSP, 5);
     EXPECT_EQ(remote.final_rows, local.final_rows) << servers << " servers";
     EXPECT_EQ(remote.pulled, local.pulled) << servers << " servers";
+    ExpectSameStats(remote, local, servers);
   }
 }
 

@@ -1,3 +1,4 @@
+#include <cstring>
 #include <random>
 
 #include <gtest/gtest.h>
@@ -87,6 +88,50 @@ TEST(WireTest, BadMagicAndKindAreCorruption) {
   bytes = Sample();
   bytes[4] = 99;
   EXPECT_EQ(DecodeMessage(&bytes, &d).code(), Status::Code::kCorruption);
+}
+
+TEST(WireTest, TableStatsRoundTripAndMalformedListsAreCorruption) {
+  std::vector<storage::TableStats> in(2);
+  in[0].table_id = 3;
+  in[1].table_id = 200;
+  uint64_t v = 1;
+  for (storage::TableStats& t : in) {
+    for (uint64_t* f : {&t.rows, &t.bytes, &t.lookups, &t.created, &t.dram_rows, &t.dram_hits,
+                        &t.dram_misses, &t.evictions, &t.writebacks, &t.admitted,
+                        &t.rejected_lookups, &t.dropped_updates, &t.evicted_stale, &t.evicted_rare})
+      *f = (v++) * 0x100000001ull;  // distinct, and wider than 32 bits
+  }
+  const std::string blob = EncodeTableStats(in);
+  std::vector<storage::TableStats> out;
+  ASSERT_TRUE(DecodeTableStats(blob.data(), blob.size(), &out).ok());
+  ASSERT_EQ(out.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) EXPECT_EQ(std::memcmp(&out[i], &in[i], sizeof(in[i])), 0) << i;
+  for (size_t len = 0; len < blob.size(); ++len) {
+    std::vector<storage::TableStats> t;
+    EXPECT_EQ(DecodeTableStats(blob.data(), len, &t).code(), Status::Code::kCorruption) << len;
+  }
+  std::string longer = blob + std::string(8, '\0');
+  EXPECT_EQ(DecodeTableStats(longer.data(), longer.size(), &out).code(), Status::Code::kCorruption);
+  std::string huge = blob;
+  huge[2] = 0x7f;  // count far beyond the tables there can be
+  EXPECT_EQ(DecodeTableStats(huge.data(), huge.size(), &out).code(), Status::Code::kCorruption);
+}
+
+TEST(WireTest, TableStatsSumCountersAndKeepTheId) {
+  storage::TableStats a, b;
+  a.table_id = 4;
+  a.rows = 10;
+  a.admitted = 3;
+  a.dram_hits = 7;
+  b.table_id = 9;
+  b.rows = 5;
+  b.evicted_rare = 2;
+  storage::AddTableStats(b, &a);
+  EXPECT_EQ(a.table_id, 4);
+  EXPECT_EQ(a.rows, 15u);
+  EXPECT_EQ(a.admitted, 3u);
+  EXPECT_EQ(a.dram_hits, 7u);
+  EXPECT_EQ(a.evicted_rare, 2u);
 }
 
 }  // namespace
