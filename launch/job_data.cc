@@ -38,12 +38,16 @@ class ReaderSource final : public worker::BatchSource {
 
   StatusOr<bool> Next(worker::Batch* batch) override {
     if (!reader_) RETURN_IF_ERROR(Rewind());
+    served_ = true;
     return reader_->Next(batch);
   }
 
   Status Rewind() override {
-    if (reader_) total_.Add(reader_->stats());
+    // A pass nobody read from (the one opened up front to check the inputs)
+    // counts nothing, though its parser thread may have read ahead.
+    if (reader_ && served_) total_.Add(reader_->stats());
     reader_.reset();
+    served_ = false;
     worker::DataReaderOptions o = options_;
     o.batching.shuffle_seed = options_.batching.shuffle_seed + 0x9e3779b9ULL * passes_++;
     ASSIGN_OR_RETURN(reader_, worker::DataReader::Open(o));
@@ -133,7 +137,7 @@ class ReaderSource final : public worker::BatchSource {
 
   worker::ReadStats Totals() const {
     worker::ReadStats s = total_;
-    if (reader_) s.Add(reader_->stats());
+    if (reader_ && served_) s.Add(reader_->stats());
     return s;
   }
 
@@ -141,6 +145,7 @@ class ReaderSource final : public worker::BatchSource {
   std::unique_ptr<worker::DataReader> reader_;
   worker::ReadStats total_;
   uint64_t passes_ = 0;
+  bool served_ = false;  // Next was called on reader_
 };
 
 }  // namespace

@@ -33,6 +33,9 @@ grep -q "test AUC" train.out || fail "no test AUC in the summary"
 [ -f run/model/MANIFEST ] || fail "no saved model"
 grep -q '"event":"train_done"' run/metrics.jsonl || fail "no train_done metrics line"
 grep -q '"split":"valid"' run/metrics.jsonl || fail "no validation metrics line"
+# Every line read once per epoch (the pass opened up front to check the inputs
+# counts nothing).
+grep -q "training data: 120000 lines" train.err || { grep "training data" train.err; fail "read counts"; }
 grep -q "embedding rows" train.out || fail "no embedding table counters in the summary"
 [ "$(grep -c '"event":"table"' run/metrics.jsonl)" -eq 39 ] || fail "not one table metrics line per field"
 
