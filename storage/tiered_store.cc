@@ -209,7 +209,8 @@ class TieredStore final : public EmbeddingStore {
 
   // The default (a filtered Scan) would write back every dirty row of the
   // table and read every disk shard; this reads only the wanted shards and
-  // takes dirty rows from DRAM. Another sharding falls back to the default.
+  // takes dirty rows from DRAM. Another sharding falls back to the default,
+  // which does write the dirty rows back (through Scan).
   Status ScanShards(int table, uint32_t num_virtual_shards, const std::vector<uint8_t>& wanted,
                     const ScanFn& fn) const override {
     if (num_virtual_shards != disk_->virtual_shards() || wanted.size() != num_virtual_shards)

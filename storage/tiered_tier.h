@@ -96,6 +96,8 @@ void RollBack(Tier* t, const std::vector<uint32_t>& where, const std::vector<flo
 // virtual shards (disk's own sharding), shard by shard in key order, each
 // row as DRAM holds it if it NeedsWriteBack, else as the disk holds it.
 // Writes nothing back. Takes t->mu only while copying one shard's DRAM rows.
+// Not a point-in-time view if other threads write meanwhile (the dirty rows
+// are listed once, up front): callers (checkpoints) scan with no writers.
 [[nodiscard]] Status ScanTierShards(Tier* t, const RocksDbStore& disk,
                                     const std::vector<uint8_t>& wanted,
                                     const EmbeddingStore::ScanFn& fn);
