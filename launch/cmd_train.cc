@@ -32,7 +32,7 @@ const std::vector<FlagSpec> kTrainFlags = {
 std::string Count(uint64_t n) {
   char buf[32];
   if (n < 10000) std::snprintf(buf, sizeof(buf), "%llu", static_cast<unsigned long long>(n));
-  else if (n < 10000000) std::snprintf(buf, sizeof(buf), "%.1fk", n / 1e3);
+  else if (n < 1000000) std::snprintf(buf, sizeof(buf), "%.1fk", n / 1e3);
   else std::snprintf(buf, sizeof(buf), "%.2fM", n / 1e6);
   return buf;
 }
@@ -148,6 +148,19 @@ Status TrainWorker(const LoadedConfig& c, const WorkerRole& role) {
   std::string resumed_from;
   if (!role.resume.empty() || to.checkpoint.enabled())
     RETURN_IF_ERROR(trainer.Resume(role.resume, job.checkpoint().auto_resume(), &resumed_from));
+  // A fresh run must not train on rows an earlier run left in a disk store
+  // (its dense part would start over beside old embeddings): refuse, and
+  // leave the store as it is. A resume dropped them before loading.
+  if (resumed_from.empty() && role.chief) {
+    ASSIGN_OR_RETURN(std::vector<storage::TableStats> tables, role.client->TableStats());
+    uint64_t rows = 0;
+    for (const storage::TableStats& t : tables) rows += t.rows;
+    if (rows > 0)
+      return Status::FailedPrecondition(
+          "storage.path '" + job.storage().path() + "' already holds " + std::to_string(rows) +
+          " embedding rows from an earlier run, and this run starts fresh (no checkpoint to "
+          "resume from): delete that directory to start over, or resume from a checkpoint");
+  }
   // A resumed run appends to the metrics of the run it continues.
   if (role.chief)
     RETURN_IF_ERROR(metrics.Open(job.output().dir() + "/metrics.jsonl",

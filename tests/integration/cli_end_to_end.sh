@@ -37,6 +37,15 @@ grep -q '"split":"valid"' run/metrics.jsonl || fail "no validation metrics line"
 # counts nothing).
 grep -q "training data: 120000 lines" train.err || { grep "training data" train.err; fail "read counts"; }
 grep -q "embedding rows" train.out || fail "no embedding table counters in the summary"
+# A fresh run refuses a disk store an earlier run filled (and leaves it be);
+# a small DRAM tier, so that rows reach the disk.
+tiered=(--set storage.kind=TIERED --set storage.path=store.db --set storage.dram_budget_bytes=262144 --set train.max_steps=5
+        --set data.valid= --set data.test= --set output.save_model=false)
+"$ctrps" train --config job.pbtxt --set output.dir=t1 "${tiered[@]}" >t1.out 2>t1.err \
+  || { cat t1.err; fail "tiered train"; }
+expect_fail 1 "storage.path 'store.db' already holds" "$ctrps" train --config job.pbtxt \
+  --set output.dir=t2 "${tiered[@]}"
+[ -d store.db ] || fail "the refused run removed the store"
 [ "$(grep -c '"event":"table"' run/metrics.jsonl)" -eq 39 ] || fail "not one table metrics line per field"
 
 "$ctrps" eval --model run/model --data data/test.txt --truth data/test.txt.truth >eval.out 2>eval.err \
