@@ -188,23 +188,12 @@ class RemoteClient final : public EmbeddingClient {
     MessageBuilder b(MessageKind::kSaveShards, 0, step);
     b.SetBlob(blob.data(), blob.size());
     b.Finish();
-    std::vector<char> msg = b.Take();
-    for (int s = 0; s < opt_.layout.num_servers(); ++s)
-      RETURN_IF_ERROR(t_->Send(Server(s), Channel::kServer, kTagRequest, msg));
     std::vector<storage::ShardFileInfo> files;
-    Status first_error;
-    for (int s = 0; s < opt_.layout.num_servers(); ++s) {
-      // Every server answers; the first failure is reported.
-      auto m = Expect(s, kTagControl, MessageKind::kAck, "the save-shards reply");
-      if (!m.ok()) {
-        if (first_error.ok()) first_error = m.status();
-        continue;
-      }
-      DecodedMessage d;
-      RETURN_IF_ERROR(DecodeMessage(&m->payload, &d));
-      RETURN_IF_ERROR_CTX(DecodeShardFiles(d.blob, d.blob_bytes, &files), ServerName(s));
-    }
-    RETURN_IF_ERROR(first_error);
+    RETURN_IF_ERROR(AskEveryServer(b.Take(), "the save-shards reply",
+                                   [&](int s, const DecodedMessage& d) {
+                                     return DecodeShardFiles(d.blob, d.blob_bytes, &files)
+                                         .WithContext(ServerName(s));
+                                   }));
     std::sort(files.begin(), files.end(),
               [](const auto& a, const auto& b) { return a.shard < b.shard; });
     return files;
@@ -214,15 +203,8 @@ class RemoteClient final : public EmbeddingClient {
     RETURN_IF_ERROR(Flush());
     std::string blob;
     for (const std::string& d : dirs) blob += (blob.empty() ? "" : "\n") + d;
-    std::vector<char> msg = TextMessage(MessageKind::kLoadShards, 0, blob);
-    for (int s = 0; s < opt_.layout.num_servers(); ++s)
-      RETURN_IF_ERROR(t_->Send(Server(s), Channel::kServer, kTagRequest, msg));
-    Status first_error;
-    for (int s = 0; s < opt_.layout.num_servers(); ++s) {
-      Status st = Expect(s, kTagControl, MessageKind::kAck, "the load-shards reply").status();
-      if (!st.ok() && first_error.ok()) first_error = st;
-    }
-    return first_error;
+    return AskEveryServer(TextMessage(MessageKind::kLoadShards, 0, blob), "the load-shards reply",
+                          nullptr);
   }
 
   uint32_t NumVirtualShards() const override {
@@ -231,29 +213,19 @@ class RemoteClient final : public EmbeddingClient {
 
   StatusOr<std::vector<storage::TableStats>> TableStats() override {
     RETURN_IF_ERROR(Flush());
-    std::vector<char> msg = TextMessage(MessageKind::kStats, 0, "");
-    for (int s = 0; s < opt_.layout.num_servers(); ++s)
-      RETURN_IF_ERROR(t_->Send(Server(s), Channel::kServer, kTagRequest, msg));
     std::map<int, storage::TableStats> sum;
-    Status first_error;
-    for (int s = 0; s < opt_.layout.num_servers(); ++s) {
-      // Every server answers; the first failure is reported.
-      auto m = Expect(s, kTagControl, MessageKind::kAck, "the stats reply");
-      if (!m.ok()) {
-        if (first_error.ok()) first_error = m.status();
-        continue;
-      }
-      DecodedMessage d;
-      RETURN_IF_ERROR(DecodeMessage(&m->payload, &d));
-      std::vector<storage::TableStats> tables;
-      RETURN_IF_ERROR_CTX(DecodeTableStats(d.blob, d.blob_bytes, &tables), ServerName(s));
-      for (const storage::TableStats& t : tables) {
-        storage::TableStats& total = sum[t.table_id];
-        total.table_id = t.table_id;
-        storage::AddTableStats(t, &total);
-      }
-    }
-    RETURN_IF_ERROR(first_error);
+    RETURN_IF_ERROR(AskEveryServer(
+        TextMessage(MessageKind::kStats, 0, ""), "the stats reply",
+        [&](int s, const DecodedMessage& d) {
+          std::vector<storage::TableStats> tables;
+          RETURN_IF_ERROR_CTX(DecodeTableStats(d.blob, d.blob_bytes, &tables), ServerName(s));
+          for (const storage::TableStats& t : tables) {
+            storage::TableStats& total = sum[t.table_id];
+            total.table_id = t.table_id;
+            storage::AddTableStats(t, &total);
+          }
+          return Status::OK();
+        }));
     std::vector<storage::TableStats> out;
     for (const auto& [id, st] : sum) out.push_back(st);
     return out;
@@ -330,6 +302,25 @@ class RemoteClient final : public EmbeddingClient {
 
   // The next reply from server s on `tag`, which must be of `kind` (an
   // error reply becomes its Status).
+  // Sends a control request to every server, then takes each one's kAck
+  // reply in server order, handing it to on_reply (may be null). Every
+  // server answers; the first failure is returned.
+  Status AskEveryServer(std::vector<char> msg, const char* what,
+                        const std::function<Status(int server, const DecodedMessage& reply)>& on_reply) {
+    for (int s = 0; s < opt_.layout.num_servers(); ++s)
+      RETURN_IF_ERROR(t_->Send(Server(s), Channel::kServer, kTagRequest, msg));
+    Status first_error;
+    for (int s = 0; s < opt_.layout.num_servers(); ++s) {
+      auto m = Expect(s, kTagControl, MessageKind::kAck, what);
+      Status st = m.status();
+      DecodedMessage d;
+      if (st.ok() && on_reply) st = DecodeMessage(&m->payload, &d);
+      if (st.ok() && on_reply) st = on_reply(s, d);
+      if (!st.ok() && first_error.ok()) first_error = st;
+    }
+    return first_error;
+  }
+
   StatusOr<Message> Expect(int s, int tag, MessageKind kind, const char* what) {
     auto m = t_->Recv(Channel::kWorker, Server(s), tag, opt_.peer_timeout_ms);
     if (!m.ok())
