@@ -154,6 +154,13 @@ StatusOr<std::unique_ptr<EmbeddingStore>> OpenStoreFromSnapshot(const std::strin
   return OpenStore(opt);
 }
 
+Status CheckLookupWidth(int table, int out_floats, int row_floats) {
+  if (out_floats >= 0 && out_floats <= row_floats) return Status::OK();
+  return Status::InvalidArgument("lookup of " + std::to_string(out_floats) + " floats from table " +
+                                 std::to_string(table) + " whose rows have " +
+                                 std::to_string(row_floats));
+}
+
 void AddTableStats(const TableStats& s, TableStats* total) {
   total->rows += s.rows;
   total->bytes += s.bytes;

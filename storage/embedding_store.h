@@ -76,6 +76,10 @@ struct TableStats {
   uint64_t evicted_rare = 0;      // rows removed by Evict: seen too few times
 };
 
+// OK if a Lookup of `out_floats` floats fits rows of `row_floats`, else
+// InvalidArgument naming the table (every store's Lookup checks this).
+[[nodiscard]] Status CheckLookupWidth(int table, int out_floats, int row_floats);
+
 // Adds every counter of `s` (rows and bytes included) to *total; table_id
 // is kept. For one table's stats over several stores (shards, servers).
 void AddTableStats(const TableStats& s, TableStats* total);

@@ -114,10 +114,7 @@ class MemoryStore final : public EmbeddingStore {
                 bool create_missing) override {
     ASSIGN_OR_RETURN(MemTable* t, Get(table));
     const int rf = t->spec.row_floats();
-    if (out_floats < 0 || out_floats > rf)
-      return Status::InvalidArgument("lookup of " + std::to_string(out_floats) +
-                                     " floats from table " + std::to_string(table) +
-                                     " whose rows have " + std::to_string(rf));
+    RETURN_IF_ERROR(CheckLookupWidth(table, out_floats, rf));
     std::lock_guard lock(t->mu);
     // Two passes: resolve every key (creating rows may grow the slab), then
     // copy with the rows a few keys ahead prefetched, so the cache misses of

@@ -94,6 +94,14 @@ Status RocksDbStoreImpl::ReadUnique(const Grouped& g, int rf, std::vector<float>
   return Status::OK();
 }
 
+StatusOr<RocksDbStoreImpl::Scratch*> RocksDbStoreImpl::GroupAndRead(const Key* keys, size_t n,
+                                                                    int rf) {
+  Scratch& s = scratch();
+  RETURN_IF_ERROR(Group(keys, n, &s.g));
+  RETURN_IF_ERROR(ReadUnique(s.g, rf, &s.rows, &s.st, &s.found));
+  return &s;
+}
+
 Status RocksDbStoreImpl::PutLocked(DiskTable* t, const Key* keys, size_t n, const float* in_rows,
                                    const RowStats* in_stats, bool bulk) {
   const int rf = t->spec.row_floats();
@@ -104,13 +112,9 @@ Status RocksDbStoreImpl::PutLocked(DiskTable* t, const Key* keys, size_t n, cons
     for (uint64_t r : t->rows) total += r;
     if (total == 0) t->written = std::make_unique<WrittenKeys>();  // counts are exact
   }
-  Grouped& g = scratch_g();
+  auto& [g, rows, st, found, need] = scratch();
   RETURN_IF_ERROR(Group(keys, n, &g));
-  std::vector<float>& rows = scratch_rows();
-  std::vector<RowStats>& st = scratch_stats();
-  std::vector<uint8_t>& found = scratch_found();
   if (t->written) {
-    std::vector<uint8_t>& need = scratch_need();
     need.resize(g.keys.size());
     size_t maybe = 0;
     for (size_t u = 0; u < g.keys.size(); ++u) maybe += need[u] = t->written->MayContain(g.keys[u]);

@@ -14,17 +14,10 @@ Status RocksDbStoreImpl::Lookup(int table, const Key* keys, size_t n, float* out
                                 bool create_missing) {
   ASSIGN_OR_RETURN(DiskTable* t, Get(table));
   const int rf = t->spec.row_floats();
-  if (out_floats < 0 || out_floats > rf)
-    return Status::InvalidArgument("lookup of " + std::to_string(out_floats) +
-                                   " floats from table " + std::to_string(table) +
-                                   " whose rows have " + std::to_string(rf));
+  RETURN_IF_ERROR(CheckLookupWidth(table, out_floats, rf));
   std::lock_guard lock(t->mu);
-  Grouped& g = scratch_g();
-  RETURN_IF_ERROR(Group(keys, n, &g));
-  std::vector<float>& rows = scratch_rows();
-  std::vector<RowStats>& st = scratch_stats();
-  std::vector<uint8_t>& found = scratch_found();
-  RETURN_IF_ERROR(ReadUnique(g, rf, &rows, &st, &found));
+  ASSIGN_OR_RETURN(Scratch* s, GroupAndRead(keys, n, rf));
+  auto& [g, rows, st, found, need] = *s;
   size_t missing = 0;
   for (size_t u = 0; u < g.keys.size(); ++u) {
     if (found[u]) continue;
@@ -48,12 +41,8 @@ Status RocksDbStoreImpl::Modify(int table, const Key* keys, size_t n, uint32_t s
   ASSIGN_OR_RETURN(DiskTable* t, Get(table));
   const int rf = t->spec.row_floats();
   std::lock_guard lock(t->mu);
-  Grouped& g = scratch_g();
-  RETURN_IF_ERROR(Group(keys, n, &g));
-  std::vector<float>& rows = scratch_rows();
-  std::vector<RowStats>& st = scratch_stats();
-  std::vector<uint8_t>& found = scratch_found();
-  RETURN_IF_ERROR(ReadUnique(g, rf, &rows, &st, &found));
+  ASSIGN_OR_RETURN(Scratch* s, GroupAndRead(keys, n, rf));
+  auto& [g, rows, st, found, need] = *s;
   std::vector<float> old(rows);  // for the undo of a failed multi-shard write
   std::vector<RowStats> old_st(st);
   size_t missing = 0;
@@ -132,12 +121,8 @@ Status RocksDbStoreImpl::Put(int table, const Key* keys, size_t n, const float* 
 Status RocksDbStoreImpl::Contains(int table, const Key* keys, size_t n, uint8_t* present) {
   ASSIGN_OR_RETURN(DiskTable* t, Get(table));
   std::lock_guard lock(t->mu);
-  Grouped& g = scratch_g();
-  RETURN_IF_ERROR(Group(keys, n, &g));
-  std::vector<float>& rows = scratch_rows();
-  std::vector<RowStats>& st = scratch_stats();
-  std::vector<uint8_t>& found = scratch_found();
-  RETURN_IF_ERROR(ReadUnique(g, t->spec.row_floats(), &rows, &st, &found));
+  ASSIGN_OR_RETURN(Scratch* s, GroupAndRead(keys, n, t->spec.row_floats()));
+  auto& [g, rows, st, found, need] = *s;
   for (size_t i = 0; i < n; ++i) present[i] = found[g.slot[i]];
   return Status::OK();
 }
@@ -146,12 +131,8 @@ Status RocksDbStoreImpl::Erase(int table, const Key* keys, size_t n) {
   ASSIGN_OR_RETURN(DiskTable* t, Get(table));
   const int rf = t->spec.row_floats();
   std::lock_guard lock(t->mu);
-  Grouped& g = scratch_g();
-  RETURN_IF_ERROR(Group(keys, n, &g));
-  std::vector<float>& rows = scratch_rows();
-  std::vector<RowStats>& st = scratch_stats();
-  std::vector<uint8_t>& found = scratch_found();
-  RETURN_IF_ERROR(ReadUnique(g, rf, &rows, &st, &found));
+  ASSIGN_OR_RETURN(Scratch* s, GroupAndRead(keys, n, rf));
+  auto& [g, rows, st, found, need] = *s;
   return CommitErase(t, g, rows, st, found);
 }
 
@@ -160,12 +141,8 @@ Status RocksDbStoreImpl::ReadRows(int table, const Key* keys, size_t n, float* o
   ASSIGN_OR_RETURN(DiskTable* t, Get(table));
   const int rf = t->spec.row_floats();
   std::lock_guard lock(t->mu);
-  Grouped& g = scratch_g();
-  RETURN_IF_ERROR(Group(keys, n, &g));
-  std::vector<float>& rows = scratch_rows();
-  std::vector<RowStats>& st = scratch_stats();
-  std::vector<uint8_t>& found = scratch_found();
-  RETURN_IF_ERROR(ReadUnique(g, rf, &rows, &st, &found));
+  ASSIGN_OR_RETURN(Scratch* s, GroupAndRead(keys, n, rf));
+  auto& [g, rows, st, found, need] = *s;
   for (size_t i = 0; i < n; ++i) {
     uint32_t u = g.slot[i];
     out_found[i] = found[u];

@@ -109,13 +109,19 @@ class RocksDbStoreImpl final : public RocksDbStore {
   Status Apply(DiskTable* t, const Grouped& g, std::vector<ShardBatch>* redo,
                std::vector<ShardBatch>* undo, const std::vector<uint64_t>& new_rows);
 
-  // Per-thread scratch (calls on a table are serialised, but different
-  // tables run on different threads).
-  static Grouped& scratch_g() { thread_local Grouped g; return g; }
-  static std::vector<float>& scratch_rows() { thread_local std::vector<float> v; return v; }
-  static std::vector<RowStats>& scratch_stats() { thread_local std::vector<RowStats> v; return v; }
-  static std::vector<uint8_t>& scratch_found() { thread_local std::vector<uint8_t> v; return v; }
-  static std::vector<uint8_t>& scratch_need() { thread_local std::vector<uint8_t> v; return v; }
+  // Per-thread scratch of one batch call (calls on a table are serialised,
+  // but different tables run on different threads).
+  struct Scratch {
+    Grouped g;
+    std::vector<float> rows;    // the unique keys' rows, row_floats each
+    std::vector<RowStats> st;
+    std::vector<uint8_t> found;  // found[u]: key u has a stored row
+    std::vector<uint8_t> need;   // Put's keys to read (see PutLocked)
+  };
+  static Scratch& scratch() { thread_local Scratch s; return s; }
+  // Groups a batch's keys into the thread's scratch and reads every unique
+  // key's stored row (ReadUnique): the start of each row call.
+  StatusOr<Scratch*> GroupAndRead(const Key* keys, size_t n, int rf);
 
   static constexpr size_t kMinParallelReadKeys = 64;
 

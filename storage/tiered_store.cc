@@ -55,9 +55,7 @@ class TieredStore final : public EmbeddingStore {
   Status Lookup(int table, const Key* keys, size_t n, float* out, int out_floats,
                 bool create_missing) override {
     ASSIGN_OR_RETURN(Tier* t, Get(table));
-    if (out_floats < 0 || static_cast<size_t>(out_floats) > t->rf)
-      return Status::InvalidArgument("lookup of " + std::to_string(out_floats) + " floats from table " +
-                                     std::to_string(table) + " whose rows have " + std::to_string(t->rf));
+    RETURN_IF_ERROR(CheckLookupWidth(table, out_floats, static_cast<int>(t->rf)));
     std::lock_guard lock(t->mu);
     ++t->epoch;
     std::vector<uint32_t>& miss = scratch_u32();
