@@ -2,7 +2,8 @@
 # Parameter-server benchmark driver (issue 4). Two parts:
 #   1. ps_bench under `mpirun -np 2`: single process vs 1 server + 1 worker
 #      vs colocated 2 on in-memory Zipf batches, with the per-step time
-#      breakdown, and pull/push against raw MPI at the same message sizes.
+#      breakdown, and pull/push against raw MPI at the same message sizes
+#      (shared memory; then again over TCP, as between machines).
 #   2. The real CLI on generated Criteo data (parser thread included):
 #      `ctrps train` single process vs `mpirun -np 2` (1 server + 1 worker)
 #      vs colocated 2; samples/s and time split from each run's summary.
@@ -17,6 +18,11 @@ work="$build/ps_bench_tmp"; mkdir -p "$work"; cd "$work"
 
 echo "== 1. ps_bench (in-memory batches)"
 "${MPIRUN[@]}" -np 2 "$bench" "$steps"
+
+echo
+echo "== 1b. pull/push over TCP (--mca btl tcp,self: the transport between machines; loopback here,"
+echo "       so raw MPI still runs at memory speed; a real 10-25 Gb/s network is 1.2-3 GB/s)"
+"${MPIRUN[@]}" --mca btl tcp,self -np 2 "$bench" "$steps" micro
 
 echo
 echo "== 2. ctrps train on generated Criteo data ($rows rows, DeepFM 400-400-400, batch 2048, 1 thread)"
