@@ -82,24 +82,33 @@ Status RankEndpoint::Send(int dest, Channel channel, int tag, std::vector<char> 
 StatusOr<Message> RankEndpoint::Recv(Channel channel, int source, int tag, int64_t timeout_ms) {
   Inbox& box = net_->inbox(rank_, channel);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  auto matches = [&](const Message& m) {
+    return (source == kAnySource || m.source == source) && (tag == kAnyTag || m.tag == tag);
+  };
   std::unique_lock<std::mutex> lock(box.mu);
   for (;;) {
-    for (auto it = box.queue.begin(); it != box.queue.end(); ++it) {
-      if ((source == kAnySource || it->source == source) && (tag == kAnyTag || it->tag == tag)) {
+    bool alive = false;  // keep-alives are consumed and restart the timeout
+    for (auto it = box.queue.begin(); it != box.queue.end();) {
+      if (it->tag == kTagKeepAlive) {
+        it = box.queue.erase(it);
+        alive = true;
+      } else if (matches(*it)) {
         Message m = std::move(*it);
         box.queue.erase(it);
         return m;
+      } else {
+        ++it;
       }
     }
+    if (alive) deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     if (timeout_ms < 0) {
       box.cv.wait(lock);
     } else if (box.cv.wait_until(lock, deadline) == std::cv_status::timeout &&
                std::chrono::steady_clock::now() >= deadline) {
       // One last scan happens on the next loop only if something arrived;
-      // a timeout with nothing matching is final.
+      // a timeout with nothing matching (and no keep-alive) is final.
       bool found = false;
-      for (const Message& m : box.queue)
-        found |= (source == kAnySource || m.source == source) && (tag == kAnyTag || m.tag == tag);
+      for (const Message& m : box.queue) found |= m.tag == kTagKeepAlive || matches(m);
       if (!found)
         return Status::Unavailable("no message after " + std::to_string(timeout_ms) + " ms");
     }

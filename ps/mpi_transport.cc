@@ -1,7 +1,8 @@
 // The MPI Transport and runtime. Sends are nonblocking (MPI_Isend, the
 // buffer kept until MPI_Test says done, then kept as a spare); receives poll
-// MPI_Improbe against a deadline, so a silent peer becomes a timeout Status
-// instead of a hang, and land in a spare buffer when one is big enough.
+// MPI_Improbe against a deadline (pushed back by keep-alives), so a silent
+// peer becomes a timeout Status instead of a hang, and land in a spare
+// buffer when one is big enough.
 #include <mpi.h>
 
 #include <chrono>
@@ -70,7 +71,7 @@ class MpiTransport final : public Transport {
 
   StatusOr<Message> Recv(Channel channel, int source, int tag, int64_t timeout_ms) override {
     const auto start = std::chrono::steady_clock::now();
-    const auto deadline = start + std::chrono::milliseconds(timeout_ms);
+    auto deadline = start + std::chrono::milliseconds(timeout_ms);
     MPI_Comm comm = comms_[static_cast<int>(channel)];
     for (int attempt = 0;; ++attempt) {
       int flag = 0;
@@ -79,6 +80,11 @@ class MpiTransport final : public Transport {
       int rc = MPI_Improbe(source == kAnySource ? MPI_ANY_SOURCE : source,
                            tag == kAnyTag ? MPI_ANY_TAG : tag, comm, &flag, &handle, &st);
       if (rc != MPI_SUCCESS) return Status::Unavailable("MPI_Improbe: " + MpiError(rc));
+      if (flag && st.MPI_TAG == kTagKeepAlive) {  // matched by kAnyTag: not a message
+        RETURN_IF_ERROR(ReceiveKeepAlive(&handle, st));
+        deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+        continue;
+      }
       if (flag) {
         int count = 0;
         MPI_Get_count(&st, MPI_BYTE, &count);
@@ -95,11 +101,16 @@ class MpiTransport final : public Transport {
       // Poll: spin at first (a reply usually comes within microseconds, and
       // a yield with another runnable process costs a time slice), then
       // yield the core between polls (ranks may share cores), and sleep
-      // between polls once idle for long.
-      const auto now = std::chrono::steady_clock::now();
+      // between polls once idle for long. Past the spin, keep-alives that
+      // arrived restart the timeout.
+      auto now = std::chrono::steady_clock::now();
+      const auto idle = now - start;
+      if (idle > kSpin) {
+        ASSIGN_OR_RETURN(bool alive, DrainKeepAlives(comm));
+        if (alive) deadline = now + std::chrono::milliseconds(timeout_ms);
+      }
       if (timeout_ms >= 0 && now >= deadline)
         return Status::Unavailable("no message after " + std::to_string(timeout_ms) + " ms");
-      const auto idle = now - start;
       if (idle > std::chrono::milliseconds(50)) {
         std::this_thread::sleep_for(std::chrono::microseconds(500));
       } else if (idle > kSpin) {
@@ -128,6 +139,29 @@ class MpiTransport final : public Transport {
     std::vector<char> bytes;
     MPI_Request request;
   };
+  // Receives the probed keep-alive (no payload).
+  static Status ReceiveKeepAlive(MPI_Message* handle, const MPI_Status& st) {
+    int count = 0;
+    MPI_Get_count(&st, MPI_BYTE, &count);
+    std::vector<char> sink(static_cast<size_t>(count));
+    int rc = MPI_Mrecv(sink.data(), count, MPI_BYTE, handle, MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS) return Status::Unavailable("MPI_Mrecv of a keep-alive: " + MpiError(rc));
+    return Status::OK();
+  }
+  // Receives every keep-alive waiting in `comm`; true if there was one.
+  static StatusOr<bool> DrainKeepAlives(MPI_Comm comm) {
+    bool any = false;
+    for (;;) {
+      int flag = 0;
+      MPI_Message handle;
+      MPI_Status st;
+      int rc = MPI_Improbe(MPI_ANY_SOURCE, kTagKeepAlive, comm, &flag, &handle, &st);
+      if (rc != MPI_SUCCESS) return Status::Unavailable("MPI_Improbe: " + MpiError(rc));
+      if (!flag) return any;
+      RETURN_IF_ERROR(ReceiveKeepAlive(&handle, st));
+      any = true;
+    }
+  }
   size_t Progress() {
     std::lock_guard<std::mutex> lock(mu_);
     return ProgressLocked();

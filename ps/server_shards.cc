@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/parallel.h"
+#include "ps/keep_alive.h"
 #include "ps/server_impl.h"
 #include "storage/row_init.h"
 
@@ -63,6 +64,7 @@ Status Server::Load(int source, const DecodedMessage& d) {
 }
 
 Status Server::SaveShards(int source, const DecodedMessage& d) {
+  KeepAlive alive(t_, KeepAlive::IntervalFor(opt_.peer_timeout_ms));  // a large store takes long
   if (d.blob_bytes < 8) return Status::Corruption("save-shards request without step and dir");
   uint32_t head[2];
   std::memcpy(head, d.blob, sizeof(head));
@@ -107,6 +109,7 @@ Status Server::Stats(int source) {
 }
 
 Status Server::LoadShards(int source, const DecodedMessage& d) {
+  KeepAlive alive(t_, KeepAlive::IntervalFor(opt_.peer_timeout_ms));  // a large store takes long
   const std::string blob(d.blob, d.blob_bytes);
   const uint32_t V = static_cast<uint32_t>(opt_.layout.num_virtual_shards);
   // Rows already here (a disk store reopened after a crash holds rows

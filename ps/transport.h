@@ -38,6 +38,10 @@ inline constexpr int kTagPullReply = 2;   // server -> worker
 inline constexpr int kTagPushAck = 3;     // server -> worker
 inline constexpr int kTagControl = 4;     // server -> worker: declare/scan/load replies
 inline constexpr int kTagCollective = 5;  // worker <-> worker
+// any -> any: "busy on my own, and alive" (ps/keep_alive.h). Never returned
+// by Recv: one that reaches a rank's inbox while that rank waits in Recv on
+// it restarts the wait's timeout, whoever sent it.
+inline constexpr int kTagKeepAlive = 6;
 
 struct Message {
   int source = -1;
@@ -56,7 +60,9 @@ class Transport {
                                     std::vector<char> payload) = 0;
   // The oldest message in this rank's inbox `channel` from `source` (or
   // kAnySource) with `tag` (or kAnyTag). Waits at most timeout_ms (< 0:
-  // forever); a timeout is Unavailable.
+  // forever) since the call or since the last keep-alive that reached this
+  // inbox (kTagKeepAlive, from any rank; consumed, never returned); a
+  // timeout is Unavailable.
   [[nodiscard]] virtual StatusOr<Message> Recv(Channel channel, int source, int tag,
                                                int64_t timeout_ms) = 0;
   // Hands back a payload the caller no longer needs (typically a received

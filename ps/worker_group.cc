@@ -113,4 +113,8 @@ StatusOr<bool> WorkerGroup::AllTrue(bool mine, const std::string& what) {
   return result[0] != 0;
 }
 
+std::unique_ptr<KeepAlive> WorkerGroup::StayAlive() const {
+  return std::make_unique<KeepAlive>(t_, KeepAlive::IntervalFor(timeout_ms_));
+}
+
 }  // namespace ctrps::ps

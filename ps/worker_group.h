@@ -6,10 +6,12 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "common/status.h"
+#include "ps/keep_alive.h"
 #include "ps/transport.h"
 
 namespace ctrps::ps {
@@ -38,6 +40,11 @@ class WorkerGroup {
                                                                 const std::string& what);
   // Worker 0's bytes, on every worker.
   [[nodiscard]] Status Broadcast(std::vector<char>* bytes, const std::string& what);
+
+  // While the returned scope lives, every rank of the job (servers too)
+  // hears from this one often enough not to time out waiting for it:
+  // for long work on its own, such as restoring a reader position.
+  [[nodiscard]] std::unique_ptr<KeepAlive> StayAlive() const;
 
  private:
   StatusOr<Message> RecvFrom(int index, const std::string& what);

@@ -324,6 +324,10 @@ StatusOr<TrainResult> Trainer::Train(BatchSource* train, BatchSource* valid) {
   for (int epoch = first_epoch; epoch < options_.epochs && !stop; ++epoch) {
     epoch_now = epoch;
     if (resuming && epoch == first_epoch) {
+      // Re-finding the position can take minutes (inside a gzip input it
+      // decompresses from the file's start), while the other ranks wait.
+      std::unique_ptr<ps::KeepAlive> alive;
+      if (group_) alive = group_->StayAlive();
       RETURN_IF_ERROR_CTX(train->RestorePosition(resume_->reader_position()),
                           "restoring the reader position");
     } else {

@@ -6,13 +6,18 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 
 #include "ps/client.h"
+#include "ps/transport.h"
+#include "ps/worker_group.h"
 #include "storage/embedding_store.h"
 #include "storage/shard_file.h"
 #include "tests/storage/temp_dir.h"
@@ -239,6 +244,75 @@ TEST(CheckpointResumeTest, ResumeWithPrefetchedBatchIsExactInOneProcess) {
     EXPECT_TRUE(second.Dense() == ref.Dense()) << stop_at;
     EXPECT_TRUE(second.Rows() == ref.Rows()) << stop_at;
   }
+}
+
+// Re-finding the reader position on resume can take minutes (inside a gzip
+// input the reader decompresses from the file's start). A distributed
+// worker keeps the ranks that wait for it meanwhile from timing out: here a
+// peer whose waits time out after 300 ms waits through a 1.2 s restore
+// without one timeout, and times out again once the restore is over.
+TEST(CheckpointResumeTest, SlowReaderRestoreKeepsWaitingRanksFromTimingOut) {
+  const std::string dir = FreshDir("ckpt-slow-restore");
+  {
+    Job first(Every(dir, 5, 3), 11);
+    ASSERT_TRUE(first.Run().ok());
+  }
+  using Clock = std::chrono::steady_clock;
+  constexpr int64_t kTimeoutMs = 300;
+  auto net = ps::NewInProcessNetwork(2);  // rank 0: this worker; rank 1: a rank waiting for it
+  ps::WorkerGroup group(net->Endpoint(0), {0}, kTimeoutMs);
+  Job second(Every(dir, 5, 3));
+  second.trainer->SetWorkerGroup(&group);
+
+  std::atomic<bool> restoring{false}, finished{false};
+  std::atomic<int64_t> restore_start_ns{0};
+  struct SlowRestore : BatchSource {
+    BatchSource* inner = nullptr;
+    std::atomic<bool>* restoring = nullptr;
+    std::atomic<int64_t>* start_ns = nullptr;
+    StatusOr<bool> Next(Batch* b) override { return inner->Next(b); }
+    Status Rewind() override { return inner->Rewind(); }
+    std::string SkippedSummary() const override { return ""; }
+    StatusOr<std::string> SavePosition() const override { return inner->SavePosition(); }
+    Status RestorePosition(const std::string& p) override {
+      start_ns->store(Clock::now().time_since_epoch().count());
+      restoring->store(true);
+      std::this_thread::sleep_for(std::chrono::milliseconds(4 * kTimeoutMs));
+      restoring->store(false);
+      return inner->RestorePosition(p);
+    }
+  };
+  VectorStream data(PlantedBatches(23, 32, kFields, 300, 11));
+  SlowRestore slow;
+  slow.inner = &data;
+  slow.restoring = &restoring;
+  slow.start_ns = &restore_start_ns;
+
+  // The peer waits for a request that never comes (the worker trains on a
+  // local store), again after each timeout, and notes timeouts that hit
+  // while the restore was under way (past its first moments).
+  int timeouts_in_restore = 0, timeouts = 0;
+  std::thread peer([&] {
+    while (!finished) {
+      auto m = net->Endpoint(1)->Recv(ps::Channel::kServer, 0, ps::kTagRequest, kTimeoutMs);
+      if (m.ok()) continue;
+      ++timeouts;
+      const int64_t since_start = Clock::now().time_since_epoch().count() - restore_start_ns.load();
+      if (restoring && since_start > std::chrono::nanoseconds(std::chrono::milliseconds(100)).count())
+        ++timeouts_in_restore;
+    }
+  });
+  std::string from;
+  Status st = second.trainer->Resume("", true, &from);
+  if (st.ok()) st = second.trainer->Train(&slow, nullptr).status();
+  // Let the peer time out at least once after the restore.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2 * kTimeoutMs));
+  finished = true;
+  peer.join();
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_FALSE(from.empty());
+  EXPECT_EQ(timeouts_in_restore, 0) << "a waiting rank timed out during the restore";
+  EXPECT_GE(timeouts, 1) << "the keep-alives went on after the restore";
 }
 
 TEST(CheckpointResumeTest, TimeBasedCheckpoints) {
