@@ -5,7 +5,8 @@
 # model is byte-identical to an uninterrupted run's. A damaged newest
 # checkpoint is reported and the previous whole one used. ctrps ckpt
 # list/inspect/verify; export and eval from a checkpoint equal those from
-# the saved model; a checkpoint of another model is refused.
+# the saved model; a checkpoint of another model is refused. A resume whose
+# reader restore outlasts the peer timeout goes on (keep-alives).
 # Usage: ckpt_resume.sh CTRPS TMPDIR
 set -euo pipefail
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/mpi_lib.sh"
@@ -145,4 +146,27 @@ set +e
 rc=$?; set -e
 [ "$rc" -ne 0 ] || fail "a checkpoint of another model was accepted"
 grep -q "table 0: the checkpoint's rows are\|dense parameter" other.err || { tail other.err; fail "no mismatch message"; }
+# A resume deep inside a gzip input re-finds its place by decompressing
+# from the file's start (about 2 s here). The job's peer timeout is 1 s:
+# the worker's keep-alives carry the server through the restore.
+mkdir -p gz
+"$ctrps" gen-data --format criteo --rows 2500000 --eval-rows 0 --vocab-scale 0.01 --out gz/data \
+  --seed 5 --quiet 2>>gen.log
+gzip -1 gz/data/train.txt
+cat > gz.pbtxt <<CFG
+data { train: "gz/data/train.txt.gz" shuffle_buffer: 0 }
+model { type: LR }
+train { batch_size: 2048 threads: 1 max_steps: 1150 log_interval_s: 1000 }
+checkpoint { dir: "gz.ckpt" at_end: true }
+CFG
+"${MPIRUN[@]}" -np 2 "$ctrps" train --config gz.pbtxt --set output.dir=gz.run1 >gz.1.out 2>gz.1.err \
+  || { tail gz.1.err; fail "gzip run"; }
+start=$SECONDS
+"${MPIRUN[@]}" -np 2 "$ctrps" train --config gz.pbtxt --set output.dir=gz.run2 \
+  --set train.max_steps=1160 --set cluster.peer_timeout_ms=1000 >gz.2.out 2>gz.2.err \
+  || { tail gz.2.err; fail "a resume deep in a gzip input ended the job (peer timeout 1 s)"; }
+grep -q "resumed from ckpt-0000001150" gz.2.err || fail "the gzip resume did not start from step 1150"
+echo "gzip resume past a 1 s peer timeout: $((SECONDS - start))s"
+rm -rf gz
+
 echo "ckpt_resume: all checks passed"
