@@ -39,6 +39,20 @@ struct TableConfig {
   SparseOptimizerOptions optimizer;
 };
 
+// The stored row layout of a table: its floats, the optimizer's slots, and
+// the initial values (the optimizer may set the slots' start).
+inline storage::TableSpec TableSpecOf(const TableConfig& tc, const SparseOptimizer& optimizer) {
+  storage::TableSpec spec;
+  spec.table_id = tc.table_id;
+  spec.dim = tc.dim;
+  spec.slot_floats = optimizer.SlotFloats(tc.dim);
+  spec.init.seed = tc.init_seed;
+  spec.init.scale = tc.init_scale;
+  spec.init.zero_prefix = tc.zero_prefix;
+  optimizer.ConfigureInit(&spec.init);
+  return spec;
+}
+
 class EmbeddingClient {
  public:
   virtual ~EmbeddingClient() = default;

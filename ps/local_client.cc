@@ -16,15 +16,7 @@ class LocalClient final : public EmbeddingClient {
   Status DeclareTables(const std::vector<TableConfig>& tables) override {
     for (const TableConfig& tc : tables) {
       ASSIGN_OR_RETURN(auto opt, NewSparseOptimizer(tc.optimizer));
-      storage::TableSpec spec;
-      spec.table_id = tc.table_id;
-      spec.dim = tc.dim;
-      spec.slot_floats = opt->SlotFloats(tc.dim);
-      spec.init.seed = tc.init_seed;
-      spec.init.scale = tc.init_scale;
-      spec.init.zero_prefix = tc.zero_prefix;
-      opt->ConfigureInit(&spec.init);
-      RETURN_IF_ERROR_CTX(store_->CreateTable(spec), "declaring table " + std::to_string(tc.table_id));
+      RETURN_IF_ERROR_CTX(store_->CreateTable(TableSpecOf(tc, *opt)), "declaring table " + std::to_string(tc.table_id));
       tables_[tc.table_id] = Table{tc, std::move(opt)};
     }
     return Status::OK();

@@ -206,14 +206,7 @@ Status Server::Declare(int source, const DecodedMessage& d) {
     if (tc.table_id < 0 || tc.table_id >= kMaxTables || tc.dim < 1)
       return Status::InvalidArgument("declare: bad table " + std::to_string(tc.table_id));
     ASSIGN_OR_RETURN(auto optimizer, NewSparseOptimizer(tc.optimizer));
-    storage::TableSpec spec;
-    spec.table_id = tc.table_id;
-    spec.dim = tc.dim;
-    spec.slot_floats = optimizer->SlotFloats(tc.dim);
-    spec.init.seed = tc.init_seed;
-    spec.init.scale = tc.init_scale;
-    spec.init.zero_prefix = tc.zero_prefix;
-    optimizer->ConfigureInit(&spec.init);
+    const storage::TableSpec spec = TableSpecOf(tc, *optimizer);
     for (auto& store : stores_)
       RETURN_IF_ERROR_CTX(store->CreateTable(spec), "declaring table " + std::to_string(tc.table_id));
     tables_[tc.table_id] = Table{tc, std::move(optimizer), spec};
