@@ -10,171 +10,27 @@
 //   storage_bench [--rows=1000000] [--ooc_rows=2000000] [--snap_rows=10000000]
 //                 [--dir=/tmp/storage_bench] [--sections=stores,put,ooc,snapshot]
 //                 [--stores=memory,tiered-hot,tiered-quarter,rocksdb,raw]
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
-#include <chrono>
-#include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <functional>
-#include <random>
+#include <memory>
 #include <string>
 #include <vector>
 
-#include "common/hash.h"
-#include "storage/embedding_store.h"
-#include "storage/snapshot.h"
+#include "bench/storage_bench.h"
 #include "storage/store_factory.h"
 
 using namespace ctrps;
 using namespace ctrps::storage;
-using Clock = std::chrono::steady_clock;
+using namespace ctrps::storage_bench;
 namespace fs = std::filesystem;
 
 namespace {
-
-constexpr int kDim = 16, kSlots = 16, kRowFloats = kDim + kSlots, kBatch = 4096;
-constexpr int kTable = 1;
-
-double Secs(Clock::time_point a) { return std::chrono::duration<double>(Clock::now() - a).count(); }
-
-void Check(const Status& s, const char* what) {
-  if (!s.ok()) {
-    std::fprintf(stderr, "%s: %s\n", what, s.ToString().c_str());
-    std::exit(1);
-  }
-}
-
-// Rank r (0 = most frequent) -> key; ranks are scattered over the key space.
-Key KeyOf(uint64_t rank) { return MakeKey(kTable, Mix64(rank * 2654435761ULL + 12345)); }
-
-long PeakRssMiB() {  // VmHWM of this process
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::atol(line.c_str() + 6) / 1024;
-  return -1;
-}
-long RssMiB() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6) / 1024;
-  return -1;
-}
-
-// Batches of ranks: uniform, or Zipf(s) by inversion of the exact CDF.
-std::vector<std::vector<uint64_t>> MakeBatches(uint64_t n, double s, int batches, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<std::vector<uint64_t>> out(batches, std::vector<uint64_t>(kBatch));
-  if (s == 0) {
-    std::uniform_int_distribution<uint64_t> u(0, n - 1);
-    for (auto& b : out)
-      for (auto& r : b) r = u(rng);
-    return out;
-  }
-  std::vector<double> cdf(n);
-  double acc = 0;
-  for (uint64_t i = 0; i < n; ++i) cdf[i] = acc += std::pow(static_cast<double>(i + 1), -s);
-  std::uniform_real_distribution<double> u(0, acc);
-  for (auto& b : out)
-    for (auto& r : b) r = std::lower_bound(cdf.begin(), cdf.end(), u(rng)) - cdf.begin();
-  return out;
-}
-
-std::vector<Key> Keys(const std::vector<uint64_t>& ranks) {
-  std::vector<Key> k(ranks.size());
-  for (size_t i = 0; i < k.size(); ++i) k[i] = KeyOf(ranks[i]);
-  return k;
-}
-std::vector<Key> UniqueKeys(const std::vector<uint64_t>& ranks) {
-  std::vector<Key> k = Keys(ranks);
-  std::sort(k.begin(), k.end());
-  k.erase(std::unique(k.begin(), k.end()), k.end());
-  return k;
-}
-
-TableSpec Spec() {
-  TableSpec s;
-  s.table_id = kTable;
-  s.dim = kDim;
-  s.slot_floats = kSlots;
-  s.init.seed = 1;
-  s.init.slot_value = 0.1f;  // Adagrad's initial accumulator
-  return s;
-}
-
-// Loads rows 0..n-1 (Put in batches of 64K).
-void Load(EmbeddingStore* store, uint64_t n) {
-  Check(store->CreateTable(Spec()), "create table");
-  const uint64_t chunk = 65536;
-  std::vector<Key> keys;
-  std::vector<float> rows(chunk * kRowFloats);
-  for (uint64_t b = 0; b < n; b += chunk) {
-    uint64_t m = std::min(chunk, n - b);
-    keys.resize(m);
-    for (uint64_t i = 0; i < m; ++i) {
-      keys[i] = KeyOf(b + i);
-      InitRow(Spec().init, keys[i], kDim, kSlots, rows.data() + i * kRowFloats);
-    }
-    Check(store->Put(kTable, keys.data(), m, rows.data(), nullptr), "load");
-  }
-}
-
-// The Adagrad step the trainer's server applies (row and state together).
-void Adagrad(float* row, const float* g) {
-  for (int j = 0; j < kDim; ++j) {
-    row[kDim + j] += g[j] * g[j];
-    row[j] -= 0.05f * g[j] / std::sqrt(row[kDim + j]);
-  }
-}
-
-struct Rate {
-  double lookups = 0, updates = 0;
-};
-
-struct Workload {
-  const char* name;
-  std::vector<std::vector<Key>> lookup;  // with repeats, as pulled
-  std::vector<std::vector<Key>> update;  // unique, as pushed
-};
-
-// Best of `reps` passes (the machine is shared: the best pass is the one
-// least disturbed by other processes).
-Rate RunStore(EmbeddingStore* store, const Workload& w, int reps = 3) {
-  std::vector<float> out(kBatch * kDim), grads(kBatch * kDim, 0.01f);
-  Rate r;
-  for (int rep = 0; rep < reps; ++rep) {
-    auto t = Clock::now();
-    size_t keys = 0;
-    for (const auto& b : w.lookup) {
-      Check(store->Lookup(kTable, b.data(), b.size(), out.data(), kDim, true), "lookup");
-      keys += b.size();
-    }
-    if (keys) r.lookups = std::max(r.lookups, keys / Secs(t));
-    t = Clock::now();
-    keys = 0;
-    for (size_t i = 0; i < w.update.size(); ++i) {
-      const auto& b = w.update[i];
-      Check(store->Modify(kTable, b.data(), b.size(), static_cast<uint32_t>(i + 1),
-                          [&](size_t j, float* row) { Adagrad(row, grads.data() + j * kDim); }),
-            "modify");
-      keys += b.size();
-    }
-    if (keys) r.updates = std::max(r.updates, keys / Secs(t));
-  }
-  return r;
-}
 
 // A plain gather from a dense array (ranks as indices): the upper bound.
 Rate RunGather(const std::vector<std::vector<uint64_t>>& ranks, uint64_t n) {
@@ -258,43 +114,9 @@ Rate RunRawRocks(const std::string& dir, uint64_t n, const Workload& w) {
   return r;
 }
 
-RocksDbOptions DiskOptions(const std::string& dir) {
-  RocksDbOptions o;
-  o.dir = dir;
-  o.virtual_shards = 16;
-  return o;
-}
+}  // namespace
 
-// Runs fn in a child process (its own peak RSS); waits for it.
-void InChild(const std::function<void()>& fn) {
-  std::fflush(stdout);
-  pid_t pid = fork();
-  if (pid == 0) {
-    fn();
-    std::fflush(stdout);
-    _exit(0);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    std::fprintf(stderr, "section failed (status %d)\n", status);
-    std::exit(1);
-  }
-}
-
-std::string g_stores = "memory,tiered-hot,tiered-quarter,rocksdb,raw";
-bool Want(const char* name) { return g_stores.find(name) != std::string::npos; }
-
-// Reads every row once, in key-rank order (fills a DRAM tier that holds them all).
-void WarmAll(EmbeddingStore* s, uint64_t n) {
-  std::vector<Key> k;
-  std::vector<float> out(kBatch * kDim);
-  for (uint64_t b = 0; b < n; b += kBatch) {
-    k.clear();
-    for (uint64_t i = b; i < std::min(n, b + kBatch); ++i) k.push_back(KeyOf(i));
-    Check(s->Lookup(kTable, k.data(), k.size(), out.data(), kDim, true), "warm");
-  }
-}
+namespace ctrps::storage_bench {
 
 void StoresSection(const std::string& root, uint64_t n) {
   std::printf("\n== per-store throughput: %llu rows, dim %d + %d Adagrad slots, batch %d, 1 thread ==\n",
@@ -364,150 +186,7 @@ void StoresSection(const std::string& root, uint64_t n) {
   }
 }
 
-// Put of n rows in chunks of 4096 (as a checkpoint restore loads a shard
-// file): into a freshly dropped and re-created table (the bulk-load path),
-// then over the same rows again in another order (each Put reads first).
-void PutSection(const std::string& root, uint64_t n) {
-  std::printf("\n== Put (restore): %llu rows in chunks of 4096, dim %d + %d slots, 1 thread ==\n",
-              static_cast<unsigned long long>(n), kDim, kSlots);
-  std::printf("%-26s %16s %16s\n", "store", "empty rows/s", "overwrite rows/s");
-  const uint64_t chunk = 4096;
-  std::vector<uint64_t> order(n);
-  for (uint64_t i = 0; i < n; ++i) order[i] = i;
-  std::shuffle(order.begin(), order.end(), std::mt19937_64(11));
-  auto put_all = [&](EmbeddingStore* s, bool shuffled) {
-    std::vector<Key> keys;
-    std::vector<float> rows(chunk * kRowFloats);
-    auto t = Clock::now();
-    for (uint64_t b = 0; b < n; b += chunk) {
-      uint64_t m = std::min(chunk, n - b);
-      keys.resize(m);
-      for (uint64_t i = 0; i < m; ++i) {
-        keys[i] = KeyOf(shuffled ? order[b + i] : b + i);
-        InitRow(Spec().init, keys[i], kDim, kSlots, rows.data() + i * kRowFloats);
-      }
-      Check(s->Put(kTable, keys.data(), m, rows.data(), nullptr), "put");
-    }
-    Check(s->Flush(), "flush");
-    return n / Secs(t);
-  };
-  auto row = [&](const char* name, EmbeddingStore* s) {
-    Check(s->CreateTable(Spec()), "create table");
-    Load(s, std::min<uint64_t>(n, 65536));  // some rows, then dropped, as a restore does
-    Check(s->DropTable(kTable), "drop");
-    Check(s->CreateTable(Spec()), "create table");
-    double empty = put_all(s, false);
-    double over = put_all(s, true);
-    if (s->Stats(kTable)->rows != n) {
-      std::fprintf(stderr, "%s: %llu rows after Put, expected %llu\n", name,
-                   static_cast<unsigned long long>(s->Stats(kTable)->rows), static_cast<unsigned long long>(n));
-      std::exit(1);
-    }
-    std::printf("%-26s %16.0f %16.0f\n", name, empty, over);
-  };
-  if (Want("rocksdb")) {
-    auto s = std::move(OpenRocksDbStore(DiskOptions(root + "/put-rocksdb"))).value();
-    row("rocksdb", s.get());
-  }
-  if (Want("tiered")) {
-    TieredOptions o;
-    o.disk = DiskOptions(root + "/put-tiered");
-    o.dram_budget_bytes = n * kRowFloats * 4 / 4;
-    auto s = std::move(OpenTieredStore(o)).value();
-    row("tiered (DRAM = 1/4 rows)", s.get());
-  }
-}
-
-void OutOfCoreSection(const std::string& root, uint64_t n) {
-  long base = RssMiB();
-  size_t budget = n * kRowFloats * sizeof(float) / 4;
-  std::printf("\n== out of core: %llu rows (%.0f MiB of row data), DRAM budget %.0f MiB (1/4) ==\n",
-              static_cast<unsigned long long>(n), n * kRowFloats * 4.0 / (1 << 20), budget / 1048576.0);
-  TieredOptions o;
-  o.disk = DiskOptions(root + "/ooc");
-  o.disk.block_cache_bytes = 32 << 20;
-  o.disk.memtable_bytes = 32 << 20;
-  o.dram_budget_bytes = budget;
-  auto store = std::move(OpenTieredStore(o)).value();
-  Load(store.get(), n);
-  Check(store->Flush(), "flush");
-  std::printf("%-10s %10s %14s %14s %12s %12s\n", "keys", "hit rate", "lookups/s", "updates/s", "RSS MiB", "peak MiB");
-  for (double s : {1.05, 1.2}) {
-    auto warm = MakeBatches(n, s, 100, 3);
-    for (const auto& b : warm) {
-      auto k = Keys(b);
-      std::vector<float> out(k.size() * kDim);
-      Check(store->Lookup(kTable, k.data(), k.size(), out.data(), kDim, true), "warm");
-    }
-    auto before = *store->Stats(kTable);
-    auto ranks = MakeBatches(n, s, 150, 4);
-    Workload w{"", {}, {}};
-    for (const auto& b : ranks) {
-      w.lookup.push_back(Keys(b));
-      w.update.push_back(UniqueKeys(b));
-    }
-    Rate r = RunStore(store.get(), w);
-    auto after = *store->Stats(kTable);
-    double hits = after.dram_hits - before.dram_hits, misses = after.dram_misses - before.dram_misses;
-    std::printf("zipf%-6.2f %10.3f %14.0f %14.0f %12ld %12ld\n", s, hits / (hits + misses), r.lookups,
-                r.updates, RssMiB(), PeakRssMiB());
-  }
-  std::printf("RSS before opening the store %ld MiB; peak %ld MiB = budget %.0f MiB + %.0f MiB fixed overhead "
-              "(block cache %d MiB, memtables %d MiB, RocksDB, load buffers)\n",
-              base, PeakRssMiB(), budget / 1048576.0, PeakRssMiB() - base - budget / 1048576.0, 32, 32);
-}
-
-uint64_t DirBytes(const std::string& d) {
-  uint64_t b = 0;
-  for (auto& e : fs::recursive_directory_iterator(d))
-    if (e.is_regular_file()) b += e.file_size();
-  return b;
-}
-
-void SnapshotSection(const std::string& root, uint64_t n) {
-  std::printf("\n== snapshot and restore: %llu rows (tiered store, 16 shards) ==\n",
-              static_cast<unsigned long long>(n));
-  StoreOptions o;
-  o.kind = StoreOptions::Kind::kTiered;
-  o.rocksdb = DiskOptions(root + "/snap-live");
-  o.dram_budget_bytes = size_t{256} << 20;
-  auto t = Clock::now();
-  auto store = std::move(OpenStore(o)).value();
-  Load(store.get(), n);
-  // Some dirty rows in DRAM, as in training.
-  auto ranks = MakeBatches(n, 1.05, 50, 5);
-  for (size_t i = 0; i < ranks.size(); ++i) {
-    auto k = UniqueKeys(ranks[i]);
-    Check(store->Modify(kTable, k.data(), k.size(), i + 1, [](size_t, float* r) { r[0] += 1; }), "modify");
-  }
-  std::printf("load %.1f s\n", Secs(t));
-  t = Clock::now();
-  Check(store->Snapshot(root + "/snap"), "snapshot");
-  double snap_s = Secs(t);
-  uint64_t bytes = DirBytes(root + "/snap");
-  t = Clock::now();
-  Check(VerifySnapshot(root + "/snap"), "verify");
-  double verify_s = Secs(t);
-  store.reset();
-  StoreOptions r = o;
-  r.rocksdb.dir = root + "/snap-restored";
-  t = Clock::now();
-  auto restored = std::move(OpenStoreFromSnapshot(root + "/snap", r)).value();
-  double restore_s = Secs(t);
-  if (restored->Stats(kTable)->rows != n) {
-    std::fprintf(stderr, "restored %llu rows, expected %llu\n",
-                 static_cast<unsigned long long>(restored->Stats(kTable)->rows), static_cast<unsigned long long>(n));
-    std::exit(1);
-  }
-  double mb = bytes / 1048576.0;
-  std::printf("%-28s %10s %10s\n", "", "seconds", "MiB/s");
-  std::printf("%-28s %10.2f %10.0f\n", "snapshot (flush+ckpt+crc)", snap_s, mb / snap_s);
-  std::printf("%-28s %10.2f %10.0f\n", "verify", verify_s, mb / verify_s);
-  std::printf("%-28s %10.2f %10.0f\n", "restore (verify+link+open)", restore_s, mb / restore_s);
-  std::printf("snapshot size %.0f MiB (%.1f bytes/row)\n", mb, static_cast<double>(bytes) / n);
-}
-
-}  // namespace
+}  // namespace ctrps::storage_bench
 
 int main(int argc, char** argv) {
   uint64_t rows = 1000000, ooc_rows = 2000000, snap_rows = 10000000;
