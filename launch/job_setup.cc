@@ -133,6 +133,8 @@ storage::StoreOptions MakeStoreOptions(const config::StorageConfig& s) {
 StatusOr<std::unique_ptr<storage::EmbeddingStore>> MakeEmbeddingStore(const LoadedConfig& c) {
   storage::StoreOptions o = MakeStoreOptions(c.job.storage());
   o.policy.defaults.admission.seed = c.job.train().seed();
+  // Policy state per virtual shard, as on parameter servers (admission.h).
+  o.policy.num_virtual_shards = static_cast<uint32_t>(c.job.storage().virtual_shards());
   auto store = storage::OpenStore(o);
   if (!store.ok()) return store.status().WithContext(c.Where("storage"));
   return store;
@@ -147,12 +149,11 @@ StatusOr<std::unique_ptr<storage::EmbeddingStore>> MakeShardStore(const LoadedCo
   o.dram_budget_bytes = std::max<size_t>(size_t{64} << 10, o.dram_budget_bytes / k);
   o.rocksdb.block_cache_bytes = std::max<size_t>(size_t{1} << 20, o.rocksdb.block_cache_bytes / k);
   o.rocksdb.memtable_bytes = std::max<size_t>(size_t{1} << 20, o.rocksdb.memtable_bytes / k);
-  // Each shard's store has its own admission sketch and sees only its own
-  // keys: the budget is split among the virtual shards, so a sketch has
-  // the same size (and the job admits the same keys) whatever the layout.
-  o.policy.defaults.admission.counter_bytes = std::max<size_t>(
-      size_t{16} << 10,
-      o.policy.defaults.admission.counter_bytes / std::max<uint32_t>(1, num_virtual_shards));
+  // The store keeps the policy state of its one shard; the sketch budget
+  // is split over all virtual shards, so a shard's sketch has the same size
+  // (and the job admits the same keys) whatever the layout (admission.h).
+  o.policy.num_virtual_shards = num_virtual_shards;
+  o.policy.shards = {v};
   o.rocksdb.virtual_shards = num_virtual_shards;
   o.rocksdb.shards = {v};
   o.rocksdb.read_threads = 1;  // one shard per store: nothing to read in parallel

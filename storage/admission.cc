@@ -2,11 +2,15 @@
 #include "storage/admission.h"
 
 #include <algorithm>
+#include <cstring>
 #include <mutex>
 #include <shared_mutex>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "common/hash.h"
+#include "common/keys.h"
 
 namespace ctrps::storage {
 namespace {
@@ -41,6 +45,9 @@ class CountMinSketch {
   void Mark(Key k) {
     for (int d = 0; d < kDepth; ++d) counters_[Index(k, d)] = kMarked;
   }
+  size_t bytes() const { return counters_.size(); }
+  uint8_t* data() { return counters_.data(); }
+  const uint8_t* data() const { return counters_.data(); }
 
  private:
   size_t Index(Key k, int d) const {
@@ -50,21 +57,65 @@ class CountMinSketch {
   std::vector<uint8_t> counters_;
 };
 
-struct PolicyTable {
-  TablePolicy policy;
+// The policy state of one virtual shard of a table.
+struct ShardPolicy {
   std::unique_ptr<CountMinSketch> sketch;  // only with admission
-  std::mutex mu;                           // guards everything below
-  uint64_t calls = 0;
-  uint32_t last_step = 0;
-  uint32_t last_evict_step = 0;
+  uint64_t calls = 0;            // training lookups that touched the shard
+  uint32_t last_step = 0;        // newest step of a Modify of the shard
+  uint32_t last_evict_step = 0;  // step of the last scheduled eviction check
   uint64_t admitted = 0, rejected_lookups = 0, dropped_updates = 0, evicted_stale = 0,
            evicted_rare = 0;
+};
+
+struct PolicyTable {
+  int id = 0;
+  TablePolicy policy;
+  bool warned_changed = false;  // logged that the restored sketch did not fit (under mu)
+  std::mutex mu;  // guards the shards' state
+  std::vector<std::unique_ptr<ShardPolicy>> shard;  // by virtual shard; null if not held
+};
+
+// Policy-state blob of one shard (SavePolicyState), little-endian:
+//   "CTRPPOL1", u32 num_virtual_shards, u32 shard, u32 num_tables, u32 0
+//   per table: i32 table_id, u32 min_seen, f64 probability,
+//              u64 sketch_bytes (0 = none), u64 calls, u32 last_step,
+//              u32 last_evict_step, u64 admitted, rejected_lookups,
+//              dropped_updates, evicted_stale, evicted_rare, then the sketch.
+constexpr char kStateMagic[8] = {'C', 'T', 'R', 'P', 'P', 'O', 'L', '1'};
+
+template <typename T>
+void Append(std::string* s, const T& v) {
+  s->append(reinterpret_cast<const char*>(&v), sizeof(T));
+}
+
+// Reads fixed-size fields from a blob, failing cleanly past its end.
+class BlobReader {
+ public:
+  explicit BlobReader(const std::string& b) : b_(b) {}
+  template <typename T>
+  bool Get(T* v) {
+    return Bytes(v, sizeof(T));
+  }
+  bool Bytes(void* p, size_t n) {
+    if (n > b_.size() - pos_) return false;
+    std::memcpy(p, b_.data() + pos_, n);
+    pos_ += n;
+    return true;
+  }
+  size_t left() const { return b_.size() - pos_; }
+
+ private:
+  const std::string& b_;
+  size_t pos_ = 0;
 };
 
 class PolicyStore final : public EmbeddingStore {
  public:
   PolicyStore(std::unique_ptr<EmbeddingStore> inner, const PolicyOptions& opt)
-      : inner_(std::move(inner)), opt_(opt) {
+      : inner_(std::move(inner)), opt_(opt), num_shards_(std::max<uint32_t>(1, opt.num_virtual_shards)) {
+    held_.assign(num_shards_, opt_.shards.empty() ? 1 : 0);
+    for (uint32_t v : opt_.shards)
+      if (v < num_shards_) held_[v] = 1;
     for (const TableSpec& s : inner_->Tables()) AddTable(s.table_id);
   }
 
@@ -81,13 +132,23 @@ class PolicyStore final : public EmbeddingStore {
     PolicyTable* t = Find(table);
     if (!t || !create_missing || !t->policy.admission.enabled())
       return inner_->Lookup(table, keys, n, out, out_floats, create_missing);
+    ASSIGN_OR_RETURN(std::vector<uint32_t> sid, ShardsOf(table, keys, n));
     std::vector<uint8_t> ok(n);
     size_t admitted = 0;
     {
       std::lock_guard lock(t->mu);
-      ++t->calls;
-      for (size_t i = 0; i < n; ++i) admitted += ok[i] = Sight(t, keys[i]);
-      t->rejected_lookups += n - admitted;
+      // A call counts once for each shard it touches, as it would for a
+      // store holding only that shard.
+      std::vector<uint8_t> touched(num_shards_, 0);
+      for (uint32_t v : sid) touched[v] = 1;
+      for (uint32_t v = 0; v < num_shards_; ++v)
+        if (touched[v]) ++t->shard[v]->calls;
+      for (size_t i = 0; i < n; ++i) {
+        ShardPolicy& sp = *t->shard[sid[i]];
+        ok[i] = Sight(t->policy.admission, &sp, keys[i]);
+        admitted += ok[i];
+        sp.rejected_lookups += !ok[i];
+      }
     }
     if (admitted == n) return inner_->Lookup(table, keys, n, out, out_floats, true);
     // Admitted keys may create rows; the rest are read without creating
@@ -109,27 +170,40 @@ class PolicyStore final : public EmbeddingStore {
   Status Modify(int table, const Key* keys, size_t n, uint32_t step, const RowFn& fn) override {
     PolicyTable* t = Find(table);
     if (!t) return inner_->Modify(table, keys, n, step, fn);
-    bool evict_now = false;
+    ASSIGN_OR_RETURN(std::vector<uint32_t> sid, ShardsOf(table, keys, n));
+    std::vector<uint8_t> evict(num_shards_, 0);
+    bool evict_any = false;
     std::vector<uint8_t> ok;
     size_t admitted = n;
+    const EvictionOptions& e = t->policy.eviction;
+    const uint32_t every = e.enabled() ? e.every_steps : 0;
     {
       std::lock_guard lock(t->mu);
-      t->last_step = std::max(t->last_step, step);
-      const EvictionOptions& e = t->policy.eviction;
-      if (e.enabled() && e.every_steps > 0 && step >= t->last_evict_step + e.every_steps) {
-        evict_now = true;
-        t->last_evict_step = step;
+      std::vector<uint8_t> touched(num_shards_, 0);
+      for (uint32_t v : sid) touched[v] = 1;
+      for (uint32_t v = 0; v < num_shards_; ++v) {
+        if (!touched[v]) continue;
+        ShardPolicy& sp = *t->shard[v];
+        sp.last_step = std::max(sp.last_step, step);
+        if (every > 0 && step / every > sp.last_evict_step / every) {
+          evict[v] = 1;
+          evict_any = true;
+          sp.last_evict_step = step;
+        }
       }
       if (t->policy.admission.enabled()) {
         ok.resize(n);
         admitted = 0;
-        for (size_t i = 0; i < n; ++i) admitted += ok[i] = IsAdmitted(t, keys[i]);
+        for (size_t i = 0; i < n; ++i) admitted += ok[i] = IsAdmitted(t->policy.admission, *t->shard[sid[i]], keys[i]);
       }
     }
-    if (evict_now) RETURN_IF_ERROR_CTX(EvictByPolicy(t, table, step).status(), "scheduled eviction");
+    if (evict_any) {
+      EvictPolicy p = PolicyOf(e, step / every * every);
+      RETURN_IF_ERROR_CTX(EvictShards(t, table, evict, p).status(), "scheduled eviction");
+    }
     if (admitted == n) return inner_->Modify(table, keys, n, step, fn);
-    // Not-admitted keys that have a row anyway (created before a restart)
-    // are updated; the others' updates are dropped.
+    // Not-admitted keys that have a row anyway (created before admission
+    // was turned on) are updated; the others' updates are dropped.
     std::vector<Key> rest;
     std::vector<size_t> rest_at;
     for (size_t i = 0; i < n; ++i)
@@ -139,11 +213,12 @@ class PolicyStore final : public EmbeddingStore {
     for (size_t j = 0; j < rest.size(); ++j) ok[rest_at[j]] = present[j];
     std::vector<Key> k;
     std::vector<size_t> at;
-    for (size_t i = 0; i < n; ++i)
-      if (ok[i]) k.push_back(keys[i]), at.push_back(i);
     {
       std::lock_guard lock(t->mu);
-      t->dropped_updates += n - k.size();
+      for (size_t i = 0; i < n; ++i) {
+        if (ok[i]) k.push_back(keys[i]), at.push_back(i);
+        else ++t->shard[sid[i]]->dropped_updates;
+      }
     }
     if (k.empty()) return Status::OK();
     return inner_->Modify(table, k.data(), k.size(), step,
@@ -175,44 +250,162 @@ class PolicyStore final : public EmbeddingStore {
     PolicyTable* t = Find(table);
     if (!t) return s;
     std::lock_guard lock(t->mu);
-    s.admitted = t->policy.admission.enabled() ? t->admitted : s.created;
-    s.rejected_lookups = t->rejected_lookups;
-    s.dropped_updates = t->dropped_updates;
-    s.evicted_stale = t->evicted_stale;
-    s.evicted_rare = t->evicted_rare;
+    s.admitted = 0;
+    for (const auto& sp : t->shard) {
+      if (!sp) continue;
+      s.admitted += sp->admitted;
+      s.rejected_lookups += sp->rejected_lookups;
+      s.dropped_updates += sp->dropped_updates;
+      s.evicted_stale += sp->evicted_stale;
+      s.evicted_rare += sp->evicted_rare;
+    }
+    if (!t->policy.admission.enabled()) s.admitted = s.created;
     return s;
   }
 
   StatusOr<uint64_t> Evict(int table, const EvictPolicy& p) override {
     PolicyTable* t = Find(table);
     if (!t) return Status::NotFound("table " + std::to_string(table) + " was never created");
-    return EvictWith(t, table, p);
+    return EvictShards(t, table, held_, p);
   }
 
-  // Evicts by each table's policy at the last step seen, then snapshots.
+  // Evicts each shard by its table's policy at the shard's last step, then
+  // snapshots.
   Status Snapshot(const std::string& dir) override {
-    std::vector<std::pair<int, PolicyTable*>> all;
-    {
-      std::shared_lock lock(mu_);
-      for (auto& [id, t] : tables_) all.emplace_back(id, t.get());
-    }
-    for (auto& [id, t] : all) {
-      uint32_t step;
+    for (auto& [id, t] : AllTables()) {
+      const EvictionOptions& e = t->policy.eviction;
+      if (!e.enabled()) continue;
+      std::map<uint32_t, std::vector<uint8_t>> by_step;  // last step -> shards
       {
         std::lock_guard lock(t->mu);
-        step = t->last_step;
+        for (uint32_t v = 0; v < num_shards_; ++v) {
+          if (!t->shard[v]) continue;
+          auto& want = by_step[t->shard[v]->last_step];
+          want.resize(num_shards_, 0);
+          want[v] = 1;
+        }
       }
-      RETURN_IF_ERROR_CTX(EvictByPolicy(t, id, step).status(), "eviction before snapshot");
+      for (const auto& [step, want] : by_step)
+        RETURN_IF_ERROR_CTX(EvictShards(t, id, want, PolicyOf(e, step)).status(),
+                            "eviction before snapshot");
     }
     return inner_->Snapshot(dir);
+  }
+
+  StatusOr<std::string> SavePolicyState(uint32_t shard) const override {
+    if (shard >= num_shards_ || !held_[shard])
+      return Status::InvalidArgument("policy state of virtual shard " + std::to_string(shard) +
+                                     ", which this store does not hold");
+    std::string out(kStateMagic, 8);
+    const auto all = AllTables();
+    Append(&out, num_shards_);
+    Append(&out, shard);
+    Append(&out, static_cast<uint32_t>(all.size()));
+    Append(&out, uint32_t{0});
+    for (const auto& [id, t] : all) {
+      std::lock_guard lock(t->mu);
+      const ShardPolicy& sp = *t->shard[shard];
+      const AdmissionOptions& a = t->policy.admission;
+      Append(&out, static_cast<int32_t>(id));
+      Append(&out, a.min_seen);
+      Append(&out, a.probability);
+      Append(&out, static_cast<uint64_t>(sp.sketch ? sp.sketch->bytes() : 0));
+      Append(&out, sp.calls);
+      Append(&out, sp.last_step);
+      Append(&out, sp.last_evict_step);
+      for (uint64_t c : {sp.admitted, sp.rejected_lookups, sp.dropped_updates, sp.evicted_stale,
+                         sp.evicted_rare})
+        Append(&out, c);
+      if (sp.sketch) out.append(reinterpret_cast<const char*>(sp.sketch->data()), sp.sketch->bytes());
+    }
+    return out;
+  }
+
+  Status LoadPolicyState(uint32_t shard, const std::string& blob) override {
+    auto bad = [&](const std::string& what) {
+      return Status::Corruption("policy state of virtual shard " + std::to_string(shard) + ": " + what);
+    };
+    if (shard >= num_shards_ || !held_[shard])
+      return Status::InvalidArgument("policy state of virtual shard " + std::to_string(shard) +
+                                     ", which this store does not hold");
+    BlobReader r(blob);
+    char magic[8];
+    uint32_t head[4];
+    if (!r.Bytes(magic, 8) || std::memcmp(magic, kStateMagic, 8) != 0) return bad("bad magic");
+    if (!r.Bytes(head, sizeof(head))) return bad("truncated header");
+    if (head[0] != num_shards_ || head[1] != shard)
+      return bad("written for shard " + std::to_string(head[1]) + " of " + std::to_string(head[0]) +
+                 ", not " + std::to_string(shard) + " of " + std::to_string(num_shards_));
+    // Parse everything before changing anything: a bad blob restores nothing.
+    struct Entry {
+      PolicyTable* t;
+      uint32_t min_seen;
+      double probability;
+      ShardPolicy state;
+      std::vector<uint8_t> sketch;
+    };
+    std::vector<Entry> entries;
+    for (uint32_t i = 0; i < head[2]; ++i) {
+      int32_t id;
+      Entry e;
+      uint64_t sketch_bytes;
+      ShardPolicy& st = e.state;
+      if (!r.Get(&id) || !r.Get(&e.min_seen) || !r.Get(&e.probability) || !r.Get(&sketch_bytes) ||
+          !r.Get(&st.calls) || !r.Get(&st.last_step) || !r.Get(&st.last_evict_step) ||
+          !r.Get(&st.admitted) || !r.Get(&st.rejected_lookups) || !r.Get(&st.dropped_updates) ||
+          !r.Get(&st.evicted_stale) || !r.Get(&st.evicted_rare))
+        return bad("truncated table entry " + std::to_string(i));
+      if (sketch_bytes > r.left()) return bad("truncated sketch of table " + std::to_string(id));
+      e.sketch.resize(sketch_bytes);
+      r.Bytes(e.sketch.data(), sketch_bytes);
+      e.t = Find(id);
+      if (!e.t) return Status::InvalidArgument("policy state names table " + std::to_string(id) +
+                                               ", which is not a table of this model");
+      entries.push_back(std::move(e));
+    }
+    if (r.left() != 0) return bad(std::to_string(r.left()) + " bytes after the last table");
+    for (Entry& e : entries) {
+      std::lock_guard lock(e.t->mu);
+      ShardPolicy& sp = *e.t->shard[shard];
+      const AdmissionOptions& a = e.t->policy.admission;
+      sp.calls = e.state.calls;
+      sp.last_step = e.state.last_step;
+      sp.last_evict_step = e.state.last_evict_step;
+      sp.admitted = e.state.admitted;
+      sp.rejected_lookups = e.state.rejected_lookups;
+      sp.dropped_updates = e.state.dropped_updates;
+      sp.evicted_stale = e.state.evicted_stale;
+      sp.evicted_rare = e.state.evicted_rare;
+      if (!sp.sketch) continue;  // admission is off now
+      const bool same = a.min_seen == e.min_seen && a.probability == e.probability &&
+                        sp.sketch->bytes() == e.sketch.size();
+      if (same) {
+        std::memcpy(sp.sketch->data(), e.sketch.data(), e.sketch.size());
+      } else if (!e.t->warned_changed) {
+        e.t->warned_changed = true;
+        spdlog::warn(
+            "admission settings changed since the checkpoint (min_seen {} -> {}, probability {} -> "
+            "{}, sketch {} -> {} bytes per shard): table {} starts counting sightings afresh",
+            e.min_seen, a.min_seen, e.probability, a.probability, e.sketch.size(),
+            sp.sketch->bytes(), e.t->id);
+      }
+    }
+    return Status::OK();
   }
 
  private:
   void AddTable(int id) {
     auto t = std::make_unique<PolicyTable>();
     t->policy = opt_.For(id);
-    if (t->policy.admission.enabled())
-      t->sketch = std::make_unique<CountMinSketch>(t->policy.admission.counter_bytes);
+    t->shard.resize(num_shards_);
+    const size_t sketch_bytes =
+        std::max(PolicyOptions::kMinShardSketchBytes, t->policy.admission.counter_bytes / num_shards_);
+    for (uint32_t v = 0; v < num_shards_; ++v) {
+      if (!held_[v]) continue;
+      t->shard[v] = std::make_unique<ShardPolicy>();
+      if (t->policy.admission.enabled()) t->shard[v]->sketch = std::make_unique<CountMinSketch>(sketch_bytes);
+    }
+    t->id = id;
     tables_[id] = std::move(t);
   }
 
@@ -222,59 +415,91 @@ class PolicyStore final : public EmbeddingStore {
     return it == tables_.end() ? nullptr : it->second.get();
   }
 
+  std::vector<std::pair<int, PolicyTable*>> AllTables() const {
+    std::shared_lock lock(mu_);
+    std::vector<std::pair<int, PolicyTable*>> all;
+    for (auto& [id, t] : tables_) all.emplace_back(id, t.get());
+    return all;
+  }
+
+  // The virtual shard of every key; an error for a key of a shard this
+  // store does not hold (the caller routed it wrongly).
+  StatusOr<std::vector<uint32_t>> ShardsOf(int table, const Key* keys, size_t n) const {
+    std::vector<uint32_t> sid(n, 0);
+    if (num_shards_ == 1) return sid;
+    for (size_t i = 0; i < n; ++i) {
+      sid[i] = VirtualShardOf(keys[i], num_shards_);
+      if (!held_[sid[i]])
+        return Status::InvalidArgument("table " + std::to_string(table) + ": key " +
+                                       std::to_string(keys[i]) + " belongs to virtual shard " +
+                                       std::to_string(sid[i]) + ", which this store does not hold");
+    }
+    return sid;
+  }
+
   // Counts a training sighting; returns whether the key is admitted.
-  bool Sight(PolicyTable* t, Key k) {
-    const AdmissionOptions& a = t->policy.admission;
+  static bool Sight(const AdmissionOptions& a, ShardPolicy* sp, Key k) {
     if (a.min_seen > 1) {
-      uint8_t before = t->sketch->Get(k);
+      uint8_t before = sp->sketch->Get(k);
       if (before >= a.min_seen) return true;
-      uint8_t now = t->sketch->Add(k);
-      if (now >= a.min_seen) ++t->admitted;
+      uint8_t now = sp->sketch->Add(k);
+      if (now >= a.min_seen) ++sp->admitted;
       return now >= a.min_seen;
     }
-    if (t->sketch->Get(k) == CountMinSketch::kMarked) return true;
-    uint64_t r = Mix64(k ^ Mix64(a.seed + 0x2545f4914f6cdd1dULL * t->calls));
+    if (sp->sketch->Get(k) == CountMinSketch::kMarked) return true;
+    uint64_t r = Mix64(k ^ Mix64(a.seed + 0x2545f4914f6cdd1dULL * sp->calls));
     if (static_cast<double>(r >> 11) * (1.0 / 9007199254740992.0) >= a.probability) return false;
-    t->sketch->Mark(k);
-    ++t->admitted;
+    sp->sketch->Mark(k);
+    ++sp->admitted;
     return true;
   }
 
-  bool IsAdmitted(PolicyTable* t, Key k) const {
-    const AdmissionOptions& a = t->policy.admission;
-    uint8_t c = t->sketch->Get(k);
+  static bool IsAdmitted(const AdmissionOptions& a, const ShardPolicy& sp, Key k) {
+    uint8_t c = sp.sketch->Get(k);
     return a.min_seen > 1 ? c >= a.min_seen : c == CountMinSketch::kMarked;
   }
 
-  StatusOr<uint64_t> EvictByPolicy(PolicyTable* t, int table, uint32_t step) {
-    const EvictionOptions& e = t->policy.eviction;
-    if (!e.enabled()) return uint64_t{0};
+  static EvictPolicy PolicyOf(const EvictionOptions& e, uint32_t now_step) {
     EvictPolicy p;
-    p.now_step = step;
+    p.now_step = now_step;
     p.max_unseen_steps = e.max_unseen_steps;
     p.min_count = e.min_count;
-    return EvictWith(t, table, p);
+    return p;
   }
 
-  StatusOr<uint64_t> EvictWith(PolicyTable* t, int table, const EvictPolicy& p) {
+  // Evicts by `p` the rows of the shards with wanted[v] != 0, counting each
+  // shard's evictions in its own state.
+  StatusOr<uint64_t> EvictShards(PolicyTable* t, int table, const std::vector<uint8_t>& wanted,
+                                 const EvictPolicy& p) {
     std::vector<Key> victims;
-    uint64_t stale = 0, rare = 0;
-    RETURN_IF_ERROR(inner_->Scan(table, [&](Key k, const float*, const RowStats& s) {
+    std::vector<uint64_t> stale(num_shards_, 0), rare(num_shards_, 0);
+    auto visit = [&](Key k, const float*, const RowStats& s) {
       bool is_stale = p.max_unseen_steps > 0 && uint64_t{s.last_step} + p.max_unseen_steps < p.now_step;
       bool is_rare = p.min_count > 0 && s.count < p.min_count;
-      if (is_stale) ++stale; else if (is_rare) ++rare;
-      if (is_stale || is_rare) victims.push_back(k);
+      if (!is_stale && !is_rare) return true;
+      const uint32_t v = num_shards_ == 1 ? 0 : VirtualShardOf(k, num_shards_);
+      ++(is_stale ? stale : rare)[v];
+      victims.push_back(k);
       return true;
-    }));
+    };
+    if (std::all_of(wanted.begin(), wanted.end(), [](uint8_t w) { return w != 0; }))
+      RETURN_IF_ERROR(inner_->Scan(table, visit));
+    else
+      RETURN_IF_ERROR(inner_->ScanShards(table, num_shards_, wanted, visit));
     if (!victims.empty()) RETURN_IF_ERROR(inner_->Erase(table, victims.data(), victims.size()));
     std::lock_guard lock(t->mu);
-    t->evicted_stale += stale;
-    t->evicted_rare += rare;
+    for (uint32_t v = 0; v < num_shards_; ++v) {
+      if (!t->shard[v]) continue;
+      t->shard[v]->evicted_stale += stale[v];
+      t->shard[v]->evicted_rare += rare[v];
+    }
     return static_cast<uint64_t>(victims.size());
   }
 
   std::unique_ptr<EmbeddingStore> inner_;
   PolicyOptions opt_;
+  const uint32_t num_shards_;
+  std::vector<uint8_t> held_;  // by virtual shard
   mutable std::shared_mutex mu_;
   std::map<int, std::unique_ptr<PolicyTable>> tables_;
 };

@@ -19,9 +19,20 @@
 // Eviction: Evict(table, policy) removes rows unseen for more than
 // max_unseen_steps steps or seen fewer than min_count times, counted apart
 // (evicted_stale, evicted_rare). It runs on demand, automatically every
-// `every_steps` training steps (on the first Modify of such a step), and
-// before every Snapshot (with the last step seen). An evicted key's sketch
-// count is kept, so it is re-admitted at its next sighting.
+// `every_steps` training steps, and before every Snapshot (with the last
+// step seen). An evicted key's sketch count is kept, so it is re-admitted at
+// its next sighting.
+//
+// Virtual shards: all policy state (sketch, call count, last step, the
+// eviction schedule, counters) is kept per (table, virtual shard), and each
+// shard decides only from its own keys' calls. So one store holding every
+// shard (the single-process trainer) and one store per shard (a parameter
+// server) admit and evict exactly the same keys, and a shard's state moves
+// with it: SavePolicyState/LoadPolicyState give it to checkpoints, which
+// store it in the shard's row file, so a resumed run continues the same
+// decisions. Scheduled eviction of a shard runs on the first Modify that
+// touches it at or after a multiple M of every_steps (before applying it),
+// as of step M.
 //
 // Thread safety: as the wrapped store; the policy state is per table.
 #pragma once
@@ -30,6 +41,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <vector>
 
 #include "storage/embedding_store.h"
 
@@ -66,6 +78,14 @@ struct TablePolicy {
 struct PolicyOptions {
   TablePolicy defaults;                 // tables not in per_table
   std::map<int, TablePolicy> per_table;  // by table id
+  // Keys fall in num_virtual_shards virtual shards (VirtualShardOf); the
+  // store holds `shards` of them (empty = all). Each (table, shard) gets an
+  // admission sketch of counter_bytes / num_virtual_shards (at least
+  // kMinShardSketchBytes), so the job's sketch memory and decisions do not
+  // depend on how shards are spread over processes.
+  uint32_t num_virtual_shards = 1;
+  std::vector<uint32_t> shards;
+  static constexpr size_t kMinShardSketchBytes = size_t{16} << 10;
   const TablePolicy& For(int table) const {
     auto it = per_table.find(table);
     return it == per_table.end() ? defaults : it->second;

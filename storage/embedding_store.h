@@ -152,6 +152,16 @@ class EmbeddingStore {
   };
   virtual StatusOr<uint64_t> Evict(int table, const EvictPolicy& policy);
 
+  // The admission/eviction state (storage/admission.h) of virtual shard
+  // `shard`, as an opaque blob for checkpoints (shard_file.h stores it with
+  // the shard's rows); empty when the store keeps none, as every plain store.
+  virtual StatusOr<std::string> SavePolicyState(uint32_t shard) const { return std::string(); }
+  // Restores what SavePolicyState gave. A store without policies ignores it
+  // (the policies were turned off since the checkpoint).
+  [[nodiscard]] virtual Status LoadPolicyState(uint32_t shard, const std::string& blob) {
+    return Status::OK();
+  }
+
   // Writes a consistent point-in-time copy of every table to `dir` (which
   // must not exist): disk tiers flushed, one RocksDB checkpoint (hard links)
   // per virtual shard, then MANIFEST (file names, sizes, crc32) written last

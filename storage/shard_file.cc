@@ -15,7 +15,10 @@ namespace {
 
 constexpr char kMagic[8] = {'C', 'T', 'R', 'P', 'S', 'H', 'D', '1'};
 constexpr char kEndMagic[8] = {'C', 'T', 'R', 'P', 'S', 'E', 'N', 'D'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 1;             // rows only
+constexpr uint32_t kVersionWithPolicy = 2;   // rows and a policy section
+constexpr uint32_t kPolicySection = 0xFFFFFFFFu;  // in a chunk header's table index field
+constexpr size_t kMaxPolicyBytes = size_t{1} << 31;
 constexpr size_t kChunkRows = 4096;
 constexpr size_t kTrailerBytes = 24;
 
@@ -47,6 +50,7 @@ struct ShardSetWriter::File {
   };
   std::vector<Pending> pending;  // per table index
   std::vector<uint64_t> table_rows;  // per table index
+  std::string policy_state;          // written before the trailer if not empty
 
   ~File() {
     if (f) std::fclose(f);
@@ -101,8 +105,17 @@ ShardSetWriter::~ShardSetWriter() {
 
 StatusOr<std::unique_ptr<ShardSetWriter>> ShardSetWriter::Open(
     const std::string& dir, uint32_t num_virtual_shards, const std::vector<uint32_t>& shards,
-    const std::vector<TableSpec>& tables, uint32_t step, uint32_t since_step) {
+    const std::vector<TableSpec>& tables, uint32_t step, uint32_t since_step,
+    const std::vector<std::string>& policy_states) {
   if (num_virtual_shards == 0) return Status::InvalidArgument("shard files: 0 virtual shards");
+  if (!policy_states.empty() && policy_states.size() != shards.size())
+    return Status::InvalidArgument("shard files: " + std::to_string(policy_states.size()) +
+                                   " policy states for " + std::to_string(shards.size()) + " shards");
+  bool any_policy = false;
+  for (const std::string& p : policy_states) {
+    if (p.size() > kMaxPolicyBytes) return Status::InvalidArgument("shard files: policy state too large");
+    any_policy |= !p.empty();
+  }
   std::unique_ptr<ShardSetWriter> w(new ShardSetWriter());
   w->tables_ = tables;
   w->table_index_.assign(kMaxTables, -1);
@@ -115,7 +128,7 @@ StatusOr<std::unique_ptr<ShardSetWriter>> ShardSetWriter::Open(
   w->slot_of_shard_.assign(num_virtual_shards, -1);
   std::string header;
   header.append(kMagic, 8);
-  Put(&header, kVersion);
+  Put(&header, any_policy ? kVersionWithPolicy : kVersion);
   const size_t shard_field = header.size();
   Put(&header, uint32_t{0});
   Put(&header, num_virtual_shards);
@@ -128,7 +141,8 @@ StatusOr<std::unique_ptr<ShardSetWriter>> ShardSetWriter::Open(
     Put(&header, static_cast<int32_t>(t.slot_floats));
     Put(&header, uint32_t{0});
   }
-  for (uint32_t shard : shards) {
+  for (size_t i = 0; i < shards.size(); ++i) {
+    const uint32_t shard = shards[i];
     if (shard >= num_virtual_shards || w->slot_of_shard_[shard] >= 0)
       return Status::InvalidArgument("shard files: bad or repeated shard " + std::to_string(shard));
     auto file = std::make_unique<File>();
@@ -137,6 +151,7 @@ StatusOr<std::unique_ptr<ShardSetWriter>> ShardSetWriter::Open(
     file->path = dir + "/" + file->name;
     file->pending.resize(tables.size());
     file->table_rows.assign(tables.size(), 0);
+    if (!policy_states.empty()) file->policy_state = policy_states[i];
     file->f = std::fopen(file->path.c_str(), "wb");
     if (!file->f)
       return Status::IOError("cannot create " + file->path + ": " + std::strerror(errno));
@@ -171,6 +186,11 @@ StatusOr<std::vector<ShardFileInfo>> ShardSetWriter::Finish() {
   for (auto& fp : files_) {
     File& f = *fp;
     for (uint32_t ti = 0; ti < tables_.size(); ++ti) RETURN_IF_ERROR(f.FlushChunk(ti));
+    if (!f.policy_state.empty()) {
+      const uint32_t head[2] = {kPolicySection, static_cast<uint32_t>(f.policy_state.size())};
+      RETURN_IF_ERROR(f.Write(head, sizeof(head)));
+      RETURN_IF_ERROR(f.Write(f.policy_state.data(), f.policy_state.size()));
+    }
     std::string trailer;
     trailer.append(kEndMagic, 8);
     Put(&trailer, f.rows);
@@ -200,8 +220,12 @@ StatusOr<std::vector<ShardFileInfo>> WriteShardGroup(const EmbeddingStore& store
                                                      uint32_t num_virtual_shards,
                                                      const std::vector<uint32_t>& shards,
                                                      uint32_t step, uint32_t since_step) {
+  std::vector<std::string> policy(shards.size());
+  for (size_t i = 0; i < shards.size(); ++i) {
+    ASSIGN_OR_RETURN(policy[i], store.SavePolicyState(shards[i]));
+  }
   ASSIGN_OR_RETURN(auto writer, ShardSetWriter::Open(dir, num_virtual_shards, shards, tables, step,
-                                                     since_step));
+                                                     since_step, policy));
   std::vector<uint8_t> wanted(num_virtual_shards, 0);
   for (uint32_t s : shards) wanted[s] = 1;
   for (size_t i = 0; i < tables.size(); ++i) {
@@ -299,7 +323,9 @@ Status ReadShardFile(const std::string& path, ShardFileHeader* header, const Sha
   if (std::memcmp(magic, kMagic, 8) != 0) return r.Bad("not a ctrps shard file (bad magic)");
   uint32_t h[6];
   RETURN_IF_ERROR(r.Read(h, sizeof(h), "the header"));
-  if (h[0] != kVersion) return r.Bad("unsupported shard file version " + std::to_string(h[0]));
+  if (h[0] != kVersion && h[0] != kVersionWithPolicy)
+    return r.Bad("unsupported shard file version " + std::to_string(h[0]));
+  const uint32_t version = h[0];
   ShardFileHeader hd;
   hd.shard = h[1];
   hd.num_virtual_shards = h[2];
@@ -329,6 +355,7 @@ Status ReadShardFile(const std::string& path, ShardFileHeader* header, const Sha
   std::vector<RowStats> stats;
   std::vector<float> rows;
   uint64_t total = 0;
+  bool has_policy = false;
   while (true) {
     if (r.size() - r.pos() < kTrailerBytes)
       return r.Bad("truncated: no trailer (" + std::to_string(r.size() - r.pos()) +
@@ -336,6 +363,16 @@ Status ReadShardFile(const std::string& path, ShardFileHeader* header, const Sha
     if (r.size() - r.pos() == kTrailerBytes) break;
     uint32_t head[2];
     RETURN_IF_ERROR(r.Read(head, sizeof(head), "a chunk header"));
+    if (head[0] == kPolicySection && version == kVersionWithPolicy) {
+      if (has_policy) return r.Bad("a second policy section");
+      if (head[1] == 0 || head[1] > r.size() - r.pos() - kTrailerBytes)
+        return r.Bad("truncated or bad policy section of " + std::to_string(head[1]) + " bytes");
+      hd.policy_state.resize(head[1]);
+      RETURN_IF_ERROR(r.Read(hd.policy_state.data(), head[1], "the policy section"));
+      has_policy = true;
+      continue;
+    }
+    if (has_policy) return r.Bad("rows after the policy section");
     if (head[0] >= hd.tables.size()) return r.Bad("chunk names table index " + std::to_string(head[0]));
     const TableSpec& spec = hd.tables[head[0]];
     const size_t n = head[1];
@@ -404,11 +441,15 @@ Status LoadShardFile(const std::string& path, uint32_t shard, uint32_t num_virtu
   };
   // Verify the whole file (checksum included) before the first row goes in.
   if (!verified) RETURN_IF_ERROR(ReadShardFile(path, nullptr, nullptr, check));
-  return ReadShardFile(
-      path, nullptr,
+  ShardFileHeader h;
+  RETURN_IF_ERROR(ReadShardFile(
+      path, &h,
       [&](const TableSpec& spec, const Key* keys, const RowStats* stats, const float* rows,
           size_t n) { return store->Put(spec.table_id, keys, n, rows, stats); },
-      check);
+      check));
+  if (h.policy_state.empty()) return Status::OK();
+  Status s = store->LoadPolicyState(shard, h.policy_state);
+  return s.ok() ? s : s.WithContext(path);
 }
 
 }  // namespace ctrps::storage

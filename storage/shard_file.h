@@ -14,6 +14,10 @@
 //            {u32 count, u32 last_step}, n * (dim + slot_floats) f32 rows
 //   trailer  "CTRPSEND", u64 total rows, u32 crc32 of every byte before
 //            this field, u32 0                                          24 bytes
+// Version 2 is version 1 plus, after the chunks, one policy section:
+//            {u32 0xFFFFFFFF, u32 bytes} then the shard's admission/eviction
+//            state (EmbeddingStore::SavePolicyState). Files of stores
+//            without policies are still written as version 1.
 // Rows and their optimizer state are one record, so a restored row never
 // pairs a weight with another moment's optimizer state.
 #pragma once
@@ -46,6 +50,7 @@ struct ShardFileInfo {
 struct ShardFileHeader {
   uint32_t shard = 0, num_virtual_shards = 0, step = 0, since_step = 0;
   std::vector<TableSpec> tables;  // table_id, dim, slot_floats (init not stored)
+  std::string policy_state;       // version 2: the policy section (empty if none)
 };
 
 // Writes one file per shard of a set, rows arriving in any order.
@@ -53,11 +58,12 @@ class ShardSetWriter {
  public:
   ~ShardSetWriter();
   // Creates dir/shard-NNNN.rows for every shard in `shards` (dir must exist).
-  static StatusOr<std::unique_ptr<ShardSetWriter>> Open(const std::string& dir,
-                                                        uint32_t num_virtual_shards,
-                                                        const std::vector<uint32_t>& shards,
-                                                        const std::vector<TableSpec>& tables,
-                                                        uint32_t step, uint32_t since_step);
+  // policy_states, if not empty, has one blob per shard (in `shards` order)
+  // for the file's policy section; empty blobs write none.
+  static StatusOr<std::unique_ptr<ShardSetWriter>> Open(
+      const std::string& dir, uint32_t num_virtual_shards, const std::vector<uint32_t>& shards,
+      const std::vector<TableSpec>& tables, uint32_t step, uint32_t since_step,
+      const std::vector<std::string>& policy_states = {});
   // Adds one row (row_floats of its table) of `shard` (one of the set).
   [[nodiscard]] Status Add(uint32_t shard, int table, Key key, const float* row,
                            const RowStats& stats);
@@ -75,9 +81,10 @@ class ShardSetWriter {
 
 // Writes every row of `store` whose virtual shard (VirtualShardOf(key, V))
 // is in `shards`, one file per shard, into dir, on up to `threads` threads
-// (each writing its own shards). since_step > 0 keeps only rows last
-// updated after that step (an incremental file). Files come back in shard
-// order.
+// (each writing its own shards), with each shard's policy state (whole in
+// every file, incremental ones included). since_step > 0 keeps only rows
+// last updated after that step (an incremental file). Files come back in
+// shard order.
 StatusOr<std::vector<ShardFileInfo>> WriteStoreShards(const EmbeddingStore& store,
                                                       const std::string& dir,
                                                       uint32_t num_virtual_shards,
@@ -96,7 +103,7 @@ using ShardChunkFn = std::function<Status(const TableSpec& table, const Key* key
     const std::string& path, ShardFileHeader* header, const ShardChunkFn& fn,
     const std::function<Status(const ShardFileHeader&)>& on_header = nullptr);
 
-// Puts a shard file's rows into `store` (its tables already created with
+// Puts a shard file's rows, and its policy state if it has one, into `store` (its tables already created with
 // the same dim and slot_floats; a mismatch is InvalidArgument naming the
 // table). Checks the file's shard and shard count against the arguments.
 // Unless `verified` (the caller checked the file's checksum just before),

@@ -5,7 +5,8 @@
 # model is byte-identical to an uninterrupted run's. A damaged newest
 # checkpoint is reported and the previous whole one used. ctrps ckpt
 # list/inspect/verify; export and eval from a checkpoint equal those from
-# the saved model; a checkpoint of another model is refused. A resume whose
+# the saved model; a checkpoint of another model is refused; admission and
+# eviction resume exactly. A resume whose
 # reader restore outlasts the peer timeout goes on (keep-alives).
 # Usage: ckpt_resume.sh CTRPS TMPDIR
 set -euo pipefail
@@ -45,6 +46,7 @@ echo "reference: $steps steps, $(ls -d ref.ckpt/ckpt-* | wc -l) checkpoints kept
 # trial NAME RANK_TO_KILL RESUME_NP [resume args...]
 killed=0
 TRIAL_ARGS=()  # extra flags of both runs of a trial
+TRIAL_REF=ref  # the uninterrupted run it must equal
 trial() {
   local name="$1" rank="$2" np="$3"; shift 3
   "${MPIRUN[@]}" -np 3 "$ctrps" train --config job.pbtxt --set output.dir="$name" \
@@ -74,7 +76,7 @@ trial() {
   if [ "$was_running" -eq 1 ]; then
     grep -q "resumed from ckpt-" "$name.err" || { tail "$name.err"; fail "$name: did not resume"; }
   fi
-  same_model ref "$name"
+  same_model "$TRIAL_REF" "$name"
   echo "$name: resumed with np $np $*: $(grep -o 'resumed from ckpt-[0-9]*' "$name.err" || true) -> model identical"
 }
 trial kill_worker_a 2 3
@@ -85,8 +87,19 @@ trial kill_server_b 0 3
 # newer than the checkpoint; the resume drops them before loading.
 TRIAL_ARGS=(--set storage.kind=TIERED --set storage.path=tiered.db --set storage.dram_budget_bytes=2097152)
 trial kill_server_tiered 0 3
+# Admission and eviction: their state (sketches, call counts, eviction
+# schedule, per virtual shard) is in the checkpoints, so a killed run resumed
+# on another layout admits and evicts the same keys as an uninterrupted one.
+TRIAL_ARGS=(--set storage.admit_min_seen=2 --set storage.evict_unseen_steps=150
+            --set storage.evict_every_steps=50 --set checkpoint.full_every=1)
+train 3 ref_adm "${TRIAL_ARGS[@]}"
+[ "$(cat ref_adm/model/*.bin | wc -c)" -lt "$(cat ref/model/*.bin | wc -c)" ] ||
+  fail "admission/eviction did not shrink the model"
+TRIAL_REF=ref_adm
+trial kill_server_adm 0 4 --servers 2
 TRIAL_ARGS=()
-[ "$killed" -ge 3 ] || fail "only $killed of 5 kills landed mid-training: the job is too short here"
+TRIAL_REF=ref
+[ "$killed" -ge 3 ] || fail "only $killed of 6 kills landed mid-training: the job is too short here"
 
 # ctrps ckpt list / inspect / verify.
 "$ctrps" ckpt list ref.ckpt > list.txt

@@ -62,11 +62,13 @@ train 3 tiered2 --servers 2 --set storage.kind=TIERED --set storage.path=tiered2
 same_model single tiered2
 ls -d rocks2.db/shard-0000 rocks2.db/shard-0015 >/dev/null || fail "no per-shard RocksDB dirs"
 
-# Admission and eviction run on the servers, one sketch per virtual shard:
-# 1 and 2 servers admit and evict the same keys, and the policies change
-# the model (fewer rows than without them).
+# Admission and eviction run on the servers, with their state per virtual
+# shard: the single process, 1 and 2 servers admit and evict the same keys,
+# and the policies change the model (fewer rows than without them).
 adm=(--set storage.admit_min_seen=3 --set storage.evict_unseen_steps=60 --set storage.evict_every_steps=40)
+train 0 adm0 "${adm[@]}"
 train 2 adm1 "${adm[@]}"
+same_model adm0 adm1
 train 3 adm2 --servers 2 "${adm[@]}"
 same_model adm1 adm2
 rows() { cat "$1"/model/*.bin | wc -c; }
@@ -76,6 +78,7 @@ rows() { cat "$1"/model/*.bin | wc -c; }
 counters() { grep -E "^  (embedding rows|admission) " "$1.out"; }
 [ "$(counters adm1 | grep -c .)" -eq 2 ] || { cat adm1.out; fail "no table/admission counters"; }
 [ "$(counters adm1)" = "$(counters adm2)" ] || { counters adm1; counters adm2; fail "counters differ"; }
+[ "$(counters adm0)" = "$(counters adm1)" ] || { counters adm0; counters adm1; fail "counters differ"; }
 grep -q '"event":"table".*"admitted":[1-9]' adm2/metrics.jsonl || fail "no table metrics line"
 
 # Impossible layouts fail before training, with exit code 2 and the reason.

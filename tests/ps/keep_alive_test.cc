@@ -157,7 +157,9 @@ TEST(KeepAliveTest, ServerWritingASlowCheckpointKeepsItsWorkerWaiting) {
   auto files = client->SaveShards(storage::testing::FreshDir("keep-alive-ckpt"), 1, 0);
   const double waited = SecondsSince(start);
   EXPECT_TRUE(files.ok()) << files.status().ToString();
-  if (files.ok()) EXPECT_EQ(files->size(), 2u);  // both virtual shards
+  if (files.ok()) {
+    EXPECT_EQ(files->size(), 2u);  // both virtual shards
+  }
   EXPECT_GE(waited, 4 * kTimeoutMs / 1000.0);     // the write did outlast the timeout
   EXPECT_TRUE(client->Shutdown().ok());
   server.join();

@@ -18,6 +18,7 @@
 #include "ps/client.h"
 #include "ps/transport.h"
 #include "ps/worker_group.h"
+#include "storage/admission.h"
 #include "storage/embedding_store.h"
 #include "storage/shard_file.h"
 #include "tests/storage/temp_dir.h"
@@ -40,11 +41,18 @@ constexpr uint32_t kShards = 4;
 struct Job {
   std::unique_ptr<Model> model;
   std::unique_ptr<DenseOptimizer> opt;
-  std::unique_ptr<storage::EmbeddingStore> store = storage::NewMemoryStore();
-  std::unique_ptr<ps::EmbeddingClient> client = ps::NewLocalClient(store.get(), kShards);
+  std::unique_ptr<storage::EmbeddingStore> store;
+  std::unique_ptr<ps::EmbeddingClient> client;
   std::unique_ptr<Trainer> trainer;
 
-  Job(CheckpointOptions co, int64_t max_steps = 0, int emb_dim = 4, bool overlap = false) {
+  // With `policy`, the store applies admission/eviction (per virtual shard).
+  Job(CheckpointOptions co, int64_t max_steps = 0, int emb_dim = 4, bool overlap = false,
+      const storage::TablePolicy& policy = {}) {
+    storage::PolicyOptions po;
+    po.defaults = policy;
+    po.num_virtual_shards = kShards;
+    store = std::move(storage::NewPolicyStore(storage::NewMemoryStore(), po)).value();
+    client = ps::NewLocalClient(store.get(), kShards);
     ModelOptions mo;
     mo.type = ModelType::kDeepFM;
     mo.num_fields = kFields;
@@ -224,6 +232,53 @@ TEST(CheckpointResumeTest, ResumeAtAnyStepIsBitIdentical) {
     EXPECT_EQ(second.trainer->step(), 69);
     EXPECT_TRUE(second.Dense() == ref_dense) << "dense differs after a stop at " << stop_at;
     EXPECT_TRUE(second.Rows() == ref_rows) << "rows differ after a stop at " << stop_at;
+  }
+}
+
+// Admission and eviction decide from state (sketches, call counts, the
+// eviction schedule) that checkpoints carry: a resumed run admits and evicts
+// exactly like an uninterrupted one.
+TEST(CheckpointResumeTest, ResumeWithAdmissionAndEvictionIsBitIdentical) {
+  storage::TablePolicy seen, prob;
+  seen.admission.min_seen = 3;
+  seen.admission.counter_bytes = 64 << 10;
+  seen.eviction.max_unseen_steps = 6;
+  seen.eviction.every_steps = 4;
+  prob.admission.probability = 0.4;
+  prob.admission.seed = 3;
+  prob.eviction.min_count = 2;
+  prob.eviction.every_steps = 9;
+  for (const storage::TablePolicy& policy : {seen, prob}) {
+    Job ref(Every(FreshDir("ckpt-adm-ref"), 5, 3), 0, 4, false, policy);
+    ASSERT_TRUE(ref.Run().ok());
+    auto counters = [](Job& j) {
+      std::vector<uint64_t> c;
+      auto tables = j.client->TableStats();
+      EXPECT_TRUE(tables.ok());
+      for (const auto& t : *tables)
+        c.insert(c.end(), {t.rows, t.admitted, t.rejected_lookups, t.dropped_updates,
+                           t.evicted_stale, t.evicted_rare});
+      return c;
+    };
+    const auto ref_counters = counters(ref);
+    uint64_t rejected = 0, evicted = 0;
+    for (size_t i = 0; i < ref_counters.size(); i += 6)
+      rejected += ref_counters[i + 2], evicted += ref_counters[i + 4] + ref_counters[i + 5];
+    EXPECT_GT(rejected, 0u);
+    EXPECT_GT(evicted, 0u);
+    for (int64_t stop_at : {7, 23, 52}) {
+      const std::string dir = FreshDir("ckpt-adm");
+      {
+        Job first(Every(dir, 5, 3), stop_at, 4, false, policy);
+        ASSERT_TRUE(first.Run().ok());
+      }
+      if (stop_at % 5 != 0) fs::remove_all(dir + "/" + CheckpointName(stop_at));
+      Job second(Every(dir, 5, 3), 0, 4, false, policy);
+      ASSERT_TRUE(second.Run().ok()) << stop_at;
+      EXPECT_TRUE(second.Dense() == ref.Dense()) << "dense differs after a stop at " << stop_at;
+      EXPECT_TRUE(second.Rows() == ref.Rows()) << "rows differ after a stop at " << stop_at;
+      EXPECT_EQ(counters(second), ref_counters) << "after a stop at " << stop_at;
+    }
   }
 }
 
