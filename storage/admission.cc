@@ -1,5 +1,6 @@
 // The admission/eviction wrapper (see admission.h).
 #include "storage/admission.h"
+#include "storage/admission_state.h"
 
 #include <algorithm>
 #include <cstring>
@@ -15,57 +16,7 @@
 namespace ctrps::storage {
 namespace {
 
-// Count-min sketch of 8-bit saturating counters, conservative update.
-class CountMinSketch {
- public:
-  static constexpr int kDepth = 4;
-  static constexpr uint8_t kMarked = 255;  // saturated = admitted by probability
-
-  explicit CountMinSketch(size_t bytes) {
-    size_t w = 64;
-    while (w * 2 * kDepth <= bytes) w *= 2;
-    width_mask_ = w - 1;
-    counters_.assign(w * kDepth, 0);
-  }
-  uint8_t Get(Key k) const {
-    uint8_t m = 255;
-    for (int d = 0; d < kDepth; ++d) m = std::min(m, counters_[Index(k, d)]);
-    return m;
-  }
-  // Adds one sighting; returns the new estimate.
-  uint8_t Add(Key k) {
-    uint8_t m = Get(k);
-    if (m == 255) return m;
-    for (int d = 0; d < kDepth; ++d) {
-      uint8_t& c = counters_[Index(k, d)];
-      if (c == m) ++c;
-    }
-    return m + 1;
-  }
-  void Mark(Key k) {
-    for (int d = 0; d < kDepth; ++d) counters_[Index(k, d)] = kMarked;
-  }
-  size_t bytes() const { return counters_.size(); }
-  uint8_t* data() { return counters_.data(); }
-  const uint8_t* data() const { return counters_.data(); }
-
- private:
-  size_t Index(Key k, int d) const {
-    return d * (width_mask_ + 1) + (Mix64(k + 0x9e3779b97f4a7c15ULL * (d + 1)) & width_mask_);
-  }
-  size_t width_mask_ = 0;
-  std::vector<uint8_t> counters_;
-};
-
-// The policy state of one virtual shard of a table.
-struct ShardPolicy {
-  std::unique_ptr<CountMinSketch> sketch;  // only with admission
-  uint64_t calls = 0;            // training lookups that touched the shard
-  uint32_t last_step = 0;        // newest step of a Modify of the shard
-  uint32_t last_evict_step = 0;  // step of the last scheduled eviction check
-  uint64_t admitted = 0, rejected_lookups = 0, dropped_updates = 0, evicted_stale = 0,
-           evicted_rare = 0;
-};
+using namespace policy_state;
 
 struct PolicyTable {
   int id = 0;
@@ -73,40 +24,6 @@ struct PolicyTable {
   bool warned_changed = false;  // logged that the restored sketch did not fit (under mu)
   std::mutex mu;  // guards the shards' state
   std::vector<std::unique_ptr<ShardPolicy>> shard;  // by virtual shard; null if not held
-};
-
-// Policy-state blob of one shard (SavePolicyState), little-endian:
-//   "CTRPPOL1", u32 num_virtual_shards, u32 shard, u32 num_tables, u32 0
-//   per table: i32 table_id, u32 min_seen, f64 probability,
-//              u64 sketch_bytes (0 = none), u64 calls, u32 last_step,
-//              u32 last_evict_step, u64 admitted, rejected_lookups,
-//              dropped_updates, evicted_stale, evicted_rare, then the sketch.
-constexpr char kStateMagic[8] = {'C', 'T', 'R', 'P', 'P', 'O', 'L', '1'};
-
-template <typename T>
-void Append(std::string* s, const T& v) {
-  s->append(reinterpret_cast<const char*>(&v), sizeof(T));
-}
-
-// Reads fixed-size fields from a blob, failing cleanly past its end.
-class BlobReader {
- public:
-  explicit BlobReader(const std::string& b) : b_(b) {}
-  template <typename T>
-  bool Get(T* v) {
-    return Bytes(v, sizeof(T));
-  }
-  bool Bytes(void* p, size_t n) {
-    if (n > b_.size() - pos_) return false;
-    std::memcpy(p, b_.data() + pos_, n);
-    pos_ += n;
-    return true;
-  }
-  size_t left() const { return b_.size() - pos_; }
-
- private:
-  const std::string& b_;
-  size_t pos_ = 0;
 };
 
 class PolicyStore final : public EmbeddingStore {
@@ -296,98 +213,48 @@ class PolicyStore final : public EmbeddingStore {
     if (shard >= num_shards_ || !held_[shard])
       return Status::InvalidArgument("policy state of virtual shard " + std::to_string(shard) +
                                      ", which this store does not hold");
-    std::string out(kStateMagic, 8);
     const auto all = AllTables();
-    Append(&out, num_shards_);
-    Append(&out, shard);
-    Append(&out, static_cast<uint32_t>(all.size()));
-    Append(&out, uint32_t{0});
+    std::string out;
+    AppendStateHeader(&out, num_shards_, shard, static_cast<uint32_t>(all.size()));
     for (const auto& [id, t] : all) {
       std::lock_guard lock(t->mu);
-      const ShardPolicy& sp = *t->shard[shard];
-      const AdmissionOptions& a = t->policy.admission;
-      Append(&out, static_cast<int32_t>(id));
-      Append(&out, a.min_seen);
-      Append(&out, a.probability);
-      Append(&out, static_cast<uint64_t>(sp.sketch ? sp.sketch->bytes() : 0));
-      Append(&out, sp.calls);
-      Append(&out, sp.last_step);
-      Append(&out, sp.last_evict_step);
-      for (uint64_t c : {sp.admitted, sp.rejected_lookups, sp.dropped_updates, sp.evicted_stale,
-                         sp.evicted_rare})
-        Append(&out, c);
-      if (sp.sketch) out.append(reinterpret_cast<const char*>(sp.sketch->data()), sp.sketch->bytes());
+      AppendTableState(&out, id, t->policy.admission, *t->shard[shard]);
     }
     return out;
   }
 
   Status LoadPolicyState(uint32_t shard, const std::string& blob) override {
-    auto bad = [&](const std::string& what) {
-      return Status::Corruption("policy state of virtual shard " + std::to_string(shard) + ": " + what);
-    };
     if (shard >= num_shards_ || !held_[shard])
       return Status::InvalidArgument("policy state of virtual shard " + std::to_string(shard) +
                                      ", which this store does not hold");
-    BlobReader r(blob);
-    char magic[8];
-    uint32_t head[4];
-    if (!r.Bytes(magic, 8) || std::memcmp(magic, kStateMagic, 8) != 0) return bad("bad magic");
-    if (!r.Bytes(head, sizeof(head))) return bad("truncated header");
-    if (head[0] != num_shards_ || head[1] != shard)
-      return bad("written for shard " + std::to_string(head[1]) + " of " + std::to_string(head[0]) +
-                 ", not " + std::to_string(shard) + " of " + std::to_string(num_shards_));
-    // Parse everything before changing anything: a bad blob restores nothing.
-    struct Entry {
-      PolicyTable* t;
-      uint32_t min_seen;
-      double probability;
-      ShardPolicy state;
-      std::vector<uint8_t> sketch;
-    };
-    std::vector<Entry> entries;
-    for (uint32_t i = 0; i < head[2]; ++i) {
-      int32_t id;
-      Entry e;
-      uint64_t sketch_bytes;
-      ShardPolicy& st = e.state;
-      if (!r.Get(&id) || !r.Get(&e.min_seen) || !r.Get(&e.probability) || !r.Get(&sketch_bytes) ||
-          !r.Get(&st.calls) || !r.Get(&st.last_step) || !r.Get(&st.last_evict_step) ||
-          !r.Get(&st.admitted) || !r.Get(&st.rejected_lookups) || !r.Get(&st.dropped_updates) ||
-          !r.Get(&st.evicted_stale) || !r.Get(&st.evicted_rare))
-        return bad("truncated table entry " + std::to_string(i));
-      if (sketch_bytes > r.left()) return bad("truncated sketch of table " + std::to_string(id));
-      e.sketch.resize(sketch_bytes);
-      r.Bytes(e.sketch.data(), sketch_bytes);
-      e.t = Find(id);
-      if (!e.t) return Status::InvalidArgument("policy state names table " + std::to_string(id) +
-                                               ", which is not a table of this model");
-      entries.push_back(std::move(e));
+    // Everything is parsed and checked before anything changes.
+    ASSIGN_OR_RETURN(std::vector<TableStateRecord> records, DecodeShardState(blob, num_shards_, shard));
+    std::vector<PolicyTable*> tables;
+    for (const TableStateRecord& rec : records) {
+      tables.push_back(Find(rec.table_id));
+      if (!tables.back())
+        return Status::InvalidArgument("policy state names table " + std::to_string(rec.table_id) +
+                                       ", which is not a table of this model");
     }
-    if (r.left() != 0) return bad(std::to_string(r.left()) + " bytes after the last table");
-    for (Entry& e : entries) {
-      std::lock_guard lock(e.t->mu);
-      ShardPolicy& sp = *e.t->shard[shard];
-      const AdmissionOptions& a = e.t->policy.admission;
-      sp.calls = e.state.calls;
-      sp.last_step = e.state.last_step;
-      sp.last_evict_step = e.state.last_evict_step;
-      sp.admitted = e.state.admitted;
-      sp.rejected_lookups = e.state.rejected_lookups;
-      sp.dropped_updates = e.state.dropped_updates;
-      sp.evicted_stale = e.state.evicted_stale;
-      sp.evicted_rare = e.state.evicted_rare;
+    for (size_t i = 0; i < records.size(); ++i) {
+      const TableStateRecord& e = records[i];
+      PolicyTable* t = tables[i];
+      std::lock_guard lock(t->mu);
+      ShardPolicy& sp = *t->shard[shard];
+      const AdmissionOptions& a = t->policy.admission;
+      static_cast<ShardCounters&>(sp) = e.counters;
       if (!sp.sketch) continue;  // admission is off now
       const bool same = a.min_seen == e.min_seen && a.probability == e.probability &&
                         sp.sketch->bytes() == e.sketch.size();
       if (same) {
         std::memcpy(sp.sketch->data(), e.sketch.data(), e.sketch.size());
-      } else if (!e.t->warned_changed) {
-        e.t->warned_changed = true;
+      } else if (!t->warned_changed) {
+        t->warned_changed = true;
         spdlog::warn(
             "admission settings changed since the checkpoint (min_seen {} -> {}, probability {} -> "
             "{}, sketch {} -> {} bytes per shard): table {} starts counting sightings afresh",
             e.min_seen, a.min_seen, e.probability, a.probability, e.sketch.size(),
-            sp.sketch->bytes(), e.t->id);
+            sp.sketch->bytes(), t->id);
       }
     }
     return Status::OK();

@@ -224,6 +224,12 @@ TEST(AdmissionShardsTest, ShardFileVersionsAndBadPolicyState) {
   EXPECT_EQ(other->LoadPolicyState(2, saved->substr(0, saved->size() - 1)).code(),
             Status::Code::kCorruption);
   EXPECT_EQ(other->LoadPolicyState(2, "garbage").code(), Status::Code::kCorruption);
+  // Changed admission settings: the counters carry over, the sketch starts afresh.
+  TablePolicy changed = Cases()[0].policy;
+  changed.admission.min_seen = 5;
+  auto fresh = Policy(changed, {});
+  ASSERT_TRUE(fresh->LoadPolicyState(2, *saved).ok());
+  EXPECT_GT(fresh->Stats(kTable)->rejected_lookups, 0u);
   auto one_shard = Policy(Cases()[0].policy, {0});
   EXPECT_EQ(one_shard->LoadPolicyState(2, *saved).code(), Status::Code::kInvalidArgument);
   EXPECT_EQ(one_shard->SavePolicyState(2).status().code(), Status::Code::kInvalidArgument);
