@@ -91,6 +91,11 @@ Status ValidateConfig(const LoadedConfig& c, const std::string& command) {
   const auto& t = c.job.train();
   if (command == "train") {
     k.Require(!d.train().empty(), "data.train", "missing required value: the training data path");
+    const auto& s = c.job.storage();
+    k.Require(s.evict_every_steps() > 0 || (s.evict_unseen_steps() == 0 && s.evict_min_count() == 0),
+              "storage.evict_every_steps",
+              "eviction (evict_unseen_steps/evict_min_count) is set but would never run in "
+              "training: set evict_every_steps (checkpoints do not evict)");
   }
   k.Require(d.format() != config::DataConfig::LIBFFM || d.has_libffm_num_fields(),
             "data.libffm_num_fields", "missing required value for LIBFFM data");

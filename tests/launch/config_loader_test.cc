@@ -67,11 +67,20 @@ TEST(ConfigLoaderTest, CheckpointSettings) {
   EXPECT_NE(ValidateConfig(*k, "train").message().find("checkpoint.keep_last"), std::string::npos);
   // Incremental checkpoints cannot record evicted rows.
   auto e = Parse("data { train: \"a\" }\ncheckpoint { dir: \"ck\" full_every: 3 }\n",
-                 {"storage.evict_unseen_steps=1000"});
+                 {"storage.evict_unseen_steps=1000", "storage.evict_every_steps=100"});
   ASSERT_TRUE(e.ok());
   Status s = ValidateConfig(*e, "train");
   EXPECT_NE(s.message().find("checkpoint.full_every"), std::string::npos) << s.message();
   EXPECT_NE(s.message().find("eviction"), std::string::npos) << s.message();
+  // Eviction criteria without a schedule would never run in training.
+  auto n = Parse("data { train: \"a\" }\n", {"storage.evict_min_count=2"});
+  ASSERT_TRUE(n.ok());
+  s = ValidateConfig(*n, "train");
+  EXPECT_NE(s.message().find("storage.evict_every_steps"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("never run"), std::string::npos) << s.message();
+  auto y = Parse("data { train: \"a\" }\n", {"storage.evict_min_count=2", "storage.evict_every_steps=100"});
+  ASSERT_TRUE(y.ok());
+  EXPECT_TRUE(ValidateConfig(*y, "train").ok());
 }
 
 TEST(ConfigLoaderTest, MissingRequiredValue) {
