@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -200,7 +201,19 @@ std::pair<double, double> TimePullPush(ps::EmbeddingClient* client, const std::v
   return {pull, Since(t0) / reps};
 }
 
-std::vector<MicroRow> Micro(ps::Transport* t, const std::vector<size_t>& sizes) {
+// n distinct keys of table 1; by_shard: ordered by virtual shard, as the
+// trainer sends them (SparseBatchBuilder::SetShardOrder), else in hash order.
+std::vector<Key> BenchKeys(size_t n, uint32_t num_virtual_shards, bool by_shard) {
+  std::vector<Key> keys(n);
+  for (size_t i = 0; i < n; ++i) keys[i] = MakeKey(1, Mix64(i + 1));
+  if (by_shard)
+    std::stable_sort(keys.begin(), keys.end(), [&](Key a, Key b) {
+      return VirtualShardOf(a, num_virtual_shards) < VirtualShardOf(b, num_virtual_shards);
+    });
+  return keys;
+}
+
+std::vector<MicroRow> Micro(ps::Transport* t, const std::vector<size_t>& sizes, bool by_shard = true) {
   std::vector<MicroRow> rows;
   const double row_bytes = kDim * sizeof(float);
   const ps::ClusterLayout l = Layout(false);
@@ -214,8 +227,8 @@ std::vector<MicroRow> Micro(ps::Transport* t, const std::vector<size_t>& sizes) 
     const size_t n = static_cast<size_t>(m.keys);
     const double payload = n * (8 + row_bytes);
     const int reps = Reps(size);
-    std::vector<Key> keys(n);
-    for (size_t i = 0; i < n; ++i) keys[i] = MakeKey(1, Mix64(i + 1));
+    const std::vector<Key> keys =
+        BenchKeys(n, static_cast<uint32_t>(l.num_virtual_shards), by_shard);
     std::vector<float> data(n * kDim, 0.001f);
     double best[6] = {1e9, 1e9, 1e9, 1e9, 1e9, 1e9};  // raw pull/push, ps pull/push, local pull/push
     for (int trial = 0; trial < kTrials; ++trial) {
@@ -285,10 +298,13 @@ int main(int argc, char** argv) {
 
   const std::vector<size_t> sizes = {256 << 10, 1 << 20, 4 << 20, 16 << 20};
   if (argc > 2 && std::string(argv[2]) == "micro") {  // for profiling the protocol alone
-    // `micro [KiB]`: one message size, or all of them.
+    // `micro [KiB [unsorted]]`: one message size, or all of them; keys in
+    // shard order as the trainer sends them, or unsorted (the server regroups).
     std::vector<size_t> micro_sizes = sizes;
-    if (argc > 3) micro_sizes = {static_cast<size_t>(std::atol(argv[3])) << 10};
-    for (const MicroRow& m : Micro(t, micro_sizes))
+    if (argc > 3 && std::atol(argv[3]) > 0) micro_sizes = {static_cast<size_t>(std::atol(argv[3])) << 10};
+    const bool by_shard = !(argc > 4 && std::string(argv[4]) == "unsorted");
+    if (rank == 1) std::printf("keys %s\n", by_shard ? "in shard order (as the trainer sends them)" : "unsorted");
+    for (const MicroRow& m : Micro(t, micro_sizes, by_shard))
       if (rank == 1)
         std::printf("%6.0f KiB: raw pull %5.2f ps pull %5.2f (%.2f, ceiling %.2f, %.3g keys/s, msg-only "
                     "%5.2f); raw push %5.2f ps push %5.2f (%.2f, ceiling %.2f, %.3g keys/s, msg-only "

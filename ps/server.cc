@@ -157,14 +157,23 @@ Status Server::Group(const WireSlice& s, Grouping* g) {
   const size_t nshards = stores_.size();
   shard_of_.resize(s.n);
   g->begin.assign(nshards + 1, 0);
+  bool sorted = true;
+  int32_t prev = 0;
   for (size_t i = 0; i < s.n; ++i) {
     const uint32_t v = opt_.layout.ShardOfKey(s.keys[i]);
     const int32_t local = local_shard_[v];
     if (local < 0) return NotOurs(s, s.keys[i]);
     shard_of_[i] = static_cast<uint32_t>(local);
     ++g->begin[local + 1];
+    sorted &= local >= prev;
+    prev = local;
   }
   for (size_t k = 0; k < nshards; ++k) g->begin[k + 1] += g->begin[k];
+  g->sorted = sorted;
+  if (sorted) {
+    g->key_ptr = s.keys;
+    return Status::OK();
+  }
   g->order.resize(s.n);
   g->keys.resize(s.n);
   cursor_.assign(g->begin.begin(), g->begin.end() - 1);
@@ -173,6 +182,7 @@ Status Server::Group(const WireSlice& s, Grouping* g) {
     g->order[pos] = static_cast<uint32_t>(i);
     g->keys[pos] = s.keys[i];
   }
+  g->key_ptr = g->keys.data();
   return Status::OK();
 }
 
@@ -233,14 +243,20 @@ Status Server::Pull(int source, const DecodedMessage& d) {
       continue;
     }
     RETURN_IF_ERROR(Group(s, &group_));
-    rows_.resize(s.n * s.width);
+    // Keys already shard by shard: each shard's rows go straight into the
+    // reply. Otherwise into a buffer in grouped order, then to key order.
+    float* rows = out;
+    if (!group_.sorted) {
+      rows_.resize(s.n * s.width);
+      rows = rows_.data();
+    }
     for (size_t k = 0; k + 1 < group_.begin.size(); ++k) {
       const uint32_t lo = group_.begin[k], hi = group_.begin[k + 1];
       if (lo == hi) continue;
-      RETURN_IF_ERROR(stores_[k]->Lookup(s.table, group_.keys.data() + lo, hi - lo,
-                                         rows_.data() + size_t{lo} * s.width, s.width, training));
+      RETURN_IF_ERROR(stores_[k]->Lookup(s.table, group_.key_ptr + lo, hi - lo,
+                                         rows + size_t{lo} * s.width, s.width, training));
     }
-    ScatterRows(rows_.data(), group_.order.data(), s.n, s.width, out);
+    if (!group_.sorted) ScatterRows(rows_.data(), group_.order.data(), s.n, s.width, out);
   }
   return t_->Send(source, Channel::kWorker, kTagPullReply, b.Take());
 }
@@ -254,10 +270,10 @@ Status Server::ApplySlice(const WireSlice& s, uint32_t step) {
   for (size_t k = 0; k + 1 < group_.begin.size(); ++k) {
     const uint32_t lo = group_.begin[k], hi = group_.begin[k + 1];
     if (lo == hi) continue;
-    const uint32_t* order = group_.order.data() + lo;
-    RETURN_IF_ERROR(stores_[k]->Modify(s.table, group_.keys.data() + lo, hi - lo, step,
+    const Grouping& g = group_;
+    RETURN_IF_ERROR(stores_[k]->Modify(s.table, g.key_ptr + lo, hi - lo, step,
                                        [&](size_t i, float* row) {
-                                         opt->Apply(row, s.data + size_t{order[i]} * dim, dim);
+                                         opt->Apply(row, s.data + size_t{g.at(lo + i)} * dim, dim);
                                        }));
   }
   return Status::OK();

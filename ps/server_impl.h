@@ -34,11 +34,16 @@ class Server final : public ParameterServer {
     std::unique_ptr<SparseOptimizer> optimizer;
     storage::TableSpec spec;
   };
-  // Keys of one slice grouped by owned shard: order[] lists positions in
-  // the slice, shard by shard; begin[s]..begin[s+1] is shard s's part.
+  // Keys of one slice grouped by owned shard: position p of the grouping
+  // is position at(p) of the slice; begin[s]..begin[s+1] is shard s's part.
+  // Workers send keys already shard by shard (the trainer orders them so):
+  // then the grouping is the slice itself (sorted), with nothing copied.
   struct Grouping {
     std::vector<uint32_t> order, begin;
-    std::vector<Key> keys;  // keys in `order`
+    std::vector<Key> keys;          // keys in `order` (unless sorted)
+    bool sorted = false;            // the slice was already grouped: order is the identity
+    const Key* key_ptr = nullptr;   // the keys in grouped order
+    uint32_t at(uint32_t p) const { return sorted ? p : order[p]; }
   };
 
   // server.cc: requests, pull and push.

@@ -54,10 +54,10 @@ Status Server::Load(int source, const DecodedMessage& d) {
       std::vector<float> full(size_t{hi - lo} * rf);
       for (uint32_t p = lo; p < hi; ++p) {
         float* r = full.data() + size_t{p - lo} * rf;
-        storage::InitRow(t->spec.init, group_.keys[p], dim, t->spec.slot_floats, r);
-        std::memcpy(r, s.data + size_t{group_.order[p]} * dim, dim * sizeof(float));
+        storage::InitRow(t->spec.init, group_.key_ptr[p], dim, t->spec.slot_floats, r);
+        std::memcpy(r, s.data + size_t{group_.at(p)} * dim, dim * sizeof(float));
       }
-      RETURN_IF_ERROR(stores_[k]->Put(s.table, group_.keys.data() + lo, hi - lo, full.data(), nullptr));
+      RETURN_IF_ERROR(stores_[k]->Put(s.table, group_.key_ptr + lo, hi - lo, full.data(), nullptr));
     }
   }
   return t_->Send(source, Channel::kWorker, kTagControl, TextMessage(MessageKind::kAck, 0, ""));

@@ -1,9 +1,11 @@
 // A whole parameter-server cluster as threads over the in-process transport:
 // servers, remote clients and worker collectives against the local client.
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <random>
 #include <thread>
+#include <tuple>
 
 #include <gtest/gtest.h>
 
@@ -51,7 +53,9 @@ struct StepData {
   }
 };
 
-StepData MakeStep(int step, int worker) {
+// by_shard: each table's keys ordered by virtual shard (of 8), as the
+// trainer sends them; otherwise first-seen order (the server regroups).
+StepData MakeStep(int step, int worker, bool by_shard = false) {
   std::mt19937_64 rng(step * 1000 + worker);
   StepData d;
   d.keys.resize(kTables);
@@ -67,6 +71,9 @@ StepData MakeStep(int step, int worker) {
         d.keys[t].push_back(k);
       }
     }
+    if (by_shard)
+      std::stable_sort(d.keys[t].begin(), d.keys[t].end(),
+                       [](Key a, Key b) { return VirtualShardOf(a, 8) < VirtualShardOf(b, 8); });
     for (Key k : d.keys[t])
       for (int c = 0; c < kDim; ++c)
         d.grads[t].push_back(std::sin(0.1f * step + 0.7f * worker + 0.01f * (k & 0xffff) + c));
@@ -95,7 +102,8 @@ struct ClusterRun {
   std::vector<std::vector<std::vector<float>>> pulled;  // [step][worker] concatenated rows
 };
 
-ClusterRun RunCluster(int servers, int workers, Consistency mode, int steps, bool colocated = false) {
+ClusterRun RunCluster(int servers, int workers, Consistency mode, int steps, bool colocated = false,
+                      bool by_shard = false) {
   auto layout = ClusterLayout::Make(colocated ? workers : servers + workers,
                                     colocated ? 0 : servers, colocated, 8);
   EXPECT_TRUE(layout.ok()) << layout.status().ToString();
@@ -125,7 +133,7 @@ ClusterRun RunCluster(int servers, int workers, Consistency mode, int steps, boo
       auto client = NewRemoteClient(o, net->Endpoint(layout->worker_ranks[w]));
       Status st = client->DeclareTables(Tables());
       for (int step = 0; step < steps && st.ok(); ++step) {
-        StepData d = MakeStep(step, w);
+        StepData d = MakeStep(step, w, by_shard);
         st = client->Pull(d.Slices(false), true);
         for (auto& r : d.rows) run.pulled[step][w].insert(run.pulled[step][w].end(), r.begin(), r.end());
         if (st.ok()) st = client->Push(d.Slices(true), step + 1);
@@ -223,6 +231,38 @@ TEST(ClusterTest, BspIsIndependentOfServerCountAndMatchesOrderedSum) {
     EXPECT_EQ(remote.final_rows, local.final_rows) << servers << " servers";
     EXPECT_EQ(remote.pulled, local.pulled) << servers << " servers";
     ExpectSameStats(remote, local, servers);
+  }
+}
+
+// Keys sent shard by shard take the server's no-regrouping path: the same
+// rows pulled for every key, the same model at the end.
+TEST(ClusterTest, ShardOrderedKeysGiveTheSameRowsAsUnordered) {
+  constexpr int kSteps = 6;
+  for (auto [servers, workers] : {std::pair{1, 1}, {2, 1}, {1, 2}, {2, 2}}) {
+    ClusterRun plain = RunCluster(servers, workers, Consistency::kBSP, kSteps);
+    ClusterRun ordered = RunCluster(servers, workers, Consistency::kBSP, kSteps, false, true);
+    EXPECT_TRUE(plain.final_rows == ordered.final_rows) << servers << " servers, " << workers << " workers";
+    for (int step = 0; step < kSteps; ++step) {
+      for (int w = 0; w < workers; ++w) {
+        std::map<std::pair<int, Key>, std::vector<float>> a, b;
+        for (auto [run, by_shard, out] : {std::make_tuple(&plain, false, &a),
+                                          std::make_tuple(&ordered, true, &b)}) {
+          const StepData d = MakeStep(step, w, by_shard);
+          size_t at = 0;
+          for (int t = 0; t < kTables; ++t)
+            for (Key k : d.keys[t]) {
+              const float* r = run->pulled[step][w].data() + at;
+              (*out)[{t, k}] = std::vector<float>(r, r + kDim);
+              at += kDim;
+            }
+        }
+        EXPECT_TRUE(a == b) << "pulled rows differ at step " << step << ", worker " << w;
+      }
+    }
+    bool reordered = false;
+    const StepData x = MakeStep(0, 0), y = MakeStep(0, 0, true);
+    for (int t = 0; t < kTables; ++t) reordered |= x.keys[t] != y.keys[t];
+    EXPECT_TRUE(reordered) << "the test keys were already in shard order";
   }
 }
 

@@ -22,9 +22,22 @@ class SparseBatchBuilder {
 
   int num_fields() const { return static_cast<int>(row_widths_.size()); }
 
+  // With V > 1, each field's unique keys come ordered by virtual shard
+  // (VirtualShardOf(key, V); first-seen order within a shard), so a
+  // parameter server reads and writes them shard by shard, straight from
+  // and into the message, without regrouping. Row values do not depend on
+  // the order. Default 1: first-seen order.
+  void SetShardOrder(uint32_t num_virtual_shards) { num_virtual_shards_ = num_virtual_shards; }
+
  private:
+  // Reorders fr's unique keys by shard (stable) and remaps its indices.
+  void OrderByShard(FieldRows* fr);
+
   std::vector<int> row_widths_;
   FlatKeyMap map_;
+  uint32_t num_virtual_shards_ = 1;
+  std::vector<uint32_t> shard_, start_, new_index_;
+  std::vector<Key> sorted_;
 };
 
 }  // namespace ctrps::worker

@@ -55,7 +55,10 @@ double SigmoidCrossEntropy(const VectorF& logits, const std::vector<float>& labe
 Trainer::Trainer(TrainerOptions options, Model* model, DenseOptimizer* dense_optimizer,
                  ps::EmbeddingClient* client, MetricsWriter* metrics)
     : options_(std::move(options)), model_(model), dense_optimizer_(dense_optimizer),
-      client_(client), metrics_(metrics), builder_(RowWidths(*model)) {}
+      client_(client), metrics_(metrics), builder_(RowWidths(*model)) {
+  // Unique keys shard by shard: servers then need no regrouping (server.cc).
+  if (client_) builder_.SetShardOrder(client_->NumVirtualShards());
+}
 
 Trainer::~Trainer() = default;
 
