@@ -73,7 +73,12 @@ StatusOr<bool> LineReader::Next(Line* line) {
       size_t consumed = len + (nl != nullptr ? 1 : 0);
       size_t text_len = len;
       if (text_len > 0 && begin[text_len - 1] == '\r') --text_len;
-      line->text = std::string_view(begin, text_len);
+      const char* text = begin;
+      if (offset_ == 0 && text_len >= 3 && std::memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
+        text += 3;  // a UTF-8 byte order mark at the file's start is not data
+        text_len -= 3;
+      }
+      line->text = std::string_view(text, text_len);
       line->offset = offset_;
       line->size_bytes = consumed;
       line->too_long = false;

@@ -26,7 +26,8 @@ struct LineReaderOptions {
 
 struct Line {
   // The line without its "\n" and without one '\r' just before it (so CRLF
-  // files read like LF files). Valid until the next call on the reader.
+  // files read like LF files), and the first line of a file without a UTF-8
+  // byte order mark. Valid until the next call on the reader.
   // For a too-long line: its first bytes only (up to 64), for messages.
   std::string_view text;
   uint64_t offset = 0;       // where the line starts, in the reader's stream coordinates

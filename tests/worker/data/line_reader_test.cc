@@ -45,6 +45,22 @@ TEST(LineReaderTest, HandlesLfCrlfMissingFinalNewlineAndEmptyLines) {
   }
 }
 
+// A UTF-8 byte order mark (as Windows tools write) is dropped from a
+// file's first line only; offsets still count its bytes.
+TEST(LineReaderTest, ByteOrderMarkAtFileStartIsNotData) {
+  const std::string bom = "\xEF\xBB\xBF";
+  for (size_t max_read : {size_t{1}, size_t{2}, size_t{1000}}) {
+    ReadResult r = ReadAll(bom + "1\t2\r\n" + bom + "x\n", max_read);
+    ASSERT_EQ(r.lines.size(), 2u);
+    EXPECT_EQ(r.lines[0], "1\t2");
+    EXPECT_EQ(r.lines[1], bom + "x");  // not at the file's start: data
+    EXPECT_EQ(r.offsets[1], 8u);
+    EXPECT_EQ(ReadAll(bom, max_read).lines, std::vector<std::string>{""});
+  }
+  // A reader opened mid-file (a partition) does not strip.
+  EXPECT_EQ(ReadAll(bom + "a\n", 1000, {}, 50).lines[0], bom + "a");
+}
+
 TEST(LineReaderTest, OffsetsAreLineStartsInFileCoordinates) {
   ReadResult r = ReadAll("ab\ncde\r\n\nf", 2, {}, 100);
   ASSERT_EQ(r.offsets.size(), 4u);
