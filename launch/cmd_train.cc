@@ -105,6 +105,24 @@ std::string FormatSummary(const worker::TrainResult& r, const worker::EvalResult
   return out;
 }
 
+// A validation or test input without a single valid row fails before
+// training, not after it. Workers decide together: one worker's partition
+// of a small file may be empty.
+Status CheckHasRows(worker::BatchSource* s, const std::string& field, const std::string& path,
+                    const WorkerRole& role) {
+  worker::Batch batch;
+  ASSIGN_OR_RETURN(bool any, s->Next(&batch));
+  RETURN_IF_ERROR(s->Rewind());
+  if (role.group && role.num_workers > 1) {
+    ASSIGN_OR_RETURN(bool none, role.group->AllTrue(!any, "the check of " + field));
+    any = !none;
+  }
+  if (any) return Status::OK();
+  const std::string why = s->SkippedSummary();
+  return Status::InvalidArgument(field + " '" + path + "' has no valid rows" +
+                                 (why.empty() ? " (no data lines)" : ": " + why));
+}
+
 }  // namespace
 
 Status TrainWorker(const LoadedConfig& c, const WorkerRole& role) {
@@ -144,6 +162,10 @@ Status TrainWorker(const LoadedConfig& c, const WorkerRole& role) {
     ASSIGN_OR_RETURN(test_stream,
                      OpenPartitionedBatchSource(c, job.data().test(), /*training=*/false, wi, nw));
   }
+  if (valid_stream)
+    RETURN_IF_ERROR(CheckHasRows(valid_stream.get(), "data.valid", job.data().valid(), role));
+  if (test_stream)
+    RETURN_IF_ERROR(CheckHasRows(test_stream.get(), "data.test", job.data().test(), role));
   RETURN_IF_ERROR(trainer.DeclareTables());
   std::string resumed_from;
   if (!role.resume.empty() || to.checkpoint.enabled())
@@ -174,10 +196,23 @@ Status TrainWorker(const LoadedConfig& c, const WorkerRole& role) {
                nw > 1 ? ", worker " + std::to_string(wi) + " of " + std::to_string(nw) : "",
                job.data().train());
   ASSIGN_OR_RETURN(worker::TrainResult result, trainer.Train(train_stream.get(), valid_stream.get()));
+  // No step at all (fresh or resumed) is a failed run, not an untrained model.
+  if (trainer.step() == 0) {
+    const std::string why = train_stream->SkippedSummary();
+    std::string msg = "no training step was taken: data.train '" + job.data().train() + "'";
+    msg += nw > 1 ? " gave at least one of the " + std::to_string(nw) +
+                        " workers no batch (a .gz file is not split between workers: give at least "
+                        "as many files as workers)"
+                  : " has no valid rows";
+    if (!why.empty()) msg += ": " + why;
+    return Status::InvalidArgument(msg);
+  }
 
   std::unique_ptr<worker::EvalResult> test;
   if (test_stream) {
-    ASSIGN_OR_RETURN(worker::EvalResult r, trainer.Evaluate(test_stream.get(), 0));
+    auto evaluated = trainer.Evaluate(test_stream.get(), 0);
+    if (!evaluated.ok()) return evaluated.status().WithContext("data.test '" + job.data().test() + "'");
+    const worker::EvalResult& r = *evaluated;
     test = std::make_unique<worker::EvalResult>(r);
     if (role.chief)
       metrics.Write(JsonLine().Add("event", "eval").Add("split", "test").Add("step", trainer.step())

@@ -79,6 +79,23 @@ grep -q "wrong column count" dirty.err || { cat dirty.err; fail "lenient mode di
 expect_fail 1 "dirty.txt:2001" "$ctrps" train --config job.pbtxt --set data.train=dirty.txt \
   --set data.strict=true --set output.dir=dirty2
 
+# Inputs without a valid row: a training run that takes no step fails (no
+# model is saved); an empty validation or test input fails before training.
+: > empty.txt
+expect_fail 1 "no training step was taken: data.train 'empty.txt' has no valid rows" "$ctrps" train \
+  --config job.pbtxt --set data.train=empty.txt --set output.dir=empty1
+[ -d empty1/model ] && fail "a run without a training step saved a model"
+for split in valid test; do
+  expect_fail 1 "data.$split 'empty.txt' has no valid rows" "$ctrps" train --config job.pbtxt \
+    --set data.$split=empty.txt --set output.dir=empty_$split
+  grep -q "epoch 1 done" err.txt && fail "an empty data.$split was found only after training"
+done
+# A UTF-8 byte order mark (Windows tools) does not cost the first row.
+{ printf '\xef\xbb\xbf'; head -300 data/train.txt; } > bom.txt
+"$ctrps" train --config job.pbtxt --set data.train=bom.txt --set data.valid= --set data.test= \
+  --set data.strict=true --set output.dir=bom >bom.out 2>bom.err || { cat bom.err; fail "BOM train"; }
+grep -qE "training data: ([0-9]+) lines .*: \1 rows, 0 headers, 0 skipped" bom.err || { grep "training data" bom.err; fail "BOM row lost"; }
+
 # Every shipped config at least loads, validates and builds its model for one step.
 for cfg in "$src"/configs/*.pbtxt; do
   name=$(basename "$cfg" .pbtxt)

@@ -95,6 +95,15 @@ expect_layout_error 2 "at least one rank is left to train" --servers 2
 expect_layout_error 3 "servers must be 0 or 3" --set cluster.mode=COLOCATED --servers 2
 expect_layout_error 3 "only 1 virtual shards" --set storage.virtual_shards=1 --servers 2
 
+# One .gz file (not splittable) for two workers: one worker gets no batch,
+# so no BSP step can be taken; the job fails saying so, not "done" with an
+# untrained model.
+gzip -c data/valid.txt > one.gz
+set +e; "${MPIRUN[@]}" -np 3 "$ctrps" train --config job.pbtxt --set data.train=one.gz \
+  --set output.dir=onegz >onegz.out 2>onegz.err; rc=$?; set -e
+[ "$rc" -ne 0 ] || fail "one .gz for 2 workers trained nothing and exited 0"
+grep -q "give at least as many files as workers" onegz.err || { cat onegz.err; fail "onegz: no reason"; }
+
 # A killed rank, and a silent (stopped) one: the whole job ends, in time,
 # saying which rank. Long jobs (many epochs) so the signal lands mid-run.
 failure_case() {  # failure_case NAME SIGNAL RANK TIMEOUT_MS MAX_S PATTERN
