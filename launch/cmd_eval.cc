@@ -94,7 +94,11 @@ Status Eval(const LoadedConfig& c, const Flags& flags) {
     ASSIGN_OR_RETURN(r, trainer.Evaluate(stream.get(), 0, &scores, &labels));
   }
   std::string skipped = stream->SkippedSummary();
-  if (!skipped.empty()) spdlog::warn("{}: {}", data, skipped);
+  if (!skipped.empty())
+    spdlog::warn("{}: {}{}", data, skipped,
+                 flags.Has("out") ? "; --out has no line for them, so its lines do not line up "
+                                    "with the input lines (`ctrps predict` stops at such a line)"
+                                  : "");
 
   if (flags.Has("out")) {
     std::ofstream out(flags.Get("out"));

@@ -1,5 +1,5 @@
 // ctrps predict --model BUNDLE --data FILE [--out FILE] [--batch-size N] [--single-row]
-//               [--labels auto|yes|no]
+//               [--labels auto|yes|no] [--skip-bad]
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -26,17 +26,26 @@ const std::vector<FlagSpec> kPredictFlags = {
      "raw data lines in the model's training format (file, list or glob), with or "
      "without the label column (see --labels); labels are only used for the summary"},
     {"labels", "auto|yes|no",
-     "whether the lines carry labels (default auto: judged from the first line, e.g. "
-     "Criteo's 39-column test.txt or Avazu's test.csv header without `click` = no)"},
-    {"out", "FILE", "write one click probability per row to FILE (default: stdout)"},
+     "whether the lines carry labels (default auto: judged from the first lines, by "
+     "majority, e.g. Criteo's 39-column test.txt, or from Avazu's header: test.csv has no "
+     "`click` = no)"},
+    {"out", "FILE",
+     "write one click probability per row to FILE (default: stdout); written to FILE.tmp "
+     "and renamed when complete, so a failed run leaves no FILE"},
+    {"skip-bad", "",
+     "skip malformed lines (counted and summarised) instead of stopping at the first one "
+     "with file:line: then output lines no longer line up with input lines"},
     {"batch-size", "N", "rows scored per batch (default 1024)"},
     {"single-row", "", "score one row at a time (the low-latency path) instead of in batches"},
     {"threads", "N", "compute threads (default 1)"},
 };
 
-// The first line of the first input file (gzip or plain), for judging
-// whether the data carries labels.
-StatusOr<std::string> FirstLine(const std::string& spec) {
+// Whether the data carries labels, judged from the first input file (gzip
+// or plain): Avazu from its header; Criteo and libffm by majority over
+// their first kJudgedLines non-empty lines, so one odd first line does not
+// decide for the whole input.
+constexpr int kJudgedLines = 100;
+StatusOr<bool> JudgeLabeled(const std::string& spec, worker::DataFormat format, int* judged) {
   ASSIGN_OR_RETURN(auto files, worker::ResolveInputFiles(spec));
   const worker::InputFile& f = files.front();
   std::unique_ptr<worker::ByteSource> source;
@@ -49,8 +58,17 @@ StatusOr<std::string> FirstLine(const std::string& spec) {
   lo.read_buffer_bytes = 64 << 10;
   worker::LineReader reader(std::move(source), 0, lo);
   worker::Line line;
-  ASSIGN_OR_RETURN(bool got, reader.Next(&line));
-  return got ? std::string(line.text) : std::string();
+  int labeled = 0, n = 0;
+  while (n < kJudgedLines) {
+    ASSIGN_OR_RETURN(bool got, reader.Next(&line));
+    if (!got) break;
+    if (line.text.empty() && format != worker::DataFormat::kAvazu) continue;
+    labeled += worker::LooksLabeled(format, line.text);
+    ++n;
+    if (format == worker::DataFormat::kAvazu) break;  // the header decides
+  }
+  *judged = n;
+  return n == 0 || 2 * labeled >= n;
 }
 
 Status Predict(const Flags& flags) {
@@ -70,10 +88,11 @@ Status Predict(const Flags& flags) {
   o.parser = engine->data().parser;
   const std::string labels = flags.Has("labels") ? flags.Get("labels") : "auto";
   if (labels == "auto") {
-    ASSIGN_OR_RETURN(std::string first, FirstLine(o.input));
-    o.parser.labeled = worker::LooksLabeled(o.parser.format, first);
+    int judged = 0;
+    ASSIGN_OR_RETURN(o.parser.labeled, JudgeLabeled(o.input, o.parser.format, &judged));
     if (!o.parser.labeled)
-      spdlog::info("{}: no label column (judged from its first line); scoring only", o.input);
+      spdlog::info("{}: no label column (judged from its first {}); scoring only", o.input,
+                   judged == 1 ? std::string("line") : std::to_string(judged) + " lines");
   } else if (labels == "yes" || labels == "no") {
     o.parser.labeled = labels == "yes";
   } else {
@@ -82,15 +101,28 @@ Status Predict(const Flags& flags) {
   o.batching.batch_size_rows = static_cast<int>(batch_size);
   o.batching.num_epochs = 1;
   o.batching.shuffle_buffer_rows = 0;
+  // Each output line must belong to its input line: stop at the first
+  // malformed one unless told to skip.
+  o.malformed.strict = !flags.Has("skip-bad");
   RETURN_IF_ERROR_CTX(o.Validate(), "data options");
   ASSIGN_OR_RETURN(auto reader, worker::DataReader::Open(o));
 
   std::ofstream file;
   const bool to_file = flags.Has("out");
+  const std::string out_path = to_file ? flags.Get("out") : "";
+  const std::string tmp_path = out_path + ".tmp";
   if (to_file) {
-    file.open(flags.Get("out"), std::ios::trunc);
-    if (!file) return Status::IOError("cannot create " + flags.Get("out"));
+    file.open(tmp_path, std::ios::trunc);
+    if (!file) return Status::IOError("cannot create " + tmp_path);
   }
+  // Whatever fails below leaves no partial output under the real name.
+  struct RemoveTmp {
+    const std::string* path;
+    bool keep = false;
+    ~RemoveTmp() {
+      if (!keep && !path->empty()) std::remove(path->c_str());
+    }
+  } remove_tmp{to_file ? &tmp_path : &out_path};
   std::ostream& out = to_file ? static_cast<std::ostream&>(file) : std::cout;
   const bool single = flags.Has("single-row");
   const int F = engine->num_fields();
@@ -99,8 +131,10 @@ Status Predict(const Flags& flags) {
   double compute_s = 0;
   char buf[32];
   while (true) {
-    ASSIGN_OR_RETURN(bool more, reader->Next(&batch));
-    if (!more) break;
+    auto more = reader->Next(&batch);
+    if (!more.ok())
+      return more.status().WithContext(flags.Has("skip-bad") ? "reading" : "reading (--skip-bad skips malformed lines)");
+    if (!*more) break;
     const int B = batch.size();
     probs.resize(B);
     const auto t0 = std::chrono::steady_clock::now();
@@ -123,9 +157,17 @@ Status Predict(const Flags& flags) {
   if (!out) return Status::IOError("cannot write the predictions");
   const std::string skipped =
       reader->stats().malformed_lines() > 0 ? reader->stats().ToString() : "";
-  if (!skipped.empty()) spdlog::warn("{}: {}", o.input, skipped);
+  if (!skipped.empty())
+    spdlog::warn("{}: {}; these lines have no output line, so output lines do not line up with "
+                 "input lines", o.input, skipped);
   const size_t n = all_probs.size();
   if (n == 0) return Status::InvalidArgument(o.input + " has no valid rows");
+  if (to_file) {
+    file.close();
+    if (!file || std::rename(tmp_path.c_str(), out_path.c_str()) != 0)
+      return Status::IOError("cannot write " + out_path);
+    remove_tmp.keep = true;
+  }
   std::string quality = "no labels";
   if (o.parser.labeled) {
     ASSIGN_OR_RETURN(double auc, worker::ComputeAuc(all_probs, all_labels));

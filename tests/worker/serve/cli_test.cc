@@ -168,6 +168,45 @@ TEST_F(ServeCli, ExportsQuantisedAndOnnx) {
   EXPECT_TRUE(std::filesystem::exists(d + "/onnx/vocab.bin"));
 }
 
+// predict's output lines belong to its input lines: a malformed line stops
+// it (file:line, no output file left behind) unless --skip-bad, which says
+// the lines no longer line up. --labels auto judges by the first lines'
+// majority, so one odd first line does not decide.
+TEST_F(ServeCli, PredictKeepsOutputLinesOnTheirInputLines) {
+  const std::string& d = *dir_;
+  ASSERT_EQ(Ctrps(d, "pexport", "export --checkpoint '" + d + "/job/model' --out '" + d + "/pb'"), 0);
+  std::vector<std::string> lines;
+  {
+    std::ifstream in(d + "/data/test.txt");
+    for (std::string line; std::getline(in, line) && lines.size() < 200;) lines.push_back(line);
+  }
+  ASSERT_EQ(lines.size(), 200u);
+  {
+    std::ofstream out(d + "/bad51.txt");
+    for (size_t i = 0; i < lines.size(); ++i) out << (i == 50 ? "garbage" : lines[i]) << "\n";
+  }
+  const std::string model = "predict --model '" + d + "/pb' --data '" + d;
+  EXPECT_EQ(Ctrps(d, "pbad", model + "/bad51.txt' --out '" + d + "/pbad'"), 1);
+  EXPECT_NE(Read(d + "/pbad.err").find("bad51.txt:51"), std::string::npos) << Read(d + "/pbad.err");
+  EXPECT_NE(Read(d + "/pbad.err").find("--skip-bad"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(d + "/pbad"));
+  EXPECT_FALSE(std::filesystem::exists(d + "/pbad.tmp"));
+  ASSERT_EQ(Ctrps(d, "pskip", model + "/bad51.txt' --skip-bad --out '" + d + "/pskip'"), 0);
+  EXPECT_EQ(Numbers(d + "/pskip").size(), 199u);
+  EXPECT_NE(Read(d + "/pskip.err").find("do not line up"), std::string::npos);
+  // An unlabeled file whose first line carries a label: judged unlabeled.
+  {
+    std::ofstream out(d + "/odd_first.txt");
+    out << lines[0] << "\n";
+    for (size_t i = 1; i < lines.size(); ++i) out << lines[i].substr(lines[i].find('\t') + 1) << "\n";
+  }
+  ASSERT_EQ(Ctrps(d, "podd", model + "/odd_first.txt' --skip-bad --out '" + d + "/podd'"), 0)
+      << Read(d + "/podd.err");
+  EXPECT_NE(Read(d + "/podd.err").find("judged from its first 100 lines"), std::string::npos)
+      << Read(d + "/podd.err");
+  EXPECT_EQ(Numbers(d + "/podd").size(), 199u);
+}
+
 TEST_F(ServeCli, ClearErrors) {
   const std::string& d = *dir_;
   // Usage errors exit 2.
