@@ -1,5 +1,6 @@
 #include "launch/config_loader.h"
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -131,6 +132,9 @@ StatusOr<LoadedConfig> ParseConfigText(const std::string& text, const std::strin
 
 StatusOr<LoadedConfig> LoadConfig(const std::string& path,
                                   const std::vector<std::string>& overrides) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    return Status::InvalidArgument("config file " + path + " is a directory");
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::NotFound("config file " + path + " cannot be opened");
   std::stringstream ss;

@@ -83,6 +83,13 @@ TEST(ConfigLoaderTest, CheckpointSettings) {
   EXPECT_TRUE(ValidateConfig(*y, "train").ok());
 }
 
+TEST(ConfigLoaderTest, ConfigPathThatIsADirectory) {
+  auto c = LoadConfig("/tmp", {});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("/tmp is a directory"), std::string::npos)
+      << c.status().message();
+}
+
 TEST(ConfigLoaderTest, MissingRequiredValue) {
   auto c = Parse("model { type: LR }");
   ASSERT_TRUE(c.ok());

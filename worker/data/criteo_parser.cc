@@ -70,7 +70,11 @@ bool CriteoParser::ParseInteger(int field, std::string_view token, Key* key, flo
   if (!ParseInt64(token, &x)) {
     error->reason = MalformedReason::kBadInteger;
     error->column = 1 + field;
-    error->detail = "expected an integer (or nothing), got " + QuoteForMessage(token);
+    const size_t digits_from = !token.empty() && (token[0] == '-' || token[0] == '+') ? 1 : 0;
+    const bool all_digits = token.size() > digits_from &&
+                            token.find_first_not_of("0123456789", digits_from) == token.npos;
+    error->detail = all_digits ? "integer out of the 64-bit range, got " + QuoteForMessage(token)
+                               : "expected an integer (or nothing), got " + QuoteForMessage(token);
     return false;
   }
   if (encoding_ == IntegerEncoding::kScale) {

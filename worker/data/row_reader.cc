@@ -33,7 +33,7 @@ Status RowReader::Malformed(const InputLine& line, const ParseError& error) {
   ++logged_;
   spdlog::warn("skipping malformed line ({}) {}", MalformedReasonName(error.reason), message);
   if (logged_ == options_.max_logged_lines) {
-    spdlog::warn("further malformed lines are counted but not logged (max_logged_lines = {})",
+    spdlog::warn("further malformed lines are counted but not logged (limit {}: data.log_bad_lines)",
                  options_.max_logged_lines);
   }
   return Status::OK();
