@@ -103,6 +103,14 @@ set +e; "${MPIRUN[@]}" -np 3 "$ctrps" train --config job.pbtxt --set data.train=
   --set output.dir=onegz >onegz.out 2>onegz.err; rc=$?; set -e
 [ "$rc" -ne 0 ] || fail "one .gz for 2 workers trained nothing and exited 0"
 grep -q "give at least as many files as workers" onegz.err || { cat onegz.err; fail "onegz: no reason"; }
+# Three .gz files for two workers: the epoch ends with the shorter partition,
+# and the worker whose rows wait for the next epoch says so.
+mkdir -p gz3
+head -1000 data/valid.txt | gzip -c > gz3/a.gz
+sed -n 1001,2000p data/valid.txt | gzip -c > gz3/b.gz
+sed -n 2001,3000p data/valid.txt | gzip -c > gz3/c.gz
+train 3 gz3run --set 'data.train=gz3/*.gz' --set data.valid= --set data.test=
+grep -q "another worker's partition ran out" gz3run.err || { cat gz3run.err; fail "uneven partitions not reported"; }
 
 # A killed rank, and a silent (stopped) one: the whole job ends, in time,
 # saying which rank. Long jobs (many epochs) so the signal lands mid-run.

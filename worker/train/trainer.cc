@@ -100,9 +100,18 @@ StatusOr<bool> Trainer::NextBatch(BatchSource* source, Slot* slot, TrainResult* 
   res->read_s += Since(t);
   if (group_ && group_->size() > 1) {
     t = Clock::now();
+    const bool mine = more;
     ASSIGN_OR_RETURN(more, group_->AllTrue(more, "the end-of-data check after step " +
                                                      std::to_string(step_)));
     res->wait_s += Since(t);
+    // A BSP step needs a batch from every worker: the epoch ends with the
+    // first worker to run out, and the others' remaining rows wait for the
+    // next epoch. Said, not silent (partitions of .gz files are whole files).
+    if (mine && !more)
+      spdlog::warn("worker {} of {}: the epoch ends at step {} because another worker's "
+                   "partition ran out; this worker's remaining rows are not trained in this "
+                   "epoch (uneven partitions: e.g. fewer or unequal .gz files per worker)",
+                   group_->index(), group_->size(), step_);
   }
   return more;
 }
