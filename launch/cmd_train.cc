@@ -200,9 +200,7 @@ Status TrainWorker(const LoadedConfig& c, const WorkerRole& role) {
   if (trainer.step() == 0) {
     const std::string why = train_stream->SkippedSummary();
     std::string msg = "no training step was taken: data.train '" + job.data().train() + "'";
-    msg += nw > 1 ? " gave at least one of the " + std::to_string(nw) +
-                        " workers no batch (a .gz file is not split between workers: give at least "
-                        "as many files as workers)"
+    msg += nw > 1 ? " gave none of the " + std::to_string(nw) + " workers a valid row"
                   : " has no valid rows";
     if (!why.empty()) msg += ": " + why;
     return Status::InvalidArgument(msg);

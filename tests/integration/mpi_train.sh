@@ -95,22 +95,27 @@ expect_layout_error 2 "at least one rank is left to train" --servers 2
 expect_layout_error 3 "servers must be 0 or 3" --set cluster.mode=COLOCATED --servers 2
 expect_layout_error 3 "only 1 virtual shards" --set storage.virtual_shards=1 --servers 2
 
-# One .gz file (not splittable) for two workers: one worker gets no batch,
-# so no BSP step can be taken; the job fails saying so, not "done" with an
-# untrained model.
+# Uneven partitions (.gz files are not split): the epoch goes on while any
+# worker has rows, the others joining with empty batches, so every row is
+# trained. One .gz for two workers: worker 1 has none and joins every step.
 gzip -c data/valid.txt > one.gz
-set +e; "${MPIRUN[@]}" -np 3 "$ctrps" train --config job.pbtxt --set data.train=one.gz \
-  --set output.dir=onegz >onegz.out 2>onegz.err; rc=$?; set -e
-[ "$rc" -ne 0 ] || fail "one .gz for 2 workers trained nothing and exited 0"
-grep -q "give at least as many files as workers" onegz.err || { cat onegz.err; fail "onegz: no reason"; }
-# Three .gz files for two workers: the epoch ends with the shorter partition,
-# and the worker whose rows wait for the next epoch says so.
+train 3 onegz --set data.train=one.gz --set data.valid= --set data.test=
+grep -q "samples          5000$" onegz.out || { cat onegz.out; fail "one .gz on 2 workers: not all 5000 rows trained"; }
+grep -q "joins the rest of the epoch with empty batches" onegz.err || fail "onegz: no join message"
+# Three .gz files of 1000 rows for two workers: 2000 and 1000 rows; the
+# epoch is as long as the longer partition (8 steps of 256), not the shorter.
 mkdir -p gz3
 head -1000 data/valid.txt | gzip -c > gz3/a.gz
 sed -n 1001,2000p data/valid.txt | gzip -c > gz3/b.gz
 sed -n 2001,3000p data/valid.txt | gzip -c > gz3/c.gz
-train 3 gz3run --set 'data.train=gz3/*.gz' --set data.valid= --set data.test=
-grep -q "another worker's partition ran out" gz3run.err || { cat gz3run.err; fail "uneven partitions not reported"; }
+train 3 gz3run --set 'data.train=gz3/*.gz' --set data.valid= --set data.test= --set train.epochs=1
+grep -q "steps            8$" gz3run.out || { cat gz3run.out; fail "uneven partitions: the epoch stopped early"; }
+# Nothing anywhere: no step, an error rather than an untrained model.
+: > empty.txt
+set +e; "${MPIRUN[@]}" -np 3 "$ctrps" train --config job.pbtxt --set data.train=empty.txt \
+  --set output.dir=nodata >nodata.out 2>nodata.err; rc=$?; set -e
+[ "$rc" -ne 0 ] || fail "training on no rows exited 0"
+grep -q "gave none of the 2 workers a valid row" nodata.err || { cat nodata.err; fail "nodata: no reason"; }
 
 # A killed rank, and a silent (stopped) one: the whole job ends, in time,
 # saying which rank. Long jobs (many epochs) so the signal lands mid-run.

@@ -89,6 +89,26 @@ std::vector<ps::TableSlice> Trainer::Slices(SparseBatch* sparse, bool grads) {
   return slices;
 }
 
+// The dense gradients averaged over every row of the step: each worker's
+// batch-mean gradient weighted by its rows (one allreduce of the gradients
+// times the rows, with the rows appended), so a short or empty last batch
+// counts for what it holds.
+Status Trainer::ReduceDenseGrads(int batch_rows) {
+  const size_t n = model_->dense_size();
+  float* g = model_->dense_grads();
+  reduce_buf_.resize(n + 1);
+  const float w = static_cast<float>(batch_rows);
+  for (size_t i = 0; i < n; ++i) reduce_buf_[i] = g[i] * w;
+  reduce_buf_[n] = w;
+  RETURN_IF_ERROR(group_->AllreduceMean(reduce_buf_.data(), n + 1,
+                                        "the dense gradient allreduce at step " +
+                                            std::to_string(step_ + 1)));
+  const float rows = reduce_buf_[n];
+  const float inv = rows > 0 ? 1.0f / rows : 0.0f;
+  for (size_t i = 0; i < n; ++i) g[i] = reduce_buf_[i] * inv;
+  return Status::OK();
+}
+
 StatusOr<bool> Trainer::NextBatch(BatchSource* source, Slot* slot, TrainResult* res) {
   auto t = Clock::now();
   if (options_.checkpoint.enabled() && options_.overlap_pull) {
@@ -96,22 +116,29 @@ StatusOr<bool> Trainer::NextBatch(BatchSource* source, Slot* slot, TrainResult* 
     ASSIGN_OR_RETURN(slot->position_before, source->SavePosition());
   }
   ASSIGN_OR_RETURN(bool more, source->Next(&slot->batch));
-  if (more) builder_.Build(slot->batch, &slot->sparse);
+  if (!more) {  // an empty batch: a step this worker joins without rows
+    slot->batch.num_fields = builder_.num_fields();
+    slot->batch.Clear();
+  }
+  builder_.Build(slot->batch, &slot->sparse);
   res->read_s += Since(t);
   if (group_ && group_->size() > 1) {
+    // Every worker takes part in every step (BSP needs each one's push, and
+    // the dense allreduce everyone): the epoch goes on while any worker has
+    // rows, and a worker whose partition ran out joins with empty batches,
+    // so uneven partitions (whole .gz files) are trained to their end.
     t = Clock::now();
     const bool mine = more;
-    ASSIGN_OR_RETURN(more, group_->AllTrue(more, "the end-of-data check after step " +
-                                                     std::to_string(step_)));
+    ASSIGN_OR_RETURN(more, group_->AllTrue(!more, "the end-of-data check after step " +
+                                                      std::to_string(step_)));
+    more = !more;  // some worker still has a batch
     res->wait_s += Since(t);
-    // A BSP step needs a batch from every worker: the epoch ends with the
-    // first worker to run out, and the others' remaining rows wait for the
-    // next epoch. Said, not silent (partitions of .gz files are whole files).
-    if (mine && !more)
-      spdlog::warn("worker {} of {}: the epoch ends at step {} because another worker's "
-                   "partition ran out; this worker's remaining rows are not trained in this "
-                   "epoch (uneven partitions: e.g. fewer or unequal .gz files per worker)",
+    if (more && !mine && !joined_empty_) {
+      spdlog::warn("worker {} of {}: its partition ran out at step {}; it joins the rest of the "
+                   "epoch with empty batches while other workers train theirs",
                    group_->index(), group_->size(), step_);
+    }
+    joined_empty_ = more && !mine;
   }
   return more;
 }
@@ -352,8 +379,9 @@ StatusOr<TrainResult> Trainer::Train(BatchSource* train, BatchSource* valid) {
         ASSIGN_OR_RETURN(bool more, NextBatch(train, &slots_[cur], &res));
         if (!more) break;
         auto t = Clock::now();
-        RETURN_IF_ERROR_CTX(client_->StartPull(Slices(&slots_[cur].sparse, false), true),
-                            "pull at step " + std::to_string(step_));
+        if (slots_[cur].batch.size() > 0)
+          RETURN_IF_ERROR_CTX(client_->StartPull(Slices(&slots_[cur].sparse, false), true),
+                              "pull at step " + std::to_string(step_));
         res.pull_s += Since(t);
       }
       auto t = Clock::now();
@@ -363,21 +391,27 @@ StatusOr<TrainResult> Trainer::Train(BatchSource* train, BatchSource* valid) {
       prefetched = false;
       bool last_of_epoch = false;
 
+      const int batch_rows = slot.batch.size();
       t = Clock::now();
-      model_->Forward(slot.sparse, /*training=*/true, &logits_);
-      double loss = SigmoidCrossEntropy(logits_, slot.batch.labels, &dlogits_);
-      if (!std::isfinite(loss))
-        return Status::Internal("training loss is " + std::to_string(loss) + " at step " +
-                                std::to_string(step_) + ": lower the learning rates");
+      double loss = 0;
       std::fill_n(model_->dense_grads(), model_->dense_size(), 0.0f);
-      model_->Backward(dlogits_, &slot.sparse);
+      if (batch_rows > 0) {
+        model_->Forward(slot.sparse, /*training=*/true, &logits_);
+        loss = SigmoidCrossEntropy(logits_, slot.batch.labels, &dlogits_);
+        if (!std::isfinite(loss))
+          return Status::Internal("training loss is " + std::to_string(loss) + " at step " +
+                                  std::to_string(step_) + ": lower the learning rates");
+        model_->Backward(dlogits_, &slot.sparse);
+      }
       res.compute_s += Since(t);
 
       // Sparse gradients go out first, so servers apply them while the dense
-      // gradients are reduced and applied here.
+      // gradients are reduced and applied here. An empty batch pushes no
+      // slices (the step's push still counts for BSP).
       t = Clock::now();
       RETURN_IF_ERROR_CTX(
-          client_->Push(Slices(&slot.sparse, true), static_cast<uint32_t>(step_ + 1)),
+          client_->Push(batch_rows > 0 ? Slices(&slot.sparse, true) : std::vector<ps::TableSlice>{},
+                        static_cast<uint32_t>(step_ + 1)),
           "push at step " + std::to_string(step_ + 1));
       res.push_s += Since(t);
       if (options_.overlap_pull) {
@@ -387,8 +421,9 @@ StatusOr<TrainResult> Trainer::Train(BatchSource* train, BatchSource* valid) {
         ASSIGN_OR_RETURN(bool more, NextBatch(train, &slots_[cur ^ 1], &res));
         if (more) {
           t = Clock::now();
-          RETURN_IF_ERROR_CTX(client_->StartPull(Slices(&slots_[cur ^ 1].sparse, false), true),
-                              "pull at step " + std::to_string(step_ + 2));
+          if (slots_[cur ^ 1].batch.size() > 0)
+            RETURN_IF_ERROR_CTX(client_->StartPull(Slices(&slots_[cur ^ 1].sparse, false), true),
+                                "pull at step " + std::to_string(step_ + 2));
           res.pull_s += Since(t);
           prefetched = true;
         } else {
@@ -397,21 +432,20 @@ StatusOr<TrainResult> Trainer::Train(BatchSource* train, BatchSource* valid) {
       }
       if (group_ && group_->size() > 1) {
         t = Clock::now();
-        RETURN_IF_ERROR(group_->AllreduceMean(model_->dense_grads(), model_->dense_size(),
-                                              "the dense gradient allreduce at step " +
-                                                  std::to_string(step_ + 1)));
+        RETURN_IF_ERROR(ReduceDenseGrads(batch_rows));
         res.allreduce_s += Since(t);
       }
       t = Clock::now();
       dense_optimizer_->Step(model_->dense_values(), model_->dense_grads());
       res.compute_s += Since(t);
       ++step_;
-      const int batch_rows = slot.batch.size();
       if (prefetched) cur ^= 1;
 
       res.samples += batch_rows;
-      window_loss += loss;
-      ++window_steps;
+      if (batch_rows > 0) {
+        window_loss += loss;
+        ++window_steps;
+      }
       char extra[64];
       std::snprintf(extra, sizeof(extra), "epoch %d step %lld loss %.5f", epoch + 1,
                     static_cast<long long>(step_), window_loss / window_steps);

@@ -139,6 +139,11 @@ class Trainer {
   const std::vector<double>& checkpoint_pauses() const { return checkpoint_pauses_; }
 
  private:
+  // Averages the dense gradients over the workers, weighted by rows.
+  Status ReduceDenseGrads(int batch_rows);
+  std::vector<float> reduce_buf_;
+  bool joined_empty_ = false;  // this worker's partition ran out; it is joining with empty batches
+
   struct Slot {
     Batch batch;
     SparseBatch sparse;

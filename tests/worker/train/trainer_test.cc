@@ -3,10 +3,13 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <thread>
 
 #include <gtest/gtest.h>
 
 #include "ps/client.h"
+#include "ps/transport.h"
+#include "ps/worker_group.h"
 #include "storage/embedding_store.h"
 #include "tests/worker/train/test_util.h"
 #include "worker/eval/auc.h"
@@ -140,6 +143,40 @@ TEST(TrainerTest, EarlyStoppingAndMaxSteps) {
   auto r2 = job2.trainer->Train(&tr2, nullptr);
   ASSERT_TRUE(r2.ok());
   EXPECT_EQ(r2->steps, 7);
+}
+
+// Two workers with uneven partitions (here: all batches and none). The
+// worker with rows trains them all; the other joins every step with an
+// empty batch; the dense gradients are averaged weighted by rows, so both
+// replicas end where one worker alone would (up to float rounding), with
+// the same steps.
+TEST(TrainerTest, UnevenPartitionsTrainEveryRowWithRowWeightedDenseGradients) {
+  TrainerOptions to;
+  to.epochs = 2;
+  Job alone(ModelType::kDeepFM, 4, to), a(ModelType::kDeepFM, 4, to), b(ModelType::kDeepFM, 4, to);
+  testing::VectorStream data(PlantedBatches(9, 32, 4, 100, 3)), data_a(PlantedBatches(9, 32, 4, 100, 3)),
+      none({});
+  auto single = alone.trainer->Train(&data, nullptr);
+  ASSERT_TRUE(single.ok()) << single.status().ToString();
+  auto net = ps::NewInProcessNetwork(2);
+  ps::WorkerGroup ga(net->Endpoint(0), {0, 1}, 20000), gb(net->Endpoint(1), {0, 1}, 20000);
+  a.trainer->SetWorkerGroup(&ga);
+  b.trainer->SetWorkerGroup(&gb);
+  StatusOr<TrainResult> ra = Status::Internal("not run"), rb = Status::Internal("not run");
+  std::thread tb([&] { rb = b.trainer->Train(&none, nullptr); });
+  ra = a.trainer->Train(&data_a, nullptr);
+  tb.join();
+  ASSERT_TRUE(ra.ok()) << ra.status().ToString();
+  ASSERT_TRUE(rb.ok()) << rb.status().ToString();
+  EXPECT_EQ(ra->steps, single->steps);
+  EXPECT_EQ(rb->steps, single->steps);
+  EXPECT_EQ(ra->samples, single->samples);
+  EXPECT_EQ(rb->samples, 0);
+  const float* x = alone.model->dense_values();
+  for (int i = 0; i < alone.model->dense_size(); ++i) {
+    ASSERT_NEAR(a.model->dense_values()[i], x[i], 1e-5f + 1e-4f * std::fabs(x[i])) << i;
+    ASSERT_EQ(a.model->dense_values()[i], b.model->dense_values()[i]) << i;  // replicas agree
+  }
 }
 
 TEST(TrainerTest, DivergenceIsReportedNotHidden) {
