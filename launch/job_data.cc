@@ -60,6 +60,18 @@ class ReaderSource final : public worker::BatchSource {
   }
 
   std::string ReadSummary() const override { return Totals().ToString(); }
+  std::vector<std::pair<std::string, int64_t>> ReadCounters() const override {
+    const worker::ReadStats s = Totals();
+    std::vector<std::pair<std::string, int64_t>> out = {
+        {"lines_read", s.lines}, {"rows_read", s.rows}, {"lines_skipped", s.malformed_lines()}};
+    for (int r = 0; r < worker::kNumMalformedReasons; ++r) {
+      if (s.malformed[r] == 0) continue;
+      std::string name = worker::MalformedReasonName(static_cast<worker::MalformedReason>(r));
+      for (char& c : name) c = c == ' ' ? '_' : c;
+      out.emplace_back("skipped_" + name, s.malformed[r]);
+    }
+    return out;
+  }
 
   // "ctrps-reader 1 <pass> <epoch> <file> <byte> <line in file> <lines>
   // <window> <rows into window> <rows returned>" then one line per input

@@ -76,6 +76,8 @@ head -1000 data/valid.txt >> dirty.txt
 "$ctrps" train --config job.pbtxt --set data.train=dirty.txt --set data.valid= --set data.test= \
   --set output.dir=dirty >dirty.out 2>dirty.err || { cat dirty.err; fail "lenient train"; }
 grep -q "wrong column count" dirty.err || { cat dirty.err; fail "lenient mode did not report the skipped line"; }
+grep -q '"event":"train_done".*"lines_skipped":[1-9][0-9]*,"skipped_wrong_column_count":[1-9]' \
+  dirty/metrics.jsonl || { grep train_done dirty/metrics.jsonl; fail "no skip counts in metrics.jsonl"; }
 expect_fail 1 "dirty.txt:2001" "$ctrps" train --config job.pbtxt --set data.train=dirty.txt \
   --set data.strict=true --set output.dir=dirty2
 

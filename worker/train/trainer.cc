@@ -505,20 +505,25 @@ StatusOr<TrainResult> Trainer::Train(BatchSource* train, BatchSource* valid) {
   std::string skipped = train->SkippedSummary();
   if (!skipped.empty()) spdlog::warn("training data: {}", skipped);
   else if (!train->ReadSummary().empty()) spdlog::info("training data: {}", train->ReadSummary());
-  if (metrics_)
-    metrics_->Write(JsonLine()
-                        .Add("event", "train_done")
-                        .Add("steps", res.steps)
-                        .Add("samples", res.samples)
-                        .Add("seconds", res.train_seconds)
-                        .Add("samples_per_s", res.samples_per_second)
-                        .Add("read_s", res.read_s)
-                        .Add("pull_s", res.pull_s)
-                        .Add("compute_s", res.compute_s)
-                        .Add("allreduce_s", res.allreduce_s)
-                        .Add("push_s", res.push_s)
-                        .Add("wait_s", res.wait_s)
-                        .Add("early_stopped", res.early_stopped));
+  if (metrics_) {
+    JsonLine line;
+    line.Add("event", "train_done")
+        .Add("steps", res.steps)
+        .Add("samples", res.samples)
+        .Add("seconds", res.train_seconds)
+        .Add("samples_per_s", res.samples_per_second)
+        .Add("read_s", res.read_s)
+        .Add("pull_s", res.pull_s)
+        .Add("compute_s", res.compute_s)
+        .Add("allreduce_s", res.allreduce_s)
+        .Add("push_s", res.push_s)
+        .Add("wait_s", res.wait_s)
+        .Add("early_stopped", res.early_stopped);
+    // This worker's input counts (all passes): lines, rows, and skipped
+    // lines by reason ("skipped_wrong_column_count": 3).
+    for (const auto& [name, count] : train->ReadCounters()) line.Add(name, static_cast<long long>(count));
+    metrics_->Write(line);
+  }
   return res;
 }
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/metrics_writer.h"
@@ -34,6 +35,9 @@ class BatchSource {
   virtual std::string SkippedSummary() const = 0;
   // What was read so far (lines, bytes, rows, skipped), for the run's log.
   virtual std::string ReadSummary() const { return ""; }
+  // The same as named counts for metrics ("lines_read", "rows_read",
+  // "lines_skipped", "skipped_<reason>"); empty if the source does not count.
+  virtual std::vector<std::pair<std::string, int64_t>> ReadCounters() const { return {}; }
   // Fraction of the current pass consumed, in [0, 1], or < 0 if unknown.
   virtual double PassFraction() const { return -1; }
   // Checkpoints: where the stream is (after the last batch Next returned),
