@@ -47,7 +47,18 @@ class GzipDecoder : public ByteSource {
         zs_.avail_in = static_cast<uInt>(*got);
       }
       if (member_ended_) {
-        // More bytes after a member: they must be another member.
+        // Zero bytes after a member are padding (tape and block devices
+        // write them; gzip -d ignores them too).
+        while (zs_.avail_in > 0 && *zs_.next_in == 0) {
+          ++zs_.next_in;
+          --zs_.avail_in;
+        }
+        if (zs_.avail_in == 0) continue;
+        // Other bytes after a member must be another member.
+        if (*zs_.next_in != 0x1f)
+          return Fail(Status::Corruption(
+              name_ + ": trailing garbage: bytes after the end of a gzip member are neither "
+                      "zero padding nor another gzip member"));
         inflateReset(&zs_);
         member_ended_ = false;
       }
