@@ -33,8 +33,8 @@ const std::vector<FlagSpec> kPredictFlags = {
      "write one click probability per row to FILE (default: stdout); written to FILE.tmp "
      "and renamed when complete, so a failed run leaves no FILE"},
     {"skip-bad", "",
-     "skip malformed lines (counted and summarised) instead of stopping at the first one "
-     "with file:line: then output lines no longer line up with input lines"},
+     "skip malformed and empty lines (counted and summarised) instead of stopping at the "
+     "first one with file:line: then output lines no longer line up with input lines"},
     {"batch-size", "N", "rows scored per batch (default 1024)"},
     {"single-row", "", "score one row at a time (the low-latency path) instead of in batches"},
     {"threads", "N", "compute threads (default 1)"},
@@ -104,6 +104,7 @@ Status Predict(const Flags& flags) {
   // Each output line must belong to its input line: stop at the first
   // malformed one unless told to skip.
   o.malformed.strict = !flags.Has("skip-bad");
+  o.malformed.empty_lines_fatal = true;  // an empty line has no score either
   RETURN_IF_ERROR_CTX(o.Validate(), "data options");
   ASSIGN_OR_RETURN(auto reader, worker::DataReader::Open(o));
 

@@ -24,7 +24,8 @@ RowReader::RowReader(std::unique_ptr<PartitionReader> lines, std::unique_ptr<Lin
 
 Status RowReader::Malformed(const InputLine& line, const ParseError& error) {
   ++stats_.malformed[static_cast<int>(error.reason)];
-  const bool fatal = options_.strict && error.reason != MalformedReason::kEmptyLine;
+  const bool fatal = options_.strict && (error.reason != MalformedReason::kEmptyLine ||
+                                         options_.empty_lines_fatal);
   if (!fatal && logged_ >= options_.max_logged_lines) return Status::OK();
   std::string message = lines_->Location(line) + ": ";
   if (error.column >= 0) message += parser_->ColumnName(error.column) + ": ";

@@ -21,6 +21,9 @@ struct MalformedOptions {
   // empty line is skipped and counted (kEmptyLine), never fatal, and a bad
   // header is always an error (the files are probably not this format).
   bool strict = false;
+  // Strict mode: an empty line stops reading too (for `predict`, whose
+  // output line N must be the score of input line N).
+  bool empty_lines_fatal = false;
   // Lenient mode: how many malformed lines each reader logs (warn level);
   // later ones are only counted. 0 logs none.
   int max_logged_lines = 10;

@@ -194,6 +194,14 @@ TEST_F(ServeCli, PredictKeepsOutputLinesOnTheirInputLines) {
   ASSERT_EQ(Ctrps(d, "pskip", model + "/bad51.txt' --skip-bad --out '" + d + "/pskip'"), 0);
   EXPECT_EQ(Numbers(d + "/pskip").size(), 199u);
   EXPECT_NE(Read(d + "/pskip.err").find("do not line up"), std::string::npos);
+  // An empty line has no score either: it stops predict too.
+  {
+    std::ofstream out(d + "/blank.txt");
+    for (size_t i = 0; i < 10; ++i) out << (i == 4 ? "" : lines[i]) << "\n";
+  }
+  EXPECT_EQ(Ctrps(d, "pblank", model + "/blank.txt' --out '" + d + "/pblank'"), 1);
+  EXPECT_NE(Read(d + "/pblank.err").find("blank.txt:5: empty line"), std::string::npos)
+      << Read(d + "/pblank.err");
   // An unlabeled file whose first line carries a label: judged unlabeled.
   {
     std::ofstream out(d + "/odd_first.txt");
