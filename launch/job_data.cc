@@ -42,9 +42,19 @@ class ReaderSource final : public worker::BatchSource {
     return reader_->Next(batch);
   }
 
+  // A reader nobody has read from (the one opened up front to check the
+  // inputs) is already at the start of its pass: it is kept, so its
+  // read-ahead is not done (and its bad lines not logged) twice.
   Status Rewind() override {
-    // A pass nobody read from (the one opened up front to check the inputs)
-    // counts nothing, though its parser thread may have read ahead.
+    if (reader_ && !served_) return Status::OK();
+    return Reopen();
+  }
+
+ private:
+  // Opens the next pass (its shuffle seed follows the pass number).
+  Status Reopen() {
+    // A pass nobody read from counts nothing, though its parser thread may
+    // have read ahead.
     if (reader_ && served_) total_.Add(reader_->stats());
     reader_.reset();
     served_ = false;
@@ -54,6 +64,7 @@ class ReaderSource final : public worker::BatchSource {
     return Status::OK();
   }
 
+ public:
   std::string SkippedSummary() const override {
     worker::ReadStats s = Totals();
     return s.malformed_lines() == 0 ? "" : s.ToString();
@@ -118,7 +129,7 @@ class ReaderSource final : public worker::BatchSource {
     p.rows_into_window = into;
     p.rows_returned = returned;
     passes_ = passes - 1;
-    RETURN_IF_ERROR(Rewind());  // opens pass `passes` (its shuffle seed)
+    RETURN_IF_ERROR(Reopen());  // opens pass `passes` (its shuffle seed)
     return reader_->Seek(p);
   }
 

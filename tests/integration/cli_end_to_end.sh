@@ -81,6 +81,14 @@ grep -q '"event":"train_done".*"lines_skipped":[1-9][0-9]*,"skipped_wrong_column
 expect_fail 1 "dirty.txt:2001" "$ctrps" train --config job.pbtxt --set data.train=dirty.txt \
   --set data.strict=true --set output.dir=dirty2
 
+# A bad line in the first batch is read (and logged) once, not again when
+# training starts (the reader opened up front to check the inputs is kept).
+{ printf 'garbage\n'; head -300 data/train.txt; } > badfirst.txt
+"$ctrps" train --config job.pbtxt --set data.train=badfirst.txt --set data.valid= --set data.test= \
+  --set train.epochs=1 --set data.shuffle_buffer=0 --set output.dir=badfirst >badfirst.out 2>badfirst.err || { cat badfirst.err; fail "badfirst"; }
+[ "$(grep -c 'skipping malformed line.*badfirst.txt:1:' badfirst.err)" -eq 1 ] ||
+  { cat badfirst.err; fail "the first batch's bad line was not logged exactly once"; }
+
 # Inputs without a valid row: a training run that takes no step fails (no
 # model is saved); an empty validation or test input fails before training.
 : > empty.txt
