@@ -114,8 +114,7 @@ Status CheckHasRows(worker::BatchSource* s, const std::string& field, const std:
   ASSIGN_OR_RETURN(bool any, s->Next(&batch));
   RETURN_IF_ERROR(s->Rewind());
   if (role.group && role.num_workers > 1) {
-    ASSIGN_OR_RETURN(bool none, role.group->AllTrue(!any, "the check of " + field));
-    any = !none;
+    ASSIGN_OR_RETURN(any, role.group->AnyTrue(any, "the check of " + field));
   }
   if (any) return Status::OK();
   const std::string why = s->SkippedSummary();

@@ -113,6 +113,11 @@ StatusOr<bool> WorkerGroup::AllTrue(bool mine, const std::string& what) {
   return result[0] != 0;
 }
 
+StatusOr<bool> WorkerGroup::AnyTrue(bool mine, const std::string& what) {
+  ASSIGN_OR_RETURN(bool none, AllTrue(!mine, what));
+  return !none;
+}
+
 std::unique_ptr<KeepAlive> WorkerGroup::StayAlive() const {
   return std::make_unique<KeepAlive>(t_, KeepAlive::IntervalFor(timeout_ms_));
 }

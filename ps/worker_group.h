@@ -35,6 +35,8 @@ class WorkerGroup {
   void set_chunk_floats(size_t c) { chunk_floats_ = std::max<size_t>(c, 1); }
   // True when every worker passes true.
   [[nodiscard]] StatusOr<bool> AllTrue(bool mine, const std::string& what);
+  // True when at least one worker passes true.
+  [[nodiscard]] StatusOr<bool> AnyTrue(bool mine, const std::string& what);
   // Worker 0 receives every worker's bytes in worker order (others get {}).
   [[nodiscard]] StatusOr<std::vector<std::vector<char>>> Gather(std::vector<char> mine,
                                                                 const std::string& what);

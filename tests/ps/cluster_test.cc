@@ -363,7 +363,7 @@ TEST(WorkerGroupTest, AllreduceIsOrderedAndIdenticalEverywhere) {
   const int W = 3;
   auto net = NewInProcessNetwork(W);
   std::vector<std::vector<float>> data(W);
-  std::vector<bool> agree(W);
+  std::vector<bool> agree(W), any_one(W), any_none(W);
   std::vector<std::thread> threads;
   for (int w = 0; w < W; ++w)
     threads.emplace_back([&, w] {
@@ -373,6 +373,11 @@ TEST(WorkerGroupTest, AllreduceIsOrderedAndIdenticalEverywhere) {
       auto all = g.AllTrue(w != 2, "test");
       ASSERT_TRUE(all.ok());
       agree[w] = *all;
+      auto one = g.AnyTrue(w == 2, "test");  // true from one worker only
+      auto none = g.AnyTrue(false, "test");
+      ASSERT_TRUE(one.ok() && none.ok());
+      any_one[w] = *one;
+      any_none[w] = *none;
     });
   for (auto& t : threads) t.join();
   const float third = 1.0f / 3;
@@ -380,7 +385,11 @@ TEST(WorkerGroupTest, AllreduceIsOrderedAndIdenticalEverywhere) {
   EXPECT_EQ(data[0][1], 1.0f * 3 * third);
   EXPECT_EQ(data[0][2], ((0.1f + 0.2f) + 0.3f) * third);
   for (int w = 1; w < W; ++w) EXPECT_EQ(data[w], data[0]);
-  for (int w = 0; w < W; ++w) EXPECT_FALSE(agree[w]);
+  for (int w = 0; w < W; ++w) {
+    EXPECT_FALSE(agree[w]);
+    EXPECT_TRUE(any_one[w]);
+    EXPECT_FALSE(any_none[w]);
+  }
 }
 
 TEST(LayoutTest, ShardOfKeyIsVirtualShardOf) {

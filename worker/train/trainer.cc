@@ -109,6 +109,15 @@ Status Trainer::ReduceDenseGrads(int batch_rows) {
   return Status::OK();
 }
 
+// Starts the pull of a slot's rows; an empty batch (a worker joining the
+// step without rows) pulls nothing.
+Status Trainer::StartPull(Slot* slot, int64_t step) {
+  if (slot->batch.size() == 0) return Status::OK();
+  RETURN_IF_ERROR_CTX(client_->StartPull(Slices(&slot->sparse, false), true),
+                      "pull at step " + std::to_string(step));
+  return Status::OK();
+}
+
 StatusOr<bool> Trainer::NextBatch(BatchSource* source, Slot* slot, TrainResult* res) {
   auto t = Clock::now();
   if (options_.checkpoint.enabled() && options_.overlap_pull) {
@@ -129,9 +138,8 @@ StatusOr<bool> Trainer::NextBatch(BatchSource* source, Slot* slot, TrainResult* 
     // so uneven partitions (whole .gz files) are trained to their end.
     t = Clock::now();
     const bool mine = more;
-    ASSIGN_OR_RETURN(more, group_->AllTrue(!more, "the end-of-data check after step " +
-                                                      std::to_string(step_)));
-    more = !more;  // some worker still has a batch
+    ASSIGN_OR_RETURN(more, group_->AnyTrue(mine, "the end-of-data check after step " +
+                                                     std::to_string(step_)));
     res->wait_s += Since(t);
     if (more && !mine && !joined_empty_) {
       spdlog::warn("worker {} of {}: its partition ran out at step {}; it joins the rest of the "
@@ -379,9 +387,7 @@ StatusOr<TrainResult> Trainer::Train(BatchSource* train, BatchSource* valid) {
         ASSIGN_OR_RETURN(bool more, NextBatch(train, &slots_[cur], &res));
         if (!more) break;
         auto t = Clock::now();
-        if (slots_[cur].batch.size() > 0)
-          RETURN_IF_ERROR_CTX(client_->StartPull(Slices(&slots_[cur].sparse, false), true),
-                              "pull at step " + std::to_string(step_));
+        RETURN_IF_ERROR(StartPull(&slots_[cur], step_));
         res.pull_s += Since(t);
       }
       auto t = Clock::now();
@@ -421,9 +427,7 @@ StatusOr<TrainResult> Trainer::Train(BatchSource* train, BatchSource* valid) {
         ASSIGN_OR_RETURN(bool more, NextBatch(train, &slots_[cur ^ 1], &res));
         if (more) {
           t = Clock::now();
-          if (slots_[cur ^ 1].batch.size() > 0)
-            RETURN_IF_ERROR_CTX(client_->StartPull(Slices(&slots_[cur ^ 1].sparse, false), true),
-                                "pull at step " + std::to_string(step_ + 2));
+          RETURN_IF_ERROR(StartPull(&slots_[cur ^ 1], step_ + 2));
           res.pull_s += Since(t);
           prefetched = true;
         } else {
@@ -446,21 +450,25 @@ StatusOr<TrainResult> Trainer::Train(BatchSource* train, BatchSource* valid) {
         window_loss += loss;
         ++window_steps;
       }
+      // A worker joining with empty batches may have no loss in the window.
+      const bool has_loss = window_steps > 0;
+      const double window_mean = has_loss ? window_loss / window_steps : 0.0;
       char extra[64];
-      std::snprintf(extra, sizeof(extra), "epoch %d step %lld loss %.5f", epoch + 1,
-                    static_cast<long long>(step_), window_loss / window_steps);
+      if (has_loss)
+        std::snprintf(extra, sizeof(extra), "epoch %d step %lld loss %.5f", epoch + 1,
+                      static_cast<long long>(step_), window_mean);
+      else
+        std::snprintf(extra, sizeof(extra), "epoch %d step %lld (no rows)", epoch + 1,
+                      static_cast<long long>(step_));
       double pass = train->PassFraction();
       if (pass >= 0) progress.SetFraction((epoch + pass) / options_.epochs);
       progress.Add(batch_rows, extra);
       if (step_ % 100 == 0 && metrics_) {
-        metrics_->Write(JsonLine()
-                            .Add("event", "train")
-                            .Add("step", step_)
-                            .Add("epoch", epoch + 1)
-                            .Add("samples", res.samples)
-                            .Add("loss", window_loss / window_steps)
-                            .Add("samples_per_s", res.samples / Since(start)));
-        res.final_train_loss = window_loss / window_steps;
+        JsonLine line;
+        line.Add("event", "train").Add("step", step_).Add("epoch", epoch + 1).Add("samples", res.samples);
+        if (has_loss) line.Add("loss", window_mean);
+        metrics_->Write(line.Add("samples_per_s", res.samples / Since(start)));
+        if (has_loss) res.final_train_loss = window_mean;
         window_loss = 0;
         window_steps = 0;
       }

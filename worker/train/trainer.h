@@ -175,6 +175,7 @@ class Trainer {
   // Reads the next batch into `slot`; with a worker group, true only if
   // every worker has one (so all take the same number of steps).
   StatusOr<bool> NextBatch(BatchSource* source, Slot* slot, TrainResult* res);
+  Status StartPull(Slot* slot, int64_t step);
   StatusOr<EvalResult> EvaluateAndLog(BatchSource* valid, const std::string& split);
   // Worker 0 computes the metrics over every worker's predictions.
   StatusOr<EvalResult> GlobalMetrics(const std::vector<float>& scores,
