@@ -56,8 +56,7 @@ class PolicyStore final : public EmbeddingStore {
       std::lock_guard lock(t->mu);
       // A call counts once for each shard it touches, as it would for a
       // store holding only that shard.
-      std::vector<uint8_t> touched(num_shards_, 0);
-      for (uint32_t v : sid) touched[v] = 1;
+      const std::vector<uint8_t> touched = Touched(sid);
       for (uint32_t v = 0; v < num_shards_; ++v)
         if (touched[v]) ++t->shard[v]->calls;
       for (size_t i = 0; i < n; ++i) {
@@ -96,8 +95,7 @@ class PolicyStore final : public EmbeddingStore {
     const uint32_t every = e.enabled() ? e.every_steps : 0;
     {
       std::lock_guard lock(t->mu);
-      std::vector<uint8_t> touched(num_shards_, 0);
-      for (uint32_t v : sid) touched[v] = 1;
+      const std::vector<uint8_t> touched = Touched(sid);
       for (uint32_t v = 0; v < num_shards_; ++v) {
         if (!touched[v]) continue;
         ShardPolicy& sp = *t->shard[v];
@@ -302,6 +300,13 @@ class PolicyStore final : public EmbeddingStore {
                                        std::to_string(sid[i]) + ", which this store does not hold");
     }
     return sid;
+  }
+
+  // touched[v] = 1 for each shard v with a key in the call.
+  std::vector<uint8_t> Touched(const std::vector<uint32_t>& sid) const {
+    std::vector<uint8_t> touched(num_shards_, 0);
+    for (uint32_t v : sid) touched[v] = 1;
+    return touched;
   }
 
   // Counts a training sighting; returns whether the key is admitted.

@@ -14,7 +14,7 @@
 #include "common/keys.h"
 #include "storage/admission.h"
 #include "storage/shard_file.h"
-#include "tests/storage/temp_dir.h"
+#include "tests/storage/store_fixtures.h"
 
 namespace ctrps::storage {
 namespace {
@@ -22,14 +22,7 @@ namespace {
 constexpr uint32_t kShards = 4;
 constexpr int kTable = 3;
 
-TableSpec Spec() {
-  TableSpec s;
-  s.table_id = kTable;
-  s.dim = 2;
-  s.slot_floats = 1;
-  s.init.seed = 5;
-  return s;
-}
+TableSpec Spec() { return testing::MakeSpec(kTable, 2, 1, 5); }
 
 struct Case {
   const char* name;

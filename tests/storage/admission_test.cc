@@ -12,14 +12,7 @@
 namespace ctrps::storage {
 namespace {
 
-TableSpec Spec(int id) {
-  TableSpec s;
-  s.table_id = id;
-  s.dim = 2;
-  s.slot_floats = 1;
-  s.init.seed = 3;
-  return s;
-}
+TableSpec Spec(int id) { return testing::MakeSpec(id, 2, 1, 3); }
 
 std::unique_ptr<EmbeddingStore> Wrap(std::unique_ptr<EmbeddingStore> inner, const TablePolicy& p) {
   PolicyOptions o;

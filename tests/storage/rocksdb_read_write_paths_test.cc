@@ -20,14 +20,7 @@
 namespace ctrps::storage {
 namespace {
 
-TableSpec Spec() {
-  TableSpec s;
-  s.table_id = 5;
-  s.dim = 4;
-  s.slot_floats = 2;
-  s.init.seed = 9;
-  return s;
-}
+TableSpec Spec() { return testing::MakeSpec(5, 4, 2, 9); }
 constexpr int kRF = 6;
 
 std::vector<float> RowFor(Key k, float salt) {

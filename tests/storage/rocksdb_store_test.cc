@@ -11,13 +11,7 @@
 namespace ctrps::storage {
 namespace {
 
-TableSpec Spec() {
-  TableSpec s;
-  s.table_id = 3;
-  s.dim = 4;
-  s.slot_floats = 4;
-  return s;
-}
+TableSpec Spec() { return testing::MakeSpec(3, 4, 4); }
 
 TEST(RocksDbStoreTest, OneStorePerVirtualShardInOneDirectory) {
   const std::string dir = testing::FreshDir("per-shard");

@@ -27,14 +27,7 @@ namespace {
 
 constexpr uint32_t kV = 4;  // SmallRocksDb's virtual shards
 
-TableSpec Spec(int id) {
-  TableSpec s;
-  s.table_id = id;
-  s.dim = 4;
-  s.slot_floats = 2;
-  s.init.seed = 11;
-  return s;
-}
+TableSpec Spec(int id) { return testing::MakeSpec(id, 4, 2, 11); }
 constexpr int kRF = 6;
 
 struct Row {

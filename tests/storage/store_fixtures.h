@@ -18,6 +18,16 @@
 
 namespace ctrps::storage::testing {
 
+// A table spec for tests: rows of dim + slot_floats floats, key-seeded init.
+inline TableSpec MakeSpec(int table_id, int dim, int slot_floats, uint64_t init_seed = 0) {
+  TableSpec s;
+  s.table_id = table_id;
+  s.dim = dim;
+  s.slot_floats = slot_floats;
+  s.init.seed = init_seed;
+  return s;
+}
+
 inline RocksDbOptions SmallRocksDb(const std::string& dir) {
   RocksDbOptions o;
   o.dir = dir;
