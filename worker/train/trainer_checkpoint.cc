@@ -8,16 +8,13 @@
 #include <spdlog/spdlog.h>
 
 #include "worker/nn/dense_optimizer.h"
+#include "worker/train/clock.h"
 #include "worker/train/model_io.h"
 #include "worker/train/trainer.h"
 
 namespace ctrps::worker {
 namespace fs = std::filesystem;
 namespace {
-
-double Since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
 
 std::string WorkerFileName(int w) {
   char buf[32];
