@@ -15,7 +15,15 @@ namespace fs = std::filesystem;
 namespace proto = ::ctrps::serve::proto;
 namespace {
 
-constexpr uint32_t kFormatVersion = 1;
+// Version 1: uncompressed models. Version 2 adds ModelSpec.low_rank and
+// emb_decode_dims. Writers use the lowest version that holds the model.
+constexpr uint32_t kFormatVersionUncompressed = 1;
+constexpr uint32_t kFormatVersion = 2;
+
+bool HasCompressedStructure(const ModelOptions& o) {
+  return !o.low_rank.empty() || std::any_of(o.emb_decode_dims.begin(), o.emb_decode_dims.end(),
+                                            [](int d) { return d != 0; });
+}
 
 proto::ModelType ToProto(ModelType t) {
   switch (t) {
@@ -95,9 +103,10 @@ uint32_t Crc32(const std::string& bytes) {
 }
 
 void ToProto(const BundleManifest& m, bool with_values, proto::BundleModel* p) {
-  p->set_format_version(kFormatVersion);
-  proto::ModelSpec* ms = p->mutable_model();
   const ModelOptions& o = m.model;
+  const bool compressed = HasCompressedStructure(o);
+  p->set_format_version(compressed ? kFormatVersion : kFormatVersionUncompressed);
+  proto::ModelSpec* ms = p->mutable_model();
   ms->set_type(ToProto(o.type));
   ms->set_num_fields(o.num_fields);
   for (int d : o.emb_dims) ms->add_emb_dims(d);
@@ -109,6 +118,15 @@ void ToProto(const BundleManifest& m, bool with_values, proto::BundleModel* p) {
   for (int d : o.bottom_mlp_dims) ms->add_bottom_mlp_dims(d);
   ms->set_dropout(o.dropout);
   ms->set_seed(o.seed);
+  if (compressed) {
+    for (const LowRankLayer& r : o.low_rank) {
+      proto::LowRankLayer* pr = ms->add_low_rank();
+      pr->set_layer(r.layer);
+      pr->set_rank(r.rank);
+      pr->set_relu(r.relu);
+    }
+    for (int d : o.emb_decode_dims) ms->add_emb_decode_dims(d);
+  }
 
   proto::DataSpec* ds = p->mutable_data();
   ds->set_format(ToProto(m.data.parser.format));
@@ -214,11 +232,17 @@ StatusOr<BundleManifest> ReadBundleManifest(const std::string& dir) {
   if (!p.ParseFromIstream(&in))
     return Status::Corruption(path + ": not a valid BundleModel protobuf");
   auto bad = [&](const std::string& why) { return Status::Corruption(path + ": " + why); };
-  if (p.format_version() != kFormatVersion)
+  if (p.format_version() < kFormatVersionUncompressed || p.format_version() > kFormatVersion)
     return bad("format_version " + std::to_string(p.format_version()) + ", this build reads " +
+               std::to_string(kFormatVersionUncompressed) + " to " +
                std::to_string(kFormatVersion));
   BundleManifest m;
   const proto::ModelSpec& ms = p.model();
+  if (p.format_version() < kFormatVersion &&
+      (ms.low_rank_size() > 0 || ms.emb_decode_dims_size() > 0))
+    return bad("format_version " + std::to_string(p.format_version()) +
+               " holds no compressed structure, but model.low_rank or model.emb_decode_dims is "
+               "set (a version " + std::to_string(kFormatVersion) + " field)");
   ModelOptions& o = m.model;
   o.type = FromProto(ms.type());
   o.num_fields = ms.num_fields();
@@ -231,6 +255,13 @@ StatusOr<BundleManifest> ReadBundleManifest(const std::string& dir) {
   o.bottom_mlp_dims.assign(ms.bottom_mlp_dims().begin(), ms.bottom_mlp_dims().end());
   o.dropout = ms.dropout();
   o.seed = ms.seed();
+  for (const proto::LowRankLayer& pr : ms.low_rank()) {
+    if (!pr.has_layer() || !pr.has_rank())
+      return bad("model.low_rank[" + std::to_string(o.low_rank.size()) +
+                 "] lacks its layer or rank");
+    o.low_rank.push_back({pr.layer(), pr.rank(), pr.relu()});
+  }
+  o.emb_decode_dims.assign(ms.emb_decode_dims().begin(), ms.emb_decode_dims().end());
   RETURN_IF_ERROR_CTX(o.Validate(), path + ": model");
 
   const proto::DataSpec& ds = p.data();

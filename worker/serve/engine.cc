@@ -81,6 +81,7 @@ StatusOr<std::unique_ptr<InferenceEngine>> InferenceEngine::Open(const std::stri
   std::unique_ptr<InferenceEngine> engine(new InferenceEngine(shared));
   RETURN_IF_ERROR_CTX(LoadDense(shared->manifest, engine->model_.get()),
                       dir + "/" + kBundleModelFile);
+  engine->model_->PrepareForServing();
   return engine;
 }
 
@@ -106,6 +107,7 @@ InferenceEngine::~InferenceEngine() = default;
 std::unique_ptr<InferenceEngine> InferenceEngine::Fork() const {
   std::unique_ptr<InferenceEngine> e(new InferenceEngine(shared_));
   std::copy_n(model_->dense_values(), model_->dense_size(), e->model_->dense_values());
+  e->model_->PrepareForServing();
   return e;
 }
 
@@ -167,6 +169,7 @@ float InferenceEngine::PredictRowLogit(const Key* keys, const float* values) {
                       // (sized for one example) and the batch model's never resize
     row_model_ = MustNewModel(manifest_->model);
     std::copy_n(model_->dense_values(), model_->dense_size(), row_model_->dense_values());
+    row_model_->PrepareForServing();
   }
   row_model_->Forward(row_, /*training=*/false, &row_logits_);
   return row_logits_[0];

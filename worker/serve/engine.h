@@ -12,6 +12,12 @@
 // one compute thread (worker::SetNumThreads(1), the serving set-up: one
 // engine per thread); Eigen's multi-threaded GEMM allocates on each call.
 //
+// Compressed models (bundle format 2) run as worker::Model runs them, after
+// Model::PrepareForServing: embedding decoders that feed an MLP's first
+// layer are folded into it once at load (so a row touches only the stored
+// coordinates there), interactions that need the full vectors decode them,
+// and low-rank layers run as their two thin GEMMs.
+//
 // A key absent from its table reads as the bundle's UnknownKeyRows say: an
 // all-zero row (a feature never seen in training adds nothing), or the
 // key-seeded initial row training would have created, which is what

@@ -28,15 +28,14 @@ extern "C" void* malloc(size_t n) {
 namespace ctrps::worker::serve {
 namespace {
 
-class NoAllocation : public ::testing::TestWithParam<ModelType> {};
-
-TEST_P(NoAllocation, WarmPredictionsDoNotAllocate) {
+// Warm single-row and batched predictions of a bundle of `mo` allocate nothing.
+void ExpectNoWarmAllocation(const ModelOptions& mo, const std::string& name) {
   // The serving set-up: one compute thread per engine (Eigen's multi-threaded
   // GEMM allocates its per-thread blocking on every call).
   SetNumThreads(1);
-  testing::TrainedModel tm(testing::SmallModel(GetParam(), 5), 2, 64);
+  testing::TrainedModel tm(mo, 2, 64);
   ExportOptions o;
-  o.out_dir = testing::TmpDir(std::string("alloc_") + ModelTypeName(GetParam()));
+  o.out_dir = testing::TmpDir("alloc_" + name);
   o.unknown_keys = testing::TrainerInit(tm);
   ASSERT_TRUE(ExportBundle(tm.model.get(), tm.client.get(), testing::SpecFor(5), o).ok());
   auto e = InferenceEngine::Open(o.out_dir);
@@ -67,14 +66,41 @@ TEST_P(NoAllocation, WarmPredictionsDoNotAllocate) {
   EXPECT_EQ(batched, 0) << "allocations in a warm batch";
 }
 
+std::string TestName(ModelType t) {
+  std::string n = ModelTypeName(t);
+  n.erase(std::remove(n.begin(), n.end(), '-'), n.end());
+  return n;
+}
+
+class NoAllocation : public ::testing::TestWithParam<ModelType> {};
+
+TEST_P(NoAllocation, WarmPredictionsDoNotAllocate) {
+  ExpectNoWarmAllocation(testing::SmallModel(GetParam(), 5), TestName(GetParam()));
+}
+
+// Compressed models: decoders (folded into the first MLP layer where they
+// feed it) and low-rank layers allocate nothing once warm either.
+class NoAllocationCompressed : public ::testing::TestWithParam<ModelType> {};
+
+TEST_P(NoAllocationCompressed, WarmPredictionsDoNotAllocate) {
+  ExpectNoWarmAllocation(testing::CompressedModel(GetParam(), 5),
+                         TestName(GetParam()) + "_compressed");
+}
+
 INSTANTIATE_TEST_SUITE_P(AllModels, NoAllocation,
                          ::testing::Values(ModelType::kLR, ModelType::kFM, ModelType::kFwFM,
                                            ModelType::kDeepFM, ModelType::kDeepFwFM,
                                            ModelType::kDCNv2, ModelType::kDLRM),
                          [](const ::testing::TestParamInfo<ModelType>& i) {
-                           std::string n = ModelTypeName(i.param);
-                           n.erase(std::remove(n.begin(), n.end(), '-'), n.end());
-                           return n;
+                           return TestName(i.param);
+                         });
+
+INSTANTIATE_TEST_SUITE_P(CompressedModels, NoAllocationCompressed,
+                         ::testing::Values(ModelType::kFM, ModelType::kFwFM, ModelType::kDeepFM,
+                                           ModelType::kDeepFwFM, ModelType::kDCNv2,
+                                           ModelType::kDLRM),
+                         [](const ::testing::TestParamInfo<ModelType>& i) {
+                           return TestName(i.param);
                          });
 
 }  // namespace

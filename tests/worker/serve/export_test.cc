@@ -98,6 +98,77 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"dlrm_cat", ModelType::kDLRM, 0, true}),
     [](const ::testing::TestParamInfo<Case>& i) { return std::string(i.param.name); });
 
+// Compressed models (bundle format 2): the engine runs the decoders (folded
+// into the first MLP layer where they feed it) and the low-rank layers, and
+// predicts what the trainer's own Forward of the compressed model predicts.
+class CompressedRoundTrip : public ::testing::TestWithParam<Case> {};
+
+TEST_P(CompressedRoundTrip, EnginePredictsWhatTheCompressedModelPredicts) {
+  const Case c = GetParam();
+  ModelOptions mo = testing::CompressedModel(c.type, 5);
+  mo.dlrm_interaction_cat = c.dlrm_cat;
+  TrainedModel tm(mo);
+  const std::vector<float> expected = tm.Scores();
+
+  ExportOptions o;
+  o.out_dir = TmpDir(std::string("compressed_") + c.name);
+  o.unknown_keys = testing::TrainerInit(tm);
+  ASSERT_TRUE(ExportBundle(tm.model.get(), tm.client.get(), testing::SpecFor(5), o).ok());
+  auto engine = InferenceEngine::Open(o.out_dir);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  InferenceEngine& e = **engine;
+  // The structure survives the bundle; tables hold rows of the stored width.
+  const ModelOptions& got = e.manifest().model;
+  EXPECT_EQ(got.emb_decode_dims, mo.emb_decode_dims);
+  EXPECT_EQ(got.emb_dims, mo.emb_dims);
+  ASSERT_EQ(got.low_rank.size(), mo.low_rank.size());
+  for (size_t i = 0; i < mo.low_rank.size(); ++i) {
+    EXPECT_EQ(got.low_rank[i].layer, mo.low_rank[i].layer);
+    EXPECT_EQ(got.low_rank[i].rank, mo.low_rank[i].rank);
+    EXPECT_EQ(got.low_rank[i].relu, mo.low_rank[i].relu);
+  }
+  for (int f = 0; f < 5; ++f) EXPECT_EQ(e.manifest().tables[f].width, tm.model->RowWidth(f));
+
+  std::vector<float> batched, single, probs;
+  for (const Batch& b : tm.data) {
+    probs.resize(b.size());
+    e.PredictBatch(b, probs.data());
+    batched.insert(batched.end(), probs.begin(), probs.end());
+    for (int i = 0; i < b.size(); ++i)
+      single.push_back(e.PredictRow(b.keys.data() + static_cast<size_t>(i) * b.num_fields,
+                                    b.values.data() + static_cast<size_t>(i) * b.num_fields));
+  }
+  ASSERT_EQ(batched.size(), expected.size());
+  double max_batch = 0, max_single = 0;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    max_batch = std::max(max_batch, std::fabs(double(batched[i]) - expected[i]));
+    max_single = std::max(max_single, std::fabs(double(single[i]) - expected[i]));
+  }
+  EXPECT_LT(max_batch, 1e-6) << c.name;
+  EXPECT_LT(max_single, 1e-6) << c.name;
+
+  // Unseen keys read the trainer's key-seeded rows of the stored width.
+  std::vector<Batch> fresh = testing::Data(1, 100, 5, 999);
+  for (size_t k = 0; k < fresh[0].keys.size(); k += 4) fresh[0].keys[k] ^= 0x123456;
+  const std::vector<float> fresh_expected = tm.Scores(fresh);
+  std::vector<float> p(fresh[0].size());
+  auto fork = e.Fork();
+  fork->PredictBatch(fresh[0], p.data());
+  EXPECT_GT(fork->unknown_keys(), 0u);
+  double max_fresh = 0;
+  for (size_t i = 0; i < p.size(); ++i)
+    max_fresh = std::max(max_fresh, std::fabs(double(p[i]) - fresh_expected[i]));
+  EXPECT_LT(max_fresh, 1e-6) << c.name;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    CompressedModels, CompressedRoundTrip,
+    ::testing::Values(Case{"fm", ModelType::kFM}, Case{"fwfm", ModelType::kFwFM},
+                      Case{"deepfm", ModelType::kDeepFM}, Case{"deepfwfm", ModelType::kDeepFwFM},
+                      Case{"dcnv2", ModelType::kDCNv2}, Case{"dlrm_dot", ModelType::kDLRM},
+                      Case{"dlrm_cat", ModelType::kDLRM, 0, true}),
+    [](const ::testing::TestParamInfo<Case>& i) { return std::string(i.param.name); });
+
 // Fresh data with many keys the model never trained: a bundle exported with
 // the trainer's init rule scores them exactly as the trainer's evaluation.
 class UnknownKeysAsTrainer : public ::testing::TestWithParam<Case> {};

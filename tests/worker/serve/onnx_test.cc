@@ -77,6 +77,7 @@ struct Case {
   int cross_rank = 0;
   bool dlrm_cat = false;
   bool mixed_dims = false;  // DCN-v2 with per-field dims
+  bool compressed = false;  // testing::CompressedModel: decoders and low-rank layers
 };
 
 class OnnxMatchesEngine : public ::testing::TestWithParam<Case> {};
@@ -84,7 +85,7 @@ class OnnxMatchesEngine : public ::testing::TestWithParam<Case> {};
 TEST_P(OnnxMatchesEngine, OnnxRuntimePredictsWhatTheEnginePredicts) {
   const Case c = GetParam();
   const int F = 5;
-  ModelOptions mo = SmallModel(c.type, F);
+  ModelOptions mo = c.compressed ? testing::CompressedModel(c.type, F) : SmallModel(c.type, F);
   mo.cross_rank = c.cross_rank;
   mo.dlrm_interaction_cat = c.dlrm_cat;
   if (c.mixed_dims) mo.emb_dims = {4, 8, 3, 8, 6};
@@ -147,7 +148,16 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"deepfwfm", ModelType::kDeepFwFM}, Case{"dcnv2", ModelType::kDCNv2},
                       Case{"dcnv2_lowrank_mixed_dims", ModelType::kDCNv2, 3, false, true},
                       Case{"dlrm_dot", ModelType::kDLRM},
-                      Case{"dlrm_cat", ModelType::kDLRM, 0, true}),
+                      Case{"dlrm_cat", ModelType::kDLRM, 0, true},
+                      // Compressed: low-rank Gemm pairs, decoders (batched when
+                      // uniform, per field when mixed), folded first MLP layers.
+                      Case{"fm_compressed", ModelType::kFM, 0, false, false, true},
+                      Case{"fwfm_compressed", ModelType::kFwFM, 0, false, false, true},
+                      Case{"deepfm_compressed", ModelType::kDeepFM, 0, false, false, true},
+                      Case{"deepfwfm_compressed", ModelType::kDeepFwFM, 0, false, false, true},
+                      Case{"dcnv2_compressed", ModelType::kDCNv2, 2, false, false, true},
+                      Case{"dlrm_dot_compressed", ModelType::kDLRM, 0, false, false, true},
+                      Case{"dlrm_cat_compressed", ModelType::kDLRM, 0, true, false, true}),
     [](const ::testing::TestParamInfo<Case>& i) { return std::string(i.param.name); });
 
 TEST(OnnxVocabularyTest, MapsKeysToRowsAndDetectsDamage) {

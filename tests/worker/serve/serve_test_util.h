@@ -43,6 +43,45 @@ inline ModelOptions SmallModel(ModelType type, int F) {
   return mo;
 }
 
+// The compressed form of SmallModel(type, F) (F >= 4; not LR, which has
+// neither embeddings nor an MLP): embedding decoders 8 -> k on most fields
+// (mixed with undecoded fields, or uniform, so both layouts are covered)
+// and low-rank MLP layers, with and without the ReLU between the halves.
+inline ModelOptions CompressedModel(ModelType type, int F) {
+  ModelOptions mo = SmallModel(type, F);
+  mo.emb_decode_dims.assign(F, 8);
+  mo.emb_dims.assign(F, 3);
+  switch (type) {
+    case ModelType::kFM:
+    case ModelType::kFwFM:
+    case ModelType::kDeepFwFM:
+      mo.emb_decode_dims[1] = 0;  // one field keeps its full vector
+      mo.emb_dims[1] = 8;
+      mo.emb_dims[3] = 2;
+      break;
+    case ModelType::kDCNv2:  // per-field widths may differ
+      mo.emb_decode_dims = {8, 0, 5, 6, 8};
+      mo.emb_decode_dims.resize(F, 4);
+      mo.emb_dims = {3, 4, 2, 6, 1};
+      mo.emb_dims.resize(F, 2);
+      break;
+    case ModelType::kDLRM:  // the dense fields have no embedding to decode
+      for (int f = 0; f < mo.num_dense_fields; ++f) {
+        mo.emb_decode_dims[f] = 0;
+        mo.emb_dims[f] = 8;
+      }
+      break;
+    default:
+      break;
+  }
+  if (type == ModelType::kDLRM) {
+    mo.low_rank = {{"top_mlp.0", 4, false}, {"top_mlp.1", 2, true}, {"bottom_mlp.0", 2, true}};
+  } else if (type != ModelType::kFM && type != ModelType::kFwFM) {
+    mo.low_rank = {{"mlp.0", 4, false}, {"mlp.1", 3, true}};
+  }
+  return mo;
+}
+
 // Planted data whose numeric-looking fields (0 and 1) carry values other
 // than 1, so value scaling (and DLRM's bottom MLP) is exercised.
 inline std::vector<Batch> Data(int batches, int batch_size, int F, uint64_t seed) {
