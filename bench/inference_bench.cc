@@ -9,7 +9,15 @@
 // launch/deps.sh); without node it is skipped and only native figures print.
 // The native engine is also timed on fp16 and int8 tables.
 //
-//   inference_bench [work_dir=/tmp/ctrps_inference_bench] [single_rows=20000] [batch_seconds=3]
+// --compressed: the same DeepFM against its AFM-compressed form in the same
+// run (embeddings 16 -> 4 coordinates with per-field decoders, MLP layers
+// mlp.1 and mlp.2 at rank 64; random, well-scaled weights: latency does not
+// depend on their values), both native and under ONNX Runtime, with bundle
+// bytes and the compressed/uncompressed ratios (the target: single-
+// row p50 at most 0.6x).
+//
+//   inference_bench [--compressed] [work_dir=/tmp/ctrps_inference_bench] [single_rows=20000]
+//                   [batch_seconds=3]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -58,26 +66,48 @@ void Check(const Status& s, const char* what) {
   }
 }
 
-// A DeepFM with random dense weights and every table fully populated.
-// With tiny_lr: logistic regression with one row per field, whose ONNX
-// graph measures ORT's fixed cost per call (node, N-API, session.run).
+ModelOptions DeepFm() {
+  ModelOptions mo;
+  mo.type = ModelType::kDeepFM;
+  mo.num_fields = kFields;
+  mo.emb_dims.assign(kFields, kDim);
+  mo.mlp_dims = {400, 400, 400};
+  return mo;
+}
+
+// The compressed DeepFM of the --compressed mode (COMPRESSION.md section 2).
+constexpr int kCompressedDim = 4, kCompressedRank = 64;
+ModelOptions CompressedDeepFm() {
+  ModelOptions mo = DeepFm();
+  mo.emb_dims.assign(kFields, kCompressedDim);
+  mo.emb_decode_dims.assign(kFields, kDim);
+  mo.low_rank = {{"mlp.1", kCompressedRank, false}, {"mlp.2", kCompressedRank, false}};
+  return mo;
+}
+
+// A model with random dense weights (its initialisation) and every table
+// fully populated with N(0, row_sd) rows. Default: the DeepFM. With tiny_lr:
+// logistic regression with one row per field, whose ONNX graph measures
+// ORT's fixed cost per call (node, N-API, session.run).
 struct Source {
   std::unique_ptr<Model> model;
   std::unique_ptr<storage::EmbeddingStore> store = storage::NewMemoryStore();
   std::unique_ptr<ps::EmbeddingClient> client = ps::NewLocalClient(store.get());
   uint64_t rows = 0;
-  explicit Source(bool tiny_lr = false) {
-    ModelOptions mo;
-    mo.type = tiny_lr ? ModelType::kLR : ModelType::kDeepFM;
-    mo.num_fields = kFields;
-    mo.emb_dims.assign(kFields, tiny_lr ? 0 : kDim);
-    mo.mlp_dims = {400, 400, 400};
+  explicit Source(bool tiny_lr = false) : Source(DeepFm(), tiny_lr) {}
+  Source(ModelOptions mo, bool tiny_lr, float row_sd = 0.05f) {
+    if (tiny_lr) {
+      mo = ModelOptions();
+      mo.type = ModelType::kLR;
+      mo.num_fields = kFields;
+      mo.emb_dims.assign(kFields, 0);
+    }
     model = std::move(NewModel(mo)).value();
     TrainerOptions to;
     Trainer trainer(to, model.get(), nullptr, client.get(), nullptr);
     Check(trainer.DeclareTables(), "declaring tables");
     std::mt19937_64 rng(1);
-    std::normal_distribution<float> nd(0.0f, 0.05f);
+    std::normal_distribution<float> nd(0.0f, row_sd);
     for (int f = 0; f < kFields; ++f) {
       const int V = tiny_lr ? 1 : Vocab(f), w = model->RowWidth(f);
       std::vector<Key> keys(V);
@@ -212,24 +242,139 @@ bool TimeOrt(const std::string& dir, const std::string& model, const Batch& q, i
   return o.good();
 }
 
+uint64_t DirBytes(const std::string& dir) {
+  uint64_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.is_regular_file()) n += e.file_size();
+  return n;
+}
+
+serve::DataSpec FieldNames() {
+  serve::DataSpec data;
+  for (int f = 0; f < kFields; ++f) data.field_names.push_back("f" + std::to_string(f));
+  return data;
+}
+
+// --compressed: the DeepFM against its compressed form, same queries, same run.
+int RunCompressed(const std::string& dir, int single_rows, double batch_s) {
+  const auto t0 = Clock::now();
+  struct Variant {
+    Variant(const char* n, ModelOptions o, float sd) : name(n), options(std::move(o)), row_sd(sd) {}
+    const char* name;
+    ModelOptions options;
+    float row_sd;  // the coordinates are wider-spread than the full rows, as projections are
+    uint64_t rows = 0, bundle_bytes = 0, dense_floats = 0, table_floats = 0;
+    Figures native, ort;
+    std::vector<float> native_logits, ort_logits;
+    bool has_ort = false;
+  };
+  Variant v[2] = {{"uncompressed", DeepFm(), 0.05f}, {"compressed", CompressedDeepFm(), 0.1f}};
+  const serve::DataSpec data = FieldNames();
+  for (Variant& x : v) {
+    Source src(x.options, /*tiny_lr=*/false, x.row_sd);
+    serve::ExportOptions o;
+    o.out_dir = dir + "/bundle_" + x.name;
+    Check(serve::ExportBundle(src.model.get(), src.client.get(), data, o), "exporting a bundle");
+    serve::OnnxExportOptions oo;
+    oo.out_dir = dir + "/onnx_" + x.name;
+    oo.source = "inference_bench --compressed";
+    Check(serve::ExportOnnx(src.model.get(), src.client.get(), data, oo), "exporting ONNX");
+    x.rows = src.rows;
+    x.bundle_bytes = DirBytes(o.out_dir);
+    x.dense_floats = src.model->dense_size();
+    for (int f = 0; f < kFields; ++f)
+      x.table_floats += static_cast<uint64_t>(Vocab(f)) * src.model->RowWidth(f);
+  }
+  const double setup_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  const Batch q = MakeQueries(std::max(single_rows, 20 * kBatch), 7);
+  std::printf(
+      "inference_bench --compressed: DeepFM, 39 fields, MLP 400-400-400, %.2fM rows, emb %d "
+      "vs compressed (emb %d -> %d coordinates + decoders, mlp.1 and mlp.2 at rank %d), "
+      "1 thread, %d single-row calls, batch %d (setup %.1fs)\n\n",
+      v[0].rows / 1e6, kDim, kDim, kCompressedDim, kCompressedRank, single_rows, kBatch, setup_s);
+  // Two interleaved rounds per engine, the better figures kept, so a noisy
+  // moment on the machine does not land on one side only.
+  for (int round = 0; round < 2; ++round)
+    for (Variant& x : v) {
+      auto e = serve::InferenceEngine::Open(dir + "/bundle_" + x.name);
+      Check(e.status(), "opening a bundle");
+      const Figures f = TimeNative(e->get(), q, single_rows, batch_s,
+                                   round == 0 ? &x.native_logits : nullptr);
+      if (round == 0 || f.p50_us < x.native.p50_us) x.native.p50_us = f.p50_us;
+      if (round == 0 || f.p99_us < x.native.p99_us) x.native.p99_us = f.p99_us;
+      x.native.batch_rows_per_s = std::max(x.native.batch_rows_per_s, f.batch_rows_per_s);
+    }
+  for (Variant& x : v)
+    x.has_ort = TimeOrt(dir, std::string("onnx_") + x.name, q, single_rows, batch_s, &x.ort,
+                        &x.ort_logits);
+
+  std::printf("%-26s %12s %12s %10s %10s %16s\n", "engine", "bundle MB", "params M", "p50 us",
+              "p99 us", "batch rows/s");
+  for (const Variant& x : v)
+    std::printf("%-26s %12.1f %12.2f %10.1f %10.1f %16.0f\n",
+                (std::string("native ") + x.name).c_str(), x.bundle_bytes / 1e6,
+                (x.dense_floats + x.table_floats) / 1e6, x.native.p50_us, x.native.p99_us,
+                x.native.batch_rows_per_s);
+  for (const Variant& x : v)
+    if (x.has_ort)
+      std::printf("%-26s %12s %12s %10.1f %10.1f %16.0f\n",
+                  (std::string("onnxruntime-node ") + x.name).c_str(), "", "", x.ort.p50_us,
+                  x.ort.p99_us, x.ort.batch_rows_per_s);
+  const Variant &u = v[0], &c = v[1];
+  std::printf(
+      "\nratios compressed / uncompressed (native): single-row p50 %.2f (target <= 0.60), "
+      "p99 %.2f, batch-1024 throughput %.2fx, bundle bytes %.2f (%.1fx smaller), "
+      "parameters %.2f\n",
+      c.native.p50_us / u.native.p50_us, c.native.p99_us / u.native.p99_us,
+      c.native.batch_rows_per_s / u.native.batch_rows_per_s,
+      double(c.bundle_bytes) / u.bundle_bytes, double(u.bundle_bytes) / c.bundle_bytes,
+      double(c.dense_floats + c.table_floats) / (u.dense_floats + u.table_floats));
+  if (u.has_ort && c.has_ort) {
+    std::printf(
+        "ratios compressed / uncompressed (ONNX Runtime): single-row p50 %.2f, p99 %.2f, "
+        "batch-1024 throughput %.2fx\n",
+        c.ort.p50_us / u.ort.p50_us, c.ort.p99_us / u.ort.p99_us,
+        c.ort.batch_rows_per_s / u.ort.batch_rows_per_s);
+    std::printf(
+        "compressed, native vs ORT: single-row p50 %.2fx lower, batch-1024 throughput %.2fx "
+        "higher\n",
+        c.ort.p50_us / c.native.p50_us, c.native.batch_rows_per_s / c.ort.batch_rows_per_s);
+  }
+  for (const Variant& x : v) {
+    if (!x.has_ort) continue;
+    double max_diff = 0;
+    for (size_t i = 0; i < std::min(x.ort_logits.size(), x.native_logits.size()); ++i)
+      max_diff = std::max(max_diff, std::fabs(double(x.ort_logits[i]) - x.native_logits[i]));
+    std::printf("max |logit difference| native vs ORT, %s, over %zu rows: %.2e\n", x.name,
+                x.ort_logits.size(), max_diff);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   ctrps::InitLogging("info");  // log lines to stderr, the tables to stdout
+  const bool compressed = argc > 1 && std::string(argv[1]) == "--compressed";
+  if (compressed) {
+    --argc;
+    ++argv;
+  }
   const std::string dir = argc > 1 ? argv[1] : "/tmp/ctrps_inference_bench";
   const int single_rows = argc > 2 ? std::atoi(argv[2]) : 20000;
   const double batch_s = argc > 3 ? std::atof(argv[3]) : 3.0;
   if (single_rows < 1000 || batch_s <= 0) {
     std::fprintf(stderr,
-                 "usage: inference_bench [work_dir] [single_rows>=1000] [batch_seconds>0]\n");
+                 "usage: inference_bench [--compressed] [work_dir] [single_rows>=1000] "
+                 "[batch_seconds>0]\n");
     return 2;
   }
   SetNumThreads(1);
   std::filesystem::create_directories(dir);
+  if (compressed) return RunCompressed(dir, single_rows, batch_s);
   const auto t0 = Clock::now();
   Source src;
-  serve::DataSpec data;
-  for (int f = 0; f < kFields; ++f) data.field_names.push_back("f" + std::to_string(f));
+  const serve::DataSpec data = FieldNames();
   // Unknown keys read as zero rows in both (the ONNX graph's convention).
   for (serve::TableDtype dt :
        {serve::TableDtype::kFloat32, serve::TableDtype::kFloat16, serve::TableDtype::kInt8}) {
