@@ -75,24 +75,47 @@ void OuterReluMaskAndBiasGrad(const float* w, const MatrixF& dz, const MatrixF& 
 }  // namespace
 
 Mlp::Mlp(DenseParamSet* params, const std::string& prefix, std::vector<int> dims, float dropout,
-         uint64_t dropout_seed, bool relu_last)
+         uint64_t dropout_seed, bool relu_last, std::vector<MlpLayerRank> ranks)
     : dims_(std::move(dims)), dropout_(dropout), dropout_seed_(dropout_seed),
       relu_last_(relu_last) {
   CHECK_GE(dims_.size(), 2u) << prefix << ": an MLP needs input and output widths";
   CHECK(dropout >= 0.0f && dropout < 1.0f) << prefix << ": dropout " << dropout;
   const int num = static_cast<int>(dims_.size()) - 1;
+  CHECK(ranks.empty() || static_cast<int>(ranks.size()) == num)
+      << prefix << ": " << ranks.size() << " layer ranks for " << num << " layers";
   for (int l = 0; l < num; ++l) {
-    const bool relu = l + 1 < num || relu_last_;
-    layers_.emplace_back(params, prefix + "." + std::to_string(l), dims_[l], dims_[l + 1],
+    const bool hidden = l + 1 < num;
+    const bool relu = hidden || relu_last_;
+    const Act act = hidden ? Act::kReluDropout : relu_last_ ? Act::kRelu : Act::kNone;
+    const std::string name = prefix + "." + std::to_string(l);
+    const MlpLayerRank r = ranks.empty() ? MlpLayerRank{} : ranks[l];
+    CHECK_GE(r.rank, 0) << name;
+    if (r.rank == 0) {
+      layers_.emplace_back(params, name, dims_[l], dims_[l + 1],
+                           relu ? ParamInit::He() : ParamInit::Xavier());
+      names_.push_back(name);
+      act_.push_back(act);
+      stream_.push_back(l);
+      continue;
+    }
+    layers_.emplace_back(params, name + ".a", dims_[l], r.rank,
+                         r.relu ? ParamInit::He() : ParamInit::Xavier());
+    names_.push_back(name + ".a");
+    act_.push_back(r.relu ? Act::kRelu : Act::kNone);
+    stream_.push_back(l);
+    layers_.emplace_back(params, name + ".b", r.rank, dims_[l + 1],
                          relu ? ParamInit::He() : ParamInit::Xavier());
+    names_.push_back(name + ".b");
+    act_.push_back(act);
+    stream_.push_back(l);
   }
-  acts_.resize(num);
-  grads_.resize(num);
+  acts_.resize(layers_.size());
+  grads_.resize(layers_.size());
 }
 
 double Mlp::FlopsPerExample() const {
   double f = 0;
-  for (size_t l = 0; l + 1 < dims_.size(); ++l) f += 2.0 * dims_[l] * dims_[l + 1];
+  for (const Linear& layer : layers_) f += 2.0 * layer.in() * layer.out();
   return f;
 }
 
@@ -102,26 +125,37 @@ int Mlp::Chunks(Eigen::Index batch) const {
       std::max<int64_t>(1, std::min<int64_t>(NumThreads(), batch / kMinColumnsPerThread)));
 }
 
-void Mlp::Forward(const MatrixF& x, bool training) {
-  CHECK_EQ(x.rows(), in_dim());
+void Mlp::Forward(const MatrixF& x, bool training) { ForwardImpl(x, training, nullptr); }
+
+void Mlp::ForwardFolded(const MatrixF& x, const MatrixF& w0) {
+  CHECK(w0.rows() == layers_[0].out() && w0.cols() == x.rows())
+      << "ForwardFolded: w0 is " << w0.rows() << " x " << w0.cols() << " for input rows "
+      << x.rows() << ", expected " << layers_[0].out() << " outputs";
+  ForwardImpl(x, /*training=*/false, &w0);
+}
+
+void Mlp::ForwardImpl(const MatrixF& x, bool training, const MatrixF* w0) {
+  if (w0 == nullptr) CHECK_EQ(x.rows(), in_dim());
+  last_folded_ = w0 != nullptr;
   const Eigen::Index B = x.cols();
-  const bool drop = training && dropout_ > 0.0f && num_layers() > 1;
+  const bool drop = training && dropout_ > 0.0f && dims_.size() > 2;
   const uint64_t call = drop ? dropout_calls_++ : 0;
   last_scale_ = drop ? 1.0f / (1.0f - dropout_) : 1.0f;
-  for (int l = 0; l < num_layers(); ++l) acts_[l].resize(dims_[l + 1], B);
-  const int chunks = Chunks(B);
+  for (int l = 0; l < num_layers(); ++l) acts_[l].resize(layers_[l].out(), B);
+  const int chunks = taps_.empty() ? Chunks(B) : 1;
   if (chunks == 1) {
-    ForwardColumns(x, 0, B, drop, call);
+    ForwardColumns(x, 0, B, drop, call, w0);
     return;
   }
 #pragma omp parallel num_threads(chunks)
   {
     const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-    ForwardColumns(x, B * t / nt, B * (t + 1) / nt, drop, call);
+    ForwardColumns(x, B * t / nt, B * (t + 1) / nt, drop, call, w0);
   }
 }
 
-void Mlp::ForwardColumns(const MatrixF& x, int64_t b0, int64_t b1, bool drop, uint64_t call) {
+void Mlp::ForwardColumns(const MatrixF& x, int64_t b0, int64_t b1, bool drop, uint64_t call,
+                         const MatrixF* w0) {
   const int num = num_layers();
   const uint32_t threshold = DropoutThreshold(dropout_);
   const int64_t n = b1 - b0;
@@ -130,22 +164,29 @@ void Mlp::ForwardColumns(const MatrixF& x, int64_t b0, int64_t b1, bool drop, ui
     const MatrixF& in = l > 0 ? acts_[l - 1] : x;
     MatrixF& a = acts_[l];
     BroadcastBias(layer.bias().data(), b0, b1, &a);
-    a.middleCols(b0, n).noalias() += layer.weight() * in.middleCols(b0, n);
-    if (l + 1 < num) {
-      ReluDropout(b0, b1, drop, DropoutKey(dropout_seed_, l, call), threshold, last_scale_, &a);
-    } else if (relu_last_) {
+    if (l == 0 && w0 != nullptr) {
+      a.middleCols(b0, n).noalias() += *w0 * in.middleCols(b0, n);
+    } else {
+      a.middleCols(b0, n).noalias() += layer.weight() * in.middleCols(b0, n);
+    }
+    if (!taps_.empty() && taps_[l] != nullptr) *taps_[l] = a;
+    if (act_[l] == Act::kReluDropout) {
+      ReluDropout(b0, b1, drop, DropoutKey(dropout_seed_, stream_[l], call), threshold,
+                  last_scale_, &a);
+    } else if (act_[l] == Act::kRelu) {
       ReluDropout(b0, b1, false, 0, 0, 1.0f, &a);
     }
   }
 }
 
 void Mlp::Backward(const MatrixF& x, const MatrixF& dy, MatrixF* dx) {
+  CHECK(!last_folded_) << "Mlp::Backward after ForwardFolded (a serving Forward)";
   const int num = num_layers();
   const Eigen::Index B = x.cols();
   CHECK(dy.rows() == out_dim() && dy.cols() == B && acts_[num - 1].cols() == B)
       << "Mlp::Backward: dy is " << dy.rows() << " x " << dy.cols() << ", expected "
       << out_dim() << " x " << B << " (after a Forward on the same batch)";
-  for (int l = 0; l < num; ++l) grads_[l].resize(dims_[l + 1], B);
+  for (int l = 0; l < num; ++l) grads_[l].resize(layers_[l].out(), B);
   if (dx != nullptr) dx->resize(in_dim(), B);
   const int chunks = Chunks(B);
   // Where each chunk puts its weight and bias gradients: chunk 0 into the
@@ -188,11 +229,14 @@ void Mlp::BackwardColumns(const MatrixF& x, const MatrixF& dy, MatrixF* dx, int6
   const int num = num_layers();
   const int64_t n = b1 - b0;
   float* const* g = chunk_grads_.data() + static_cast<size_t>(chunk) * 2 * num;
-  // dz: dL/d(pre-activation of layer l), columns [b0, b1).
+  // The derivative factor of an active unit after linear map l.
+  auto scale_of = [&](int l) { return act_[l] == Act::kReluDropout ? last_scale_ : 1.0f; };
+  // dz: dL/d(pre-activation of linear map l), columns [b0, b1).
   const MatrixF* dz = &dy;
-  if (relu_last_) {
+  if (act_[num - 1] != Act::kNone) {
     grads_[num - 1].middleCols(b0, n) = dy.middleCols(b0, n);
-    ReluMaskAndBiasGrad(acts_[num - 1], 1.0f, b0, b1, &grads_[num - 1], g[2 * num - 1]);
+    ReluMaskAndBiasGrad(acts_[num - 1], scale_of(num - 1), b0, b1, &grads_[num - 1],
+                        g[2 * num - 1]);
     dz = &grads_[num - 1];
   } else {
     Eigen::Map<VectorF>(g[2 * num - 1], out_dim()) += dy.middleCols(b0, n).rowwise().sum();
@@ -206,20 +250,26 @@ void Mlp::BackwardColumns(const MatrixF& x, const MatrixF& dy, MatrixF* dx, int6
     } else {
       dw.noalias() = dz->middleCols(b0, n) * in.middleCols(b0, n).transpose();
     }
-    if (l > 0 && layer.out() == 1) {
-      // The logit layer: W^T dz is an outer product; fuse it into the mask.
-      MatrixF& d = grads_[l - 1];
-      OuterReluMaskAndBiasGrad(layer.weight().data(), *dz, acts_[l - 1], last_scale_, b0, b1, &d,
-                               g[2 * (l - 1) + 1]);
-      dz = &d;
-    } else if (l > 0) {
-      MatrixF& d = grads_[l - 1];
-      d.middleCols(b0, n).noalias() = layer.weight().transpose() * dz->middleCols(b0, n);
-      ReluMaskAndBiasGrad(acts_[l - 1], last_scale_, b0, b1, &d, g[2 * (l - 1) + 1]);
-      dz = &d;
-    } else if (dx != nullptr) {
-      dx->middleCols(b0, n).noalias() = layer.weight().transpose() * dz->middleCols(b0, n);
+    if (l == 0) {
+      if (dx != nullptr)
+        dx->middleCols(b0, n).noalias() = layer.weight().transpose() * dz->middleCols(b0, n);
+      break;
     }
+    MatrixF& d = grads_[l - 1];
+    float* bias_grad = g[2 * (l - 1) + 1];
+    if (act_[l - 1] == Act::kNone) {
+      // A low-rank layer's first half without ReLU: the gradient passes as is.
+      d.middleCols(b0, n).noalias() = layer.weight().transpose() * dz->middleCols(b0, n);
+      Eigen::Map<VectorF>(bias_grad, layer.in()) += d.middleCols(b0, n).rowwise().sum();
+    } else if (layer.out() == 1) {
+      // The logit layer: W^T dz is an outer product; fuse it into the mask.
+      OuterReluMaskAndBiasGrad(layer.weight().data(), *dz, acts_[l - 1], scale_of(l - 1), b0, b1,
+                               &d, bias_grad);
+    } else {
+      d.middleCols(b0, n).noalias() = layer.weight().transpose() * dz->middleCols(b0, n);
+      ReluMaskAndBiasGrad(acts_[l - 1], scale_of(l - 1), b0, b1, &d, bias_grad);
+    }
+    dz = &d;
   }
 }
 

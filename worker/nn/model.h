@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <Eigen/Core>
@@ -49,6 +50,22 @@ enum class ModelType { kLR, kFM, kFwFM, kDeepFM, kDeepFwFM, kDCNv2, kDLRM };
 
 const char* ModelTypeName(ModelType t);
 
+// A low-rank MLP layer (AFM, COMPRESSION.md section 2; worker/nn/mlp.h).
+struct LowRankLayer {
+  std::string layer;  // "<mlp>.<l>": "mlp.1", "top_mlp.0", "bottom_mlp.0"
+  int rank = 0;       // k >= 1: the layer is two thin layers through k
+  bool relu = false;  // the "act" variant: a ReLU between the two
+};
+
+// One linear map y = W x + b of a model (an MLP layer), by name.
+struct LinearLayerShape {
+  std::string layer;  // "mlp.1"
+  int in = 0, out = 0;
+  int rank = 0;       // 0: full; else low rank (see LowRankLayer)
+  bool relu_between = false;
+  bool hidden = false;  // followed by ReLU (and dropout) in the model
+};
+
 struct ModelOptions {
   ModelType type = ModelType::kDeepFM;
   int num_fields = 0;
@@ -62,8 +79,28 @@ struct ModelOptions {
   std::vector<int> bottom_mlp_dims = {64, 16};  // DLRM bottom MLP (last = emb dim)
   uint64_t seed = 1;                 // dense init and dropout
 
+  // Compressed structure (COMPRESSION.md; written by `ctrps compress`).
+  // MLP layers replaced by two thin layers.
+  std::vector<LowRankLayer> low_rank;
+  // Embedding decoders: empty (none), or per field 0 (rows hold the field's
+  // vector) or its decoded width d > 0: rows then hold k = emb_dims[f]
+  // coordinates and the model decodes e = U_f c + mu_f (worker/nn/embedding.h).
+  std::vector<int> emb_decode_dims;
+
+  // The width of field f's vector as the model's interactions and MLP see
+  // it: the decoded width, else emb_dims[f].
+  int FieldDim(int f) const {
+    return !emb_decode_dims.empty() && emb_decode_dims[f] > 0 ? emb_decode_dims[f] : emb_dims[f];
+  }
+  // The rank entry of an MLP layer ("mlp.1"), or null when it is full.
+  const LowRankLayer* RankOf(const std::string& layer) const;
+
   Status Validate() const;
 };
+
+// Every MLP layer of the model `o` describes (o valid but for low_rank),
+// in the order the model applies them, with its shape and rank.
+std::vector<LinearLayerShape> LinearLayers(const ModelOptions& o);
 
 class Model {
  public:
@@ -88,6 +125,24 @@ class Model {
 
   // Forward FLOPs per example of the dense part (for throughput reports).
   virtual double FlopsPerExample() const = 0;
+
+  // Serving: precomputes from the current dense values what inference can
+  // fold. An embedding decoder whose output feeds an MLP's first layer
+  // becomes part of that layer (W1 blockdiag(U_f) over the stored
+  // coordinates, plus W1_f mu_f times the field's value; COMPRESSION.md
+  // section 2); interactions still get the decoded vectors. Forward(training
+  // = false) uses it until the next training Forward; call it again after
+  // changing dense values. Backward needs a Forward without it. Allocates;
+  // a model with nothing to fold ignores it.
+  virtual void PrepareForServing() {}
+
+  // Compression statistics: while set, Forward copies the pre-activation
+  // output (out x B) of each named linear map ("mlp.1", or "mlp.1.a" /
+  // "mlp.1.b" for the halves of a low-rank layer) into the given matrix,
+  // and runs its MLPs on one thread. An empty list removes the taps.
+  // NotFound for a name the model does not have.
+  [[nodiscard]] virtual Status SetLayerTaps(
+      const std::vector<std::pair<std::string, MatrixF*>>& taps) = 0;
 
   // Position of the dropout mask stream (training Forward calls so far).
   // Masks are a pure function of (seed, this counter), so a checkpoint that

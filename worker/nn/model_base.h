@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "worker/nn/dense_params.h"
+#include "worker/nn/mlp.h"
 #include "worker/nn/model.h"
 
 namespace ctrps::worker {
@@ -19,12 +20,19 @@ class ModelBase : public Model {
   float* dense_values() override { return params_.values(); }
   float* dense_grads() override { return params_.grads(); }
   size_t dense_size() const override { return params_.size(); }
+  Status SetLayerTaps(const std::vector<std::pair<std::string, MatrixF*>>& taps) override;
 
  protected:
   ModelOptions options_;
   DenseParamSet params_;
+  std::vector<Mlp*> mlps_;  // every MLP of the model, for SetLayerTaps (set by each model)
   MatrixF dlogits_row_;  // 1 x B copy of dlogits for an MLP's Backward
 };
+
+// The ranks of the MLP `prefix` ("mlp") with num_layers layers, from
+// options.low_rank (empty when every layer is full).
+std::vector<MlpLayerRank> MlpRanks(const ModelOptions& options, const std::string& prefix,
+                                   int num_layers);
 
 // options must be valid (ModelOptions::Validate).
 // LR, FM, FwFM, DeepFM, DeepFwFM.

@@ -19,14 +19,17 @@ class DcnV2Model : public ModelBase {
  public:
   explicit DcnV2Model(const ModelOptions& o) : ModelBase(o) {
     emb_ = EmbeddingInput(o.emb_dims, /*has_linear=*/false);
+    emb_.AddDecoders(&params_, o.emb_decode_dims);
     const int D = emb_.output_dim();
     for (int l = 0; l < o.cross_layers; ++l)
       cross_.emplace_back(&params_, "cross." + std::to_string(l), D, o.cross_rank);
     std::vector<int> dims = {D};
     dims.insert(dims.end(), o.mlp_dims.begin(), o.mlp_dims.end());
     dims.push_back(1);
-    mlp_ = Mlp(&params_, "mlp", dims, o.dropout, o.seed, /*relu_last=*/false);
+    mlp_ = Mlp(&params_, "mlp", dims, o.dropout, o.seed, /*relu_last=*/false,
+               MlpRanks(o, "mlp", static_cast<int>(dims.size()) - 1));
     xs_.resize(o.cross_layers + 1);
+    mlps_.push_back(&mlp_);
     params_.Allocate(o.seed);
   }
 

@@ -23,13 +23,15 @@ namespace {
 class DlrmModel : public ModelBase {
  public:
   explicit DlrmModel(const ModelOptions& o)
-      : ModelBase(o), num_dense_(o.num_dense_fields), dim_(o.emb_dims[0]) {
+      : ModelBase(o), num_dense_(o.num_dense_fields), dim_(o.FieldDim(o.num_dense_fields)) {
     emb_ = EmbeddingInput(o.emb_dims, /*has_linear=*/false, /*first_field=*/num_dense_);
+    emb_.AddDecoders(&params_, o.emb_decode_dims);
     if (num_dense_ > 0) {
       std::vector<int> dims = {num_dense_};
       dims.insert(dims.end(), o.bottom_mlp_dims.begin(), o.bottom_mlp_dims.end());
       bottom_ = std::make_unique<Mlp>(&params_, "bottom_mlp", dims, 0.0f, o.seed,
-                                      /*relu_last=*/true);
+                                      /*relu_last=*/true,
+                                      MlpRanks(o, "bottom_mlp", static_cast<int>(dims.size()) - 1));
     }
     const int vectors = o.num_fields - num_dense_ + (num_dense_ > 0 ? 1 : 0);
     dot_ = DotInteraction(vectors, dim_);
@@ -39,7 +41,10 @@ class DlrmModel : public ModelBase {
     std::vector<int> dims = {top_in};
     dims.insert(dims.end(), o.mlp_dims.begin(), o.mlp_dims.end());
     dims.push_back(1);
-    top_ = Mlp(&params_, "top_mlp", dims, o.dropout, o.seed, /*relu_last=*/false);
+    top_ = Mlp(&params_, "top_mlp", dims, o.dropout, o.seed, /*relu_last=*/false,
+               MlpRanks(o, "top_mlp", static_cast<int>(dims.size()) - 1));
+    if (bottom_) mlps_.push_back(bottom_.get());
+    mlps_.push_back(&top_);
     params_.Allocate(o.seed);
   }
 

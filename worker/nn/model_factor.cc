@@ -21,27 +21,37 @@ class FactorModel : public ModelBase {
     std::vector<int> dims = o.emb_dims;
     if (t == ModelType::kLR) dims.assign(o.num_fields, 0);
     emb_ = EmbeddingInput(dims, /*has_linear=*/true);
+    if (t != ModelType::kLR) emb_.AddDecoders(&params_, o.emb_decode_dims);
     bias_ = params_.Add("bias", 1, 1, ParamInit::Zero());
+    const int dim = t == ModelType::kLR ? 0 : o.FieldDim(0);
     if (t == ModelType::kFM || t == ModelType::kDeepFM) {
       pair_ = Pair::kFm;
-      fm_ = FmInteraction(o.num_fields, dims[0]);
+      fm_ = FmInteraction(o.num_fields, dim);
     } else if (t == ModelType::kFwFM || t == ModelType::kDeepFwFM) {
       pair_ = Pair::kFwFm;
-      fwfm_ = FwFmInteraction(&params_, "fwfm.r", o.num_fields, dims[0]);
+      fwfm_ = FwFmInteraction(&params_, "fwfm.r", o.num_fields, dim);
     }
     if (t == ModelType::kDeepFM || t == ModelType::kDeepFwFM) {
       std::vector<int> mlp_dims = {emb_.output_dim()};
       mlp_dims.insert(mlp_dims.end(), o.mlp_dims.begin(), o.mlp_dims.end());
       mlp_dims.push_back(1);
+      const int layers = static_cast<int>(mlp_dims.size()) - 1;
       mlp_ = std::make_unique<Mlp>(&params_, "mlp", mlp_dims, o.dropout, o.seed,
-                                   /*relu_last=*/false);
+                                   /*relu_last=*/false, MlpRanks(o, "mlp", layers));
     }
+    if (mlp_) mlps_.push_back(mlp_.get());
     params_.Allocate(o.seed);
   }
 
   int RowWidth(int f) const override { return emb_.RowWidth(f); }
 
+  void PrepareForServing() override {
+    serving_ = mlp_ && emb_.has_decoders();
+    if (serving_) emb_.FoldWeight(mlp_->layer(0).weight(), &folded_w0_);
+  }
+
   void Forward(const SparseBatch& in, bool training, VectorF* logits) override {
+    if (training) serving_ = false;
     emb_.Forward(in, &x_, &linear_);
     *logits = (linear_.array() + params_.value(bias_)(0, 0)).matrix();
     if (pair_ == Pair::kFm) {
@@ -51,7 +61,11 @@ class FactorModel : public ModelBase {
       fwfm_.Forward(x_, &pair_out_);
       *logits += pair_out_;
     }
-    if (mlp_) {
+    if (mlp_ && serving_) {
+      emb_.FoldedInput(in, &x_folded_);
+      mlp_->ForwardFolded(x_folded_, folded_w0_);
+      *logits += mlp_->output().row(0).transpose();
+    } else if (mlp_) {
       mlp_->Forward(x_, training);
       *logits += mlp_->output().row(0).transpose();
     }
@@ -94,6 +108,10 @@ class FactorModel : public ModelBase {
   FwFmInteraction fwfm_;
   std::unique_ptr<Mlp> mlp_;
   MatrixF x_, dx_;  // embeddings (D x B) and their gradient
+  // PrepareForServing: the MLP's first weight folded over the decoders, and
+  // its input (EmbeddingInput::FoldWeight, FoldedInput).
+  bool serving_ = false;
+  MatrixF folded_w0_, x_folded_;
   VectorF linear_, pair_out_;
 };
 

@@ -55,7 +55,9 @@ Trainer::Trainer(TrainerOptions options, Model* model, DenseOptimizer* dense_opt
 
 Trainer::~Trainer() = default;
 
-Status Trainer::DeclareTables() {
+Status Trainer::DeclareTables() { return client_->DeclareTables(TableConfigs()); }
+
+std::vector<ps::TableConfig> Trainer::TableConfigs() const {
   std::vector<ps::TableConfig> tables;
   const ModelOptions& mo = model_->options();
   for (int f = 0; f < mo.num_fields; ++f) {
@@ -68,7 +70,7 @@ Status Trainer::DeclareTables() {
     tc.optimizer = options_.sparse_optimizer;
     tables.push_back(tc);
   }
-  return client_->DeclareTables(tables);
+  return tables;
 }
 
 std::vector<ps::TableSlice> Trainer::Slices(SparseBatch* sparse, bool grads) {

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -107,6 +108,9 @@ class Trainer {
 
   // Declares one table per field (table id = field index) on the client.
   [[nodiscard]] Status DeclareTables();
+  // The configs DeclareTables declares: field f's rows are the model's
+  // RowWidth(f) floats, with the trainer's initialisation and optimizer.
+  std::vector<ps::TableConfig> TableConfigs() const;
 
   // Trains on `train` for options.epochs passes; evaluates on `valid` (may be null).
   StatusOr<TrainResult> Train(BatchSource* train, BatchSource* valid);
@@ -119,6 +123,14 @@ class Trainer {
   StatusOr<EvalResult> Evaluate(BatchSource* data, int64_t max_rows,
                                 std::vector<float>* scores = nullptr,
                                 std::vector<float>* labels = nullptr);
+
+  // Runs the frozen model over `data` once from its start (rows pulled
+  // without creating any, no dropout), calling fn(batch, rows) after each
+  // Forward: the statistics pass of a compression stage (taps set on the
+  // model). At most max_rows rows per worker (0 = all). This worker's data
+  // only; combining over workers is the caller's collective.
+  using BatchObserver = std::function<Status(const SparseBatch& batch, int rows)>;
+  [[nodiscard]] Status ObservePass(BatchSource* data, int64_t max_rows, const BatchObserver& fn);
 
   int64_t step() const { return step_; }
 

@@ -58,6 +58,25 @@ StatusOr<EvalResult> Trainer::Evaluate(BatchSource* data, int64_t max_rows,
   return r;
 }
 
+Status Trainer::ObservePass(BatchSource* data, int64_t max_rows, const BatchObserver& fn) {
+  RETURN_IF_ERROR(client_->Flush());
+  RETURN_IF_ERROR(data->Rewind());
+  int64_t rows = 0;
+  Batch& batch = eval_.batch;
+  while (max_rows == 0 || rows < max_rows) {
+    ASSIGN_OR_RETURN(bool more, data->Next(&batch));
+    if (!more) break;
+    builder_.Build(batch, &eval_.sparse);
+    RETURN_IF_ERROR(client_->Pull(Slices(&eval_.sparse, false), /*training=*/false));
+    model_->Forward(eval_.sparse, /*training=*/false, &logits_);
+    int n = batch.size();
+    if (max_rows > 0) n = static_cast<int>(std::min<int64_t>(n, max_rows - rows));
+    RETURN_IF_ERROR(fn(eval_.sparse, n));
+    rows += n;
+  }
+  return Status::OK();
+}
+
 StatusOr<EvalResult> Trainer::GlobalMetrics(const std::vector<float>& scores,
                                             const std::vector<float>& labels) {
   const std::string what = "the evaluation gather at step " + std::to_string(step_);

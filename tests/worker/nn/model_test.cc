@@ -87,6 +87,43 @@ std::vector<ModelCase> Cases() {
     o.num_dense_fields = 1;
     o.bottom_mlp_dims = {4};
   });
+  // Compressed structures (AFM): per-field decoders (some fields keep their
+  // full rows) and low-rank MLP layers, with and without the ReLU between.
+  auto compress = [](ModelOptions& o, std::vector<LowRankLayer> ranks) {
+    o.emb_dims = {2, 3, 1, 3};
+    o.emb_decode_dims = {3, 0, 3, 3};
+    o.low_rank = std::move(ranks);
+  };
+  add("FMCompressed", ModelType::kFM, [&](ModelOptions& o) { compress(o, {}); });
+  add("FwFMCompressed", ModelType::kFwFM, [&](ModelOptions& o) { compress(o, {}); });
+  add("DeepFMCompressed", ModelType::kDeepFM, [&](ModelOptions& o) {
+    compress(o, {{"mlp.0", 2, true}, {"mlp.1", 3, false}, {"mlp.2", 1, false}});
+    o.dropout = 0.3f;
+  });
+  add("DeepFwFMCompressed", ModelType::kDeepFwFM, [&](ModelOptions& o) {
+    compress(o, {{"mlp.1", 2, false}});
+  });
+  add("DCNv2Compressed", ModelType::kDCNv2, [&](ModelOptions& o) {
+    compress(o, {{"mlp.0", 3, true}});
+    o.emb_decode_dims = {3, 0, 2, 4};  // per-field dims may differ
+    o.cross_layers = 2;
+    o.dropout = 0.2f;
+  });
+  add("DLRMDotCompressed", ModelType::kDLRM, [&](ModelOptions& o) {
+    compress(o, {{"top_mlp.0", 2, false}, {"bottom_mlp.0", 2, true}});
+    o.emb_dims = {3, 3, 1, 2};
+    o.emb_decode_dims = {0, 0, 3, 3};
+    o.num_dense_fields = 2;
+    o.bottom_mlp_dims = {4, 3};
+  });
+  add("DLRMCatCompressed", ModelType::kDLRM, [&](ModelOptions& o) {
+    compress(o, {{"top_mlp.1", 2, true}});
+    o.emb_dims = {3, 1, 2, 3};
+    o.emb_decode_dims = {0, 3, 3, 0};
+    o.num_dense_fields = 1;
+    o.bottom_mlp_dims = {3};
+    o.dlrm_interaction_cat = true;
+  });
   return cases;
 }
 
