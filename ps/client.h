@@ -53,6 +53,8 @@ inline storage::TableSpec TableSpecOf(const TableConfig& tc, const SparseOptimiz
   return spec;
 }
 
+struct RowBasisChange;  // ps/table_rewrite.h
+
 class EmbeddingClient {
  public:
   virtual ~EmbeddingClient() = default;
@@ -103,6 +105,16 @@ class EmbeddingClient {
   // process that holds it now (any number of servers). Files must have been
   // verified. Rows already in the tables are dropped first.
   [[nodiscard]] virtual Status LoadShards(const std::vector<std::string>& dirs) = 0;
+  // Compression: replaces every row of table new_config.table_id by
+  // `change` applied to it (ps/table_rewrite.h), on every shard where the
+  // rows live, streaming through the store (scratch files under
+  // scratch_dir); the table's optimizer state restarts and its geometry
+  // becomes new_config. Every push sent before is applied first. With
+  // change == null, only this client's view of the table changes (the other
+  // workers of a job, after one worker rewrote it).
+  [[nodiscard]] virtual Status RewriteTable(const TableConfig& new_config,
+                                            const RowBasisChange* change,
+                                            const std::string& scratch_dir) = 0;
   // V: the number of virtual shards keys are routed by.
   virtual uint32_t NumVirtualShards() const = 0;
   // The store counters of every table (rows, lookups, rows created, DRAM

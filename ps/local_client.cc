@@ -4,6 +4,7 @@
 
 #include "common/parallel.h"
 #include "ps/client.h"
+#include "ps/table_rewrite.h"
 
 namespace ctrps::ps {
 namespace {
@@ -37,6 +38,21 @@ class LocalClient final : public EmbeddingClient {
         opt->Apply(row, grads + i * dim, dim);
       });
     });
+  }
+
+  Status RewriteTable(const TableConfig& nc, const RowBasisChange* change,
+                      const std::string& scratch_dir) override {
+    ASSIGN_OR_RETURN(const Table* t, Get(nc.table_id));
+    ASSIGN_OR_RETURN(auto opt, NewSparseOptimizer(nc.optimizer));
+    if (change) {
+      RETURN_IF_ERROR(change->Validate(t->config.dim, nc.dim));
+      RETURN_IF_ERROR(store_->RewriteTable(
+          TableSpecOf(nc, *opt),
+          [&](Key, const float* old_row, float* new_row) { change->Apply(old_row, new_row); },
+          scratch_dir));
+    }
+    tables_[nc.table_id] = Table{nc, std::move(opt)};
+    return Status::OK();
   }
 
   Status ScanRows(int table, const RowVisitor& fn) override {

@@ -1,4 +1,5 @@
 #include "ps/remote_client.h"
+#include "ps/table_rewrite.h"
 
 #include <algorithm>
 #include <cstring>
@@ -205,6 +206,24 @@ class RemoteClient final : public EmbeddingClient {
     for (const std::string& d : dirs) blob += (blob.empty() ? "" : "\n") + d;
     return AskEveryServer(TextMessage(MessageKind::kLoadShards, 0, blob), "the load-shards reply",
                           nullptr);
+  }
+
+  Status RewriteTable(const TableConfig& nc, const RowBasisChange* change,
+                      const std::string& scratch_dir) override {
+    const int w = Width(nc.table_id);
+    if (w == 0)
+      return Status::NotFound("table " + std::to_string(nc.table_id) + " was not declared");
+    if (change) {
+      RETURN_IF_ERROR(change->Validate(w, nc.dim));
+      RETURN_IF_ERROR(Flush());
+      const std::string blob = EncodeRewrite(nc, *change, scratch_dir);
+      MessageBuilder b(MessageKind::kRewrite, 0, 0);
+      b.SetBlob(blob.data(), blob.size());
+      b.Finish();
+      RETURN_IF_ERROR(AskEveryServer(b.Take(), "the rewrite reply", nullptr));
+    }
+    widths_[nc.table_id] = nc.dim;
+    return Status::OK();
   }
 
   uint32_t NumVirtualShards() const override {

@@ -199,6 +199,7 @@ Status Server::Handle(int source, const DecodedMessage& d) {
     case MessageKind::kSaveShards: return SaveShards(source, d);
     case MessageKind::kLoadShards: return LoadShards(source, d);
     case MessageKind::kStats: return Stats(source);
+    case MessageKind::kRewrite: return Rewrite(source, d);
     default:
       return Status::InvalidArgument(std::string("unexpected request kind ") +
                                      MessageKindName(d.kind));

@@ -71,6 +71,8 @@ class Server final : public ParameterServer {
   Status SaveShards(int source, const DecodedMessage& d);
   // Replies with each table's counters summed over the owned shards' stores.
   Status Stats(int source);
+  // Rewrites a table's rows on every owned shard (ps/table_rewrite.h).
+  Status Rewrite(int source, const DecodedMessage& d);
   // Loads each owned shard's file from every listed directory, in order.
   Status LoadShards(int source, const DecodedMessage& d);
 

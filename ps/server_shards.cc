@@ -8,6 +8,7 @@
 #include "common/parallel.h"
 #include "ps/keep_alive.h"
 #include "ps/server_impl.h"
+#include "ps/table_rewrite.h"
 #include "storage/row_init.h"
 
 namespace ctrps::ps::internal {
@@ -106,6 +107,26 @@ Status Server::Stats(int source) {
   b.SetBlob(blob.data(), blob.size());
   b.Finish();
   return t_->Send(source, Channel::kWorker, kTagControl, b.Take());
+}
+
+Status Server::Rewrite(int source, const DecodedMessage& d) {
+  KeepAlive alive(t_, KeepAlive::IntervalFor(opt_.peer_timeout_ms));  // a large table takes long
+  TableConfig nc;
+  RowBasisChange change;
+  std::string scratch;
+  RETURN_IF_ERROR(DecodeRewrite(d.blob, d.blob_bytes, &nc, &change, &scratch));
+  auto it = tables_.find(nc.table_id);
+  if (it == tables_.end())
+    return Status::NotFound("rewrite: table " + std::to_string(nc.table_id) + " was not declared");
+  RETURN_IF_ERROR(change.Validate(it->second.config.dim, nc.dim));
+  ASSIGN_OR_RETURN(auto optimizer, NewSparseOptimizer(nc.optimizer));
+  const storage::TableSpec spec = TableSpecOf(nc, *optimizer);
+  auto map = [&](Key, const float* old_row, float* new_row) { change.Apply(old_row, new_row); };
+  for (auto& store : stores_)
+    RETURN_IF_ERROR_CTX(store->RewriteTable(spec, map, scratch),
+                        "server " + std::to_string(me_));
+  it->second = Table{nc, std::move(optimizer), spec};
+  return t_->Send(source, Channel::kWorker, kTagControl, TextMessage(MessageKind::kAck, 0, ""));
 }
 
 Status Server::LoadShards(int source, const DecodedMessage& d) {

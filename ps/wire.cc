@@ -51,6 +51,7 @@ const char* MessageKindName(MessageKind k) {
     case MessageKind::kSaveShards: return "save shards";
     case MessageKind::kLoadShards: return "load shards";
     case MessageKind::kStats: return "stats";
+    case MessageKind::kRewrite: return "rewrite";
   }
   return "unknown";
 }
@@ -153,7 +154,7 @@ Status DecodeMessage(std::vector<char>* bytes, DecodedMessage* out) {
   Header h;
   std::memcpy(&h, base, sizeof(h));
   if (h.magic != kMagic) return Status::Corruption("message has a bad magic number");
-  if (h.kind < 1 || h.kind > static_cast<uint16_t>(MessageKind::kStats))
+  if (h.kind < 1 || h.kind > static_cast<uint16_t>(MessageKind::kRewrite))
     return Status::Corruption("message has unknown kind " + std::to_string(h.kind));
   if (h.body_bytes != size - sizeof(Header))
     return Status::Corruption("message header says " + std::to_string(h.body_bytes) +

@@ -36,6 +36,7 @@ enum class MessageKind : uint16_t {
   kSaveShards = 12,  // blob: u32 step, u32 since_step, dir     -> kAck (blob: ShardFileRecords)
   kLoadShards = 13,  // blob: directories separated by '\n'     -> kAck
   kStats = 14,       // no body                                 -> kAck (blob: TableStats list)
+  kRewrite = 15,     // blob: ps/table_rewrite.h EncodeRewrite   -> kAck
 };
 
 // The shard files a server wrote, as its kSaveShards reply blob: u32 count,

@@ -152,6 +152,11 @@ class PolicyStore final : public EmbeddingStore {
     return inner_->Contains(table, keys, n, present);
   }
   Status Erase(int table, const Key* keys, size_t n) override { return inner_->Erase(table, keys, n); }
+  // The policy state does not depend on the rows' width: it stays.
+  Status RewriteTable(const TableSpec& new_spec, const RowMapFn& map,
+                      const std::string& scratch_dir) override {
+    return inner_->RewriteTable(new_spec, map, scratch_dir);
+  }
   Status DropTable(int table) override {
     RETURN_IF_ERROR(inner_->DropTable(table));
     std::unique_lock lock(mu_);

@@ -124,6 +124,18 @@ class EmbeddingStore {
   [[nodiscard]] virtual Status Put(int table, const Key* keys, size_t n, const float* rows,
                                    const RowStats* stats) = 0;
 
+  // Replaces every row of table new_spec.table_id by a row of new_spec's
+  // geometry (a new width, e.g. a compression stage's change of basis):
+  // map(key, old embedding (old dim floats), new embedding (new_spec.dim
+  // floats)); the optimizer state restarts from new_spec's initial values;
+  // row stats are kept. The default streams the rows through a scratch file
+  // in scratch_dir (removed afterwards), so memory stays within the store's
+  // own bounds; on failure the table may be left empty (callers rewrite from
+  // a saved model or checkpoint, never from the only copy).
+  using RowMapFn = std::function<void(Key key, const float* old_row, float* new_row)>;
+  [[nodiscard]] virtual Status RewriteTable(const TableSpec& new_spec, const RowMapFn& map,
+                                            const std::string& scratch_dir);
+
   // Deletes a table and all its rows.
   [[nodiscard]] virtual Status DropTable(int table) = 0;
 

@@ -2,6 +2,7 @@
 // servers, remote clients and worker collectives against the local client.
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <map>
 #include <random>
 #include <thread>
@@ -13,6 +14,7 @@
 #include "ps/layout.h"
 #include "ps/remote_client.h"
 #include "ps/server.h"
+#include "ps/table_rewrite.h"
 #include "ps/transport.h"
 #include "ps/wire.h"
 #include "ps/worker_group.h"
@@ -88,7 +90,7 @@ Snapshot Scan(EmbeddingClient* c) {
   Snapshot s;
   for (int t = 0; t < kTables; ++t)
     EXPECT_TRUE(c->ScanRows(t, [&](Key k, const float* r) {
-      s[{t, k}] = std::vector<float>(r, r + kDim);
+      s[{t, k}] = std::vector<float>(r, r + c->Width(t));
       return true;
     }).ok());
   return s;
@@ -102,8 +104,11 @@ struct ClusterRun {
   std::vector<std::vector<std::vector<float>>> pulled;  // [step][worker] concatenated rows
 };
 
+// Worker 0's work after the steps, before the final scan (e.g. a rewrite).
+using AfterSteps = std::function<Status(EmbeddingClient*)>;
+
 ClusterRun RunCluster(int servers, int workers, Consistency mode, int steps, bool colocated = false,
-                      bool by_shard = false) {
+                      bool by_shard = false, const AfterSteps& after = nullptr) {
   auto layout = ClusterLayout::Make(colocated ? workers : servers + workers,
                                     colocated ? 0 : servers, colocated, 8);
   EXPECT_TRUE(layout.ok()) << layout.status().ToString();
@@ -143,6 +148,7 @@ ClusterRun RunCluster(int servers, int workers, Consistency mode, int steps, boo
       // modes would otherwise race with the slower workers).
       ++flushed;
       while (w == 0 && flushed.load() < workers) std::this_thread::yield();
+      if (st.ok() && w == 0 && after) st = after(client.get());
       if (st.ok() && w == 0) run.final_rows = Scan(client.get());
       if (st.ok() && w == 0) {
         auto stats = client->TableStats();
@@ -161,7 +167,7 @@ ClusterRun RunCluster(int servers, int workers, Consistency mode, int steps, boo
 
 // The same steps on one local client, each step's gradients summed over
 // the workers in worker order (what a BSP server does).
-ClusterRun RunLocal(int workers, int steps) {
+ClusterRun RunLocal(int workers, int steps, const AfterSteps& after = nullptr) {
   auto store = storage::NewMemoryStore();
   auto client = NewLocalClient(store.get());
   EXPECT_TRUE(client->DeclareTables(Tables()).ok());
@@ -191,6 +197,9 @@ ClusterRun RunLocal(int workers, int steps) {
       for (Key k : order[t]) g.insert(g.end(), sum[{t, k}].begin(), sum[{t, k}].end());
       EXPECT_TRUE(client->Push({{t, order[t].data(), order[t].size(), g.data()}}, step + 1).ok());
     }
+  }
+  if (after) {
+    EXPECT_TRUE(after(client.get()).ok());
   }
   run.final_rows = Scan(client.get());
   auto stats = client->TableStats();
@@ -417,6 +426,40 @@ TEST(LayoutTest, ImpossibleLayoutsAreRejected) {
   auto c = ClusterLayout::Make(2, 0, true, 16);
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->Describe(1), "rank 1 (server 1 + worker 1)");
+}
+
+// A compression stage's table rewrite (ps/table_rewrite.h) gives the same
+// rows bit for bit on a local store and on 1 or 2 servers, and the servers
+// keep serving the new width (a pull and a push after it).
+TEST(ClusterTest, RewriteTableIsLayoutIndependent) {
+  const std::string scratch = ::testing::TempDir() + "/rewrite_scratch";
+  auto after = [&](EmbeddingClient* c) -> Status {
+    RowBasisChange change;
+    change.keep_prefix = 1;
+    change.in_dim = kDim - 1;
+    change.out_dim = 2;
+    change.mean = {0.1, -0.2, 0.05, 0.3};
+    change.basis = {0.5, -0.5, 0.5, -0.5, 0.7, 0.1, -0.1, 0.7};
+    TableConfig nc = Tables()[0];
+    nc.dim = 3;
+    RETURN_IF_ERROR(c->RewriteTable(nc, &change, scratch));
+    if (c->Width(0) != 3) return Status::Internal("width not updated");
+    std::vector<Key> keys = {MakeKey(0, 1), MakeKey(0, 4), MakeKey(0, 777)};
+    std::vector<float> rows(keys.size() * 3), grads(keys.size() * 3, 0.5f);
+    RETURN_IF_ERROR(c->Pull({{0, keys.data(), keys.size(), rows.data()}}, true));
+    RETURN_IF_ERROR(c->Push({{0, keys.data(), keys.size(), grads.data()}}, 100));
+    return c->Flush();
+  };
+  const ClusterRun local = RunLocal(1, 4, after);
+  ASSERT_FALSE(local.final_rows.empty());
+  for (const auto& [key, row] : local.final_rows)
+    if (key.first == 0) {
+      ASSERT_EQ(row.size(), 3u);
+    }
+  for (int servers : {1, 2}) {
+    const ClusterRun remote = RunCluster(servers, 1, Consistency::kBSP, 4, false, false, after);
+    EXPECT_EQ(remote.final_rows, local.final_rows) << servers << " servers";
+  }
 }
 
 }  // namespace

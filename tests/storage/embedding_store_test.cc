@@ -2,6 +2,7 @@
 #include "storage/embedding_store.h"
 
 #include <functional>
+#include <algorithm>
 #include <map>
 #include <vector>
 
@@ -236,6 +237,55 @@ TEST_P(EmbeddingStoreTest, RowsSurviveReopen) {
   std::vector<float> got(want.size());
   ASSERT_TRUE(store_->Lookup(2, keys.data(), keys.size(), got.data(), 3, false).ok());
   EXPECT_EQ(got, want);
+}
+
+TEST_P(EmbeddingStoreTest, RewriteTableMapsEveryRowKeepsStatsAndResetsSlots) {
+  // 5000 rows: more than the tiered store's DRAM tier, so the rewrite
+  // streams through eviction and write-back.
+  ASSERT_TRUE(store_->CreateTable(Spec(3, 4, 4)).ok());
+  ASSERT_TRUE(store_->CreateTable(Spec(4, 2, 0)).ok());  // a neighbour table stays as it is
+  std::vector<Key> keys;
+  for (int i = 0; i < 5000; ++i) keys.push_back(MakeKey(3, i * 13 + 5));
+  ASSERT_TRUE(store_->Modify(3, keys.data(), keys.size(), 9, [](size_t i, float* row) {
+    for (int c = 0; c < 4; ++c) row[c] = static_cast<float>(i) + 0.25f * c;
+    for (int c = 4; c < 8; ++c) row[c] = 3.0f;
+  }).ok());
+  Key other = MakeKey(4, 1);
+  float v[2] = {1, 2};
+  ASSERT_TRUE(store_->Put(4, &other, 1, v, nullptr).ok());
+  TableSpec wide = Spec(3, 2, 2);
+  wide.init.slot_value = 0.5f;
+  // new = (old[0] + old[3], old[1] * 2)
+  ASSERT_TRUE(store_->RewriteTable(wide, [](Key, const float* o, float* n) {
+    n[0] = o[0] + o[3];
+    n[1] = o[1] * 2;
+  }, dir_ + "/scratch").ok());
+  ASSERT_EQ(store_->Tables().size(), 2u);
+  for (const TableSpec& t : store_->Tables())
+    if (t.table_id == 3) {
+      EXPECT_EQ(t.dim, 2);
+    }
+  EXPECT_EQ(store_->Stats(3)->rows, keys.size());
+  size_t seen = 0;
+  ASSERT_TRUE(store_->Scan(3, [&](Key k, const float* row, const RowStats& s) {
+    const auto it = std::find(keys.begin(), keys.end(), k);
+    EXPECT_NE(it, keys.end());
+    const float i = static_cast<float>(it - keys.begin());
+    EXPECT_EQ(row[0], i + i + 0.75f);
+    EXPECT_EQ(row[1], (i + 0.25f) * 2);
+    EXPECT_EQ(row[2], 0.5f);  // fresh optimizer state
+    EXPECT_EQ(row[3], 0.5f);
+    EXPECT_EQ(s.count, 1u);   // stats kept
+    EXPECT_EQ(s.last_step, 9u);
+    ++seen;
+    return true;
+  }).ok());
+  EXPECT_EQ(seen, keys.size());
+  float got[2];
+  ASSERT_TRUE(store_->Lookup(4, &other, 1, got, 2, false).ok());
+  EXPECT_EQ(got[1], 2.0f);
+  EXPECT_FALSE(store_->RewriteTable(Spec(9, 2, 0), [](Key, const float*, float*) {},
+                                    dir_ + "/scratch").ok());  // no such table
 }
 
 INSTANTIATE_TEST_SUITE_P(AllStores, EmbeddingStoreTest, ::testing::ValuesIn(testing::AllStoreKinds()),
