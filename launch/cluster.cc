@@ -14,10 +14,11 @@
 namespace ctrps::launch {
 namespace {
 
-[[noreturn]] void Fail(const ps::ClusterLayout& layout, int rank, const std::string& doing,
-                       const Status& s) {
-  ps::MpiRuntime::Abort("ctrps train: " + layout.Describe(rank) + " failed while " + doing +
-                            ": " + s.ToString() + "\nctrps train: ending the whole job",
+[[noreturn]] void Fail(const std::string& command, const ps::ClusterLayout& layout, int rank,
+                       const std::string& doing, const Status& s) {
+  ps::MpiRuntime::Abort("ctrps " + command + ": " + layout.Describe(rank) + " failed while " +
+                            doing + ": " + s.ToString() + "\nctrps " + command +
+                            ": ending the whole job",
                         1);
 }
 
@@ -58,9 +59,14 @@ StatusOr<ClusterPlan> MakeClusterPlan(const LoadedConfig& c, int world_size, int
 }
 
 int RunDistributedTrain(const LoadedConfig& c, int servers_override, const std::string& resume) {
+  return RunDistributed(c, servers_override, resume, "train", TrainWorker);
+}
+
+int RunDistributed(const LoadedConfig& c, int servers_override, const std::string& resume,
+                   const std::string& command, const WorkerJob& work) {
   auto runtime_or = ps::MpiRuntime::Init(nullptr, nullptr);
   if (!runtime_or.ok()) {
-    std::fprintf(stderr, "ctrps train: %s\n", runtime_or.status().ToString().c_str());
+    std::fprintf(stderr, "ctrps %s: %s\n", command.c_str(), runtime_or.status().ToString().c_str());
     return 1;
   }
   std::unique_ptr<ps::MpiRuntime> runtime = std::move(runtime_or).value();
@@ -69,7 +75,7 @@ int RunDistributedTrain(const LoadedConfig& c, int servers_override, const std::
   if (!plan_or.ok()) {
     // Every rank computes the same plan; one of them says why.
     if (rank == 0)
-      std::fprintf(stderr, "ctrps train: bad cluster layout: %s\n",
+      std::fprintf(stderr, "ctrps %s: bad cluster layout: %s\n", command.c_str(),
                    plan_or.status().message().c_str());
     return 2;
   }
@@ -82,8 +88,9 @@ int RunDistributedTrain(const LoadedConfig& c, int servers_override, const std::
   if (layout.colocated && !runtime->thread_multiple()) {
     if (rank == 0)
       std::fprintf(stderr,
-                   "ctrps train: COLOCATED mode runs a server thread beside the worker and needs "
-                   "an MPI library with MPI_THREAD_MULTIPLE; this one does not provide it\n");
+                   "ctrps %s: COLOCATED mode runs a server thread beside the worker and needs "
+                   "an MPI library with MPI_THREAD_MULTIPLE; this one does not provide it\n",
+                   command.c_str());
     return 2;
   }
   if (chief)
@@ -111,19 +118,19 @@ int RunDistributedTrain(const LoadedConfig& c, int servers_override, const std::
       return MakeShardStore(c, v, static_cast<uint32_t>(V), here);
     };
     auto s = ps::NewParameterServer(so, transport);
-    if (!s.ok()) Fail(layout, rank, "starting the parameter server", s.status());
+    if (!s.ok()) Fail(command, layout, rank, "starting the parameter server", s.status());
     server = std::move(s).value();
   }
   if (worker_index < 0) {
     Status s = server->Run();
-    if (!s.ok()) Fail(layout, rank, "serving embedding shards", s);
+    if (!s.ok()) Fail(command, layout, rank, "serving embedding shards", s);
     return 0;
   }
   std::thread server_thread;
   if (server) {
     server_thread = std::thread([&] {
       Status s = server->Run();
-      if (!s.ok()) Fail(layout, rank, "serving embedding shards", s);
+      if (!s.ok()) Fail(command, layout, rank, "serving embedding shards", s);
     });
   }
   ps::RemoteClientOptions co;
@@ -142,10 +149,10 @@ int RunDistributedTrain(const LoadedConfig& c, int servers_override, const std::
   role.overlap_pull = plan.consistency != ps::Consistency::kBSP;
   role.resume = resume;
   role.num_servers = layout.num_servers();
-  Status s = TrainWorker(c, role);
-  if (!s.ok()) Fail(layout, rank, "training", s);
+  Status s = work(c, role);
+  if (!s.ok()) Fail(command, layout, rank, command == "train" ? "training" : "running " + command, s);
   s = client->Shutdown();
-  if (!s.ok()) Fail(layout, rank, "shutting down", s);
+  if (!s.ok()) Fail(command, layout, rank, "shutting down", s);
   if (server_thread.joinable()) server_thread.join();
   return 0;
 }

@@ -4,6 +4,7 @@
 // whole job ends with a message instead of hanging.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -54,5 +55,11 @@ StatusOr<std::unique_ptr<worker::BatchSource>> OpenPartitionedBatchSource(
 // code (0, or 2 for a bad layout). Any failure after start-up ends every
 // rank through MPI_Abort and does not return.
 int RunDistributedTrain(const LoadedConfig& c, int servers_override, const std::string& resume);
+
+// The same for any worker's job (`command` names it in messages, e.g.
+// "compress"): servers serve, every worker runs work(c, role).
+using WorkerJob = std::function<Status(const LoadedConfig& c, const WorkerRole& role)>;
+int RunDistributed(const LoadedConfig& c, int servers_override, const std::string& resume,
+                   const std::string& command, const WorkerJob& work);
 
 }  // namespace ctrps::launch

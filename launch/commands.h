@@ -14,5 +14,6 @@ int RunEval(const std::vector<std::string>& args);
 int RunExport(const std::vector<std::string>& args);
 int RunPredict(const std::vector<std::string>& args);
 int RunCkpt(const std::vector<std::string>& args);
+int RunCompress(const std::vector<std::string>& args);
 
 }  // namespace ctrps::launch

@@ -1,6 +1,7 @@
 #include "launch/config_loader.h"
 
 #include <filesystem>
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -57,16 +58,42 @@ Status ApplyOverride(const std::string& assignment, config::JobConfig* job) {
   std::vector<std::string> parts = Split(path, '.');
   for (size_t i = 0; i < parts.size(); ++i) {
     const pb::Descriptor* d = msg->GetDescriptor();
-    const pb::FieldDescriptor* f = d->FindFieldByName(parts[i]);
+    // "stages[2]": element 2 of a repeated message field (which must exist).
+    std::string name = parts[i];
+    int index = -1;
+    const size_t bracket = name.find('[');
+    if (bracket != std::string::npos) {
+      const std::string digits = name.substr(bracket + 1, name.size() - bracket - 2);
+      if (name.back() != ']' || digits.empty() || digits.size() > 6 ||
+          digits.find_first_not_of("0123456789") != std::string::npos)
+        return Status::InvalidArgument("--set " + path + ": '" + name +
+                                       "' is not a field or field[index]");
+      index = std::stoi(digits);
+      name = name.substr(0, bracket);
+    }
+    const pb::FieldDescriptor* f = d->FindFieldByName(name);
     if (f == nullptr)
       return Status::InvalidArgument("--set " + path + ": " + d->name() + " has no field '" +
-                                     parts[i] + "'");
+                                     name + "'");
     const pb::Reflection* r = msg->GetReflection();
     bool last = i + 1 == parts.size();
+    if (index >= 0) {
+      if (last || f->cpp_type() != pb::FieldDescriptor::CPPTYPE_MESSAGE || !f->is_repeated())
+        return Status::InvalidArgument("--set " + path + ": '" + name +
+                                       "' is not a repeated message field to index");
+      const int size = r->FieldSize(*msg, f);
+      if (index >= size)
+        return Status::InvalidArgument("--set " + path + ": '" + name + "' has " +
+                                       std::to_string(size) + " entries, no [" +
+                                       std::to_string(index) + "]");
+      msg = r->MutableRepeatedMessage(msg, f, index);
+      continue;
+    }
     if (!last) {
       if (f->cpp_type() != pb::FieldDescriptor::CPPTYPE_MESSAGE || f->is_repeated())
         return Status::InvalidArgument("--set " + path + ": '" + parts[i] +
-                                       "' is not a message field");
+                                       "' is not a message field" +
+                                       (f->is_repeated() ? " (index it: " + name + "[0])" : ""));
       msg = r->MutableMessage(msg, f);
       continue;
     }
@@ -148,16 +175,24 @@ std::string LoadedConfig::Where(const std::string& field_path) const {
   const pb::TextFormat::ParseInfoTree* tree = &impl_->tree;
   std::vector<std::string> parts = Split(field_path, '.');
   for (size_t i = 0; i < parts.size() && tree && d; ++i) {
-    const pb::FieldDescriptor* f = d->FindFieldByName(parts[i]);
+    // "stages[2]": element 2 of a repeated field.
+    std::string name = parts[i];
+    int index = -1;
+    const size_t bracket = name.find('[');
+    if (bracket != std::string::npos && name.back() == ']') {
+      index = std::atoi(name.c_str() + bracket + 1);
+      name = name.substr(0, bracket);
+    }
+    const pb::FieldDescriptor* f = d->FindFieldByName(name);
     if (!f) break;
     if (i + 1 == parts.size()) {
-      auto loc = tree->GetLocation(f, f->is_repeated() ? 0 : -1);
+      auto loc = tree->GetLocation(f, f->is_repeated() ? std::max(index, 0) : -1);
       if (loc.line >= 0)
         return path + ":" + std::to_string(loc.line + 1) + ":" + std::to_string(loc.column + 1) +
                " (" + field_path + ")";
       break;
     }
-    tree = tree->GetTreeForNested(f, -1);
+    tree = tree->GetTreeForNested(f, f->is_repeated() ? std::max(index, 0) : -1);
     d = f->message_type();
   }
   return field_path + (path.empty() ? " (default)" : " (default; not set in " + path + ")");

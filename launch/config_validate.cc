@@ -89,6 +89,24 @@ Status ValidateConfig(const LoadedConfig& c, const std::string& command) {
   const auto& d = c.job.data();
   const auto& m = c.job.model();
   const auto& t = c.job.train();
+  if (command == "compress") {
+    k.Require(!d.train().empty(), "data.train",
+              "missing required value: the training data (statistics pass and fine-tuning)");
+    const auto& cc = c.job.compression();
+    k.Require(cc.stages_size() > 0, "compression.stages", "the plan has no stage");
+    for (int i = 0; i < cc.stages_size(); ++i) {
+      const std::string p = "compression.stages[" + std::to_string(i) + "]";
+      const auto& st = cc.stages(i);
+      k.Require(st.has_afm(), p + ".afm", "missing: the layers and fields to compress");
+      k.Range(p + ".fine_tune.epochs", st.fine_tune().epochs(), 0, 1000);
+      k.Range(p + ".fine_tune.max_steps", st.fine_tune().max_steps(), 0, 1e15);
+      k.Range(p + ".fine_tune.early_stopping_patience", st.fine_tune().early_stopping_patience(), 0, 1e6);
+      k.Range(p + ".fine_tune.eval_every_steps", st.fine_tune().eval_every_steps(), 0, 1e15);
+      k.Range(p + ".fine_tune.dense_learning_rate", st.fine_tune().dense_learning_rate(), 0, 10);
+      k.Range(p + ".fine_tune.sparse_learning_rate", st.fine_tune().sparse_learning_rate(), 0, 10);
+      k.Range(p + ".afm.max_rows", st.afm().max_rows(), 0, 1e15);
+    }
+  }
   if (command == "train") {
     k.Require(!d.train().empty(), "data.train", "missing required value: the training data path");
     const auto& s = c.job.storage();
@@ -113,6 +131,10 @@ Status ValidateConfig(const LoadedConfig& c, const std::string& command) {
               std::to_string(i) + " has no field name");
     k.Range("model.field_dims", m.field_dims(i).dim(), 1, 1024);
   }
+  for (int i = 0; i < m.compressed_fields_size(); ++i)
+    k.Range("model.compressed_fields", m.compressed_fields(i).stored_dim(), 1, 1024);
+  for (int i = 0; i < m.low_rank_size(); ++i)
+    k.Range("model.low_rank", m.low_rank(i).rank(), 1, 65536);
   for (int v : m.mlp_dims()) k.Range("model.mlp_dims", v, 1, 65536);
   for (int v : m.bottom_mlp_dims()) k.Range("model.bottom_mlp_dims", v, 1, 65536);
   k.Range("model.dropout", m.dropout(), 0, 0.9);

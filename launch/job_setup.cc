@@ -4,6 +4,24 @@
 
 namespace ctrps::launch {
 
+void SetCompressedStructure(const worker::ModelOptions& o, const worker::DatasetSchema& schema,
+                            config::ModelConfig* m) {
+  m->clear_low_rank();
+  m->clear_compressed_fields();
+  for (const worker::LowRankLayer& r : o.low_rank) {
+    auto* l = m->add_low_rank();
+    l->set_layer(r.layer);
+    l->set_rank(r.rank);
+    l->set_relu(r.relu);
+  }
+  for (size_t f = 0; f < o.emb_decode_dims.size(); ++f)
+    if (o.emb_decode_dims[f] > 0) {
+      auto* cf = m->add_compressed_fields();
+      cf->set_field(f < schema.field_names.size() ? schema.field_names[f] : std::to_string(f));
+      cf->set_stored_dim(o.emb_dims[f]);
+    }
+}
+
 StatusOr<worker::ModelOptions> MakeModelOptions(const LoadedConfig& c,
                                                 const worker::DatasetSchema& schema) {
   const config::ModelConfig& m = c.job.model();
@@ -21,23 +39,37 @@ StatusOr<worker::ModelOptions> MakeModelOptions(const LoadedConfig& c,
   // LR has only the per-feature linear weight: no embedding.
   const bool has_embeddings = o.type != worker::ModelType::kLR;
   o.emb_dims.assign(o.num_fields, has_embeddings ? m.embedding_dim() : 0);
-  for (const auto& fd : m.field_dims()) {
-    auto it = std::find(schema.field_names.begin(), schema.field_names.end(), fd.field());
+  // A field name, or its index.
+  auto field_index = [&](const std::string& name, const std::string& where) -> StatusOr<int> {
+    auto it = std::find(schema.field_names.begin(), schema.field_names.end(), name);
     int idx = -1;
     if (it != schema.field_names.end()) {
       idx = static_cast<int>(it - schema.field_names.begin());
-    } else if (!fd.field().empty() &&
-               std::all_of(fd.field().begin(), fd.field().end(), ::isdigit)) {
-      idx = std::stoi(fd.field());
+    } else if (!name.empty() && name.size() < 9 && std::all_of(name.begin(), name.end(), ::isdigit)) {
+      idx = std::stoi(name);
     }
     if (idx < 0 || idx >= o.num_fields) {
       std::string names;
       for (const auto& n : schema.field_names) names += (names.empty() ? "" : " ") + n;
-      return Status::InvalidArgument(c.Where("model.field_dims") + ": unknown field '" +
-                                     fd.field() + "'; the fields are: " + names);
+      return Status::InvalidArgument(c.Where(where) + ": unknown field '" + name +
+                                     "'; the fields are: " + names);
     }
+    return idx;
+  };
+  for (const auto& fd : m.field_dims()) {
+    ASSIGN_OR_RETURN(int idx, field_index(fd.field(), "model.field_dims"));
     if (has_embeddings) o.emb_dims[idx] = fd.dim();
   }
+  for (const auto& cf : m.compressed_fields()) {
+    ASSIGN_OR_RETURN(int idx, field_index(cf.field(), "model.compressed_fields"));
+    if (!has_embeddings)
+      return Status::InvalidArgument(c.Where("model.compressed_fields") +
+                                     ": the model has no embeddings");
+    if (o.emb_decode_dims.empty()) o.emb_decode_dims.assign(o.num_fields, 0);
+    o.emb_decode_dims[idx] = o.emb_dims[idx];
+    o.emb_dims[idx] = cf.stored_dim();
+  }
+  for (const auto& lr : m.low_rank()) o.low_rank.push_back({lr.layer(), lr.rank(), lr.relu()});
   if (m.mlp_dims_size() > 0) o.mlp_dims.assign(m.mlp_dims().begin(), m.mlp_dims().end());
   o.dropout = m.dropout();
   o.cross_layers = m.cross_layers();

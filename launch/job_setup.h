@@ -33,6 +33,11 @@ StatusOr<std::unique_ptr<worker::BatchSource>> OpenBatchSource(const LoadedConfi
 
 StatusOr<worker::ModelOptions> MakeModelOptions(const LoadedConfig& c,
                                                 const worker::DatasetSchema& schema);
+// Writes the compressed structure of `o` (low-rank layers, compressed
+// fields) into `m`, replacing any there: the config saved with a model
+// that `ctrps compress` made.
+void SetCompressedStructure(const worker::ModelOptions& o, const worker::DatasetSchema& schema,
+                            config::ModelConfig* m);
 StatusOr<worker::TrainerOptions> MakeTrainerOptions(const LoadedConfig& c);
 StatusOr<std::unique_ptr<worker::DenseOptimizer>> MakeDenseOptimizer(const LoadedConfig& c,
                                                                       size_t dense_size);

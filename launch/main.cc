@@ -24,6 +24,7 @@ const char kUsage[] =
     "                              [--dtype fp32|fp16|int8] [--unknown-keys init|zero]\n"
     "  predict    score raw data:  ctrps predict --model BUNDLE --data FILE [--out FILE]\n"
     "  ckpt       checkpoints:     ctrps ckpt list DIR | inspect CKPT | verify CKPT|DIR\n"
+    "  compress   compress a model: ctrps compress --config FILE --from MODEL|CKPT\n"
     "  gen-data   write synthetic Criteo/Avazu data from a planted click model\n"
     "  help       this text\n";
 
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
     if (cmd == "export") return ctrps::launch::RunExport(args);
     if (cmd == "predict") return ctrps::launch::RunPredict(args);
     if (cmd == "ckpt") return ctrps::launch::RunCkpt(args);
+    if (cmd == "compress") return ctrps::launch::RunCompress(args);
     if (cmd == "gen-data") return ctrps::launch::RunGenData(args);
     std::fprintf(stderr, "ctrps: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
     return 2;

@@ -27,6 +27,34 @@ TEST(ConfigLoaderTest, ParsesAndAppliesOverrides) {
   EXPECT_TRUE(ValidateConfig(*c, "train").ok());
 }
 
+TEST(ConfigLoaderTest, OverridesIndexRepeatedMessages) {
+  const std::string text =
+      "data { train: \"a.txt\" }\ncompression { stages { afm { layers { layer: \"mlp.1\" } } }\n"
+      "stages { method: WEIGHT_SVD afm { embeddings { rank: 2 } } } }\n";
+  auto c = Parse(text, {"compression.stages[1].afm.embeddings.rank=4",
+                        "compression.stages[0].afm.layers[0].rank.rank=32"});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->job.compression().stages(1).afm().embeddings().rank(), 4);
+  EXPECT_EQ(c->job.compression().stages(0).afm().layers(0).rank().rank(), 32);
+  EXPECT_TRUE(ValidateConfig(*c, "compress").ok());
+  auto bad = Parse(text, {"compression.stages[2].name=x"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("'stages' has 2 entries, no [2]"), std::string::npos)
+      << bad.status().message();
+  bad = Parse(text, {"compression.stages.name=x"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("index it: stages[0]"), std::string::npos);
+  bad = Parse(text, {"compression.stages[x].name=x"});
+  ASSERT_FALSE(bad.ok());
+  bad = Parse(text, {"model.mlp_dims[0]=3"});
+  ASSERT_FALSE(bad.ok());
+  auto empty = Parse("data { train: \"a.txt\" }\n");
+  ASSERT_TRUE(empty.ok());
+  Status s = ValidateConfig(*empty, "compress");
+  EXPECT_NE(s.message().find("the plan has no stage"), std::string::npos)
+      << s.message();
+}
+
 TEST(ConfigLoaderTest, UnknownFieldNamesLine) {
   auto c = Parse("data {\n  train: \"a\"\n  trian: \"b\"\n}\n");
   ASSERT_FALSE(c.ok());

@@ -1,0 +1,598 @@
+// ctrps compress --config JOB --from MODEL_OR_CHECKPOINT [--set ...] [--servers S]
+//
+// Runs the plan of `compression.stages` (COMPRESSION.md) on a trained model:
+// per stage a statistics pass over data.train with the model frozen, the
+// eigendecompositions, the new model, the rewrite of every changed table
+// where its rows live (servers under mpirun), then fine-tuning. Every stage's
+// result is saved (output.dir/stages/NN-name/model), so a rerun of the same
+// command resumes after the last finished stage; with checkpoint.dir set,
+// the fine-tuning checkpoints too (checkpoint.dir/stage-NN), so a kill -9 at
+// any moment resumes to the same model bit for bit (BSP). The model
+// structure comes from the source; data, training and cluster settings from
+// JOB.
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include <spdlog/spdlog.h>
+
+#include "common/logging.h"
+#include "common/metrics_writer.h"
+#include "compression/afm.h"
+#include "launch/cluster.h"
+#include "launch/commands.h"
+#include "launch/job_setup.h"
+#include "ps/mpi_runtime.h"
+#include "worker/nn/threading.h"
+#include "worker/train/checkpoint.h"
+#include "worker/train/model_io.h"
+
+namespace ctrps::launch {
+namespace {
+
+namespace fs = std::filesystem;
+using compression::AfmPlan;
+using compression::RankSetting;
+
+const std::vector<FlagSpec> kCompressFlags = {
+    {"config", "FILE", "job config with a `compression` section (see configs/, launch/config.proto)"},
+    {"from", "PATH", "the model to compress: a model directory saved by `ctrps train` or "
+                     "`ctrps compress`, or a training checkpoint"},
+    {"set", "FIELD=VALUE", "override a config field", true},
+    {"servers", "S", "under mpirun: ranks 0..S-1 serve embedding shards, the rest work"},
+};
+
+double Seconds(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+// The model section of a saved model or checkpoint.
+StatusOr<config::ModelConfig> SourceModelConfig(const std::string& from) {
+  std::string text;
+  if (fs::is_regular_file(fs::path(from) / "MANIFEST")) {
+    ASSIGN_OR_RETURN(text, worker::ReadFileToString(from + "/config.pbtxt"));
+  } else if (fs::is_regular_file(fs::path(from) / worker::kCheckpointManifestName)) {
+    ASSIGN_OR_RETURN(ckpt::CheckpointManifest m, worker::ReadCheckpointManifest(from));
+    text = m.config_text();
+  } else {
+    return Status::NotFound("--from " + from + " is neither a model saved by `ctrps train` / "
+                            "`ctrps compress` (MANIFEST) nor a checkpoint (" +
+                            std::string(worker::kCheckpointManifestName) + ")");
+  }
+  ASSIGN_OR_RETURN(LoadedConfig src, ParseConfigText(text, from + "/config", {}));
+  return src.job.model();
+}
+
+StatusOr<int> FieldIndex(const worker::DatasetSchema& schema, const std::string& name,
+                         const std::string& where) {
+  for (size_t i = 0; i < schema.field_names.size(); ++i)
+    if (schema.field_names[i] == name) return static_cast<int>(i);
+  if (!name.empty() && name.size() < 9 && std::all_of(name.begin(), name.end(), ::isdigit)) {
+    const int i = std::stoi(name);
+    if (i < schema.num_fields()) return i;
+  }
+  return Status::InvalidArgument(where + ": unknown field '" + name + "'");
+}
+
+RankSetting Rank(const config::RankConfig& r, bool relu) { return {r.rank(), r.variance(), relu}; }
+
+StatusOr<AfmPlan> MakePlan(const config::CompressionStage& st, const worker::DatasetSchema& schema,
+                           const std::string& where) {
+  AfmPlan p;
+  p.basis = st.method() == config::CompressionStage::WEIGHT_SVD ? AfmPlan::Basis::kWeightSvd
+                                                                : AfmPlan::Basis::kOutputFeatures;
+  const config::AfmStage& a = st.afm();
+  for (const auto& l : a.layers()) p.layers.push_back({l.layer(), Rank(l.rank(), l.relu())});
+  if (a.has_embeddings()) p.embeddings = Rank(a.embeddings(), false);
+  for (int i = 0; i < a.fields_size(); ++i) {
+    ASSIGN_OR_RETURN(int f, FieldIndex(schema, a.fields(i).field(),
+                                       where + ".afm.fields[" + std::to_string(i) + "]"));
+    p.fields.push_back({f, Rank(a.fields(i).rank(), false)});
+  }
+  p.max_rows = a.max_rows();
+  return p;
+}
+
+std::string StageName(const config::CompressionStage& st, int i) {
+  if (!st.name().empty()) return st.name();
+  return std::string(st.method() == config::CompressionStage::WEIGHT_SVD ? "weight_svd" : "afm") +
+         "-" + std::to_string(i);
+}
+
+// Every plan checked against the model it will meet (earlier stages'
+// layers and fields marked as compressed), before any work.
+StatusOr<std::vector<AfmPlan>> PlanAll(const LoadedConfig& c, const worker::DatasetSchema& schema,
+                                       worker::ModelOptions model) {
+  std::vector<AfmPlan> plans;
+  const auto& stages = c.job.compression().stages();
+  for (int i = 0; i < stages.size(); ++i) {
+    const std::string where = c.Where("compression.stages[" + std::to_string(i) + "]");
+    ASSIGN_OR_RETURN(AfmPlan p, MakePlan(stages[i], schema, where));
+    RETURN_IF_ERROR(compression::ValidateAfmPlan(p, model, where + ".afm"));
+    for (const auto& [layer, r] : p.layers) model.low_rank.push_back({layer, 1, false});
+    const auto fields = p.FieldSettings(model);
+    for (int f = 0; f < model.num_fields; ++f)
+      if (fields[f].set()) {
+        if (model.emb_decode_dims.empty()) model.emb_decode_dims.assign(model.num_fields, 0);
+        model.emb_decode_dims[f] = model.FieldDim(f);
+        model.emb_dims[f] = 1;
+      }
+    plans.push_back(std::move(p));
+  }
+  return plans;
+}
+
+struct Size {
+  uint64_t params = 0, bytes = 0, rows = 0;
+};
+
+// Parameters and bytes (fp32, as a saved model or bundle holds them: rows
+// with their keys) of the model and its tables.
+StatusOr<Size> ModelSize(worker::Model* model, ps::EmbeddingClient* client) {
+  Size s;
+  s.params = model->dense_size();
+  s.bytes = model->dense_size() * 4;
+  ASSIGN_OR_RETURN(std::vector<storage::TableStats> tables, client->TableStats());
+  for (const storage::TableStats& t : tables) {
+    const int w = client->Width(t.table_id);
+    s.rows += t.rows;
+    s.params += t.rows * w;
+    s.bytes += t.rows * (8 + 4 * static_cast<uint64_t>(w));
+  }
+  return s;
+}
+
+struct Row {  // one line of the before/after table
+  std::string what;
+  Size size;
+  worker::EvalResult valid, test;
+  bool has_valid = false, has_test = false;
+  double seconds = 0;
+};
+
+// One compress job on one worker: the state that moves from stage to stage.
+class CompressJob {
+ public:
+  CompressJob(const LoadedConfig& c, const WorkerRole& role, const std::string& from)
+      : c_(c), role_(role), from_(from) {}
+
+  Status Run();
+
+ private:
+  Status OpenData();
+  // Builds the model of `model_config`, declares its tables, and loads
+  // `dir` (a saved model or a checkpoint) into them.
+  Status LoadSource(const std::string& dir);
+  StatusOr<std::unique_ptr<worker::Trainer>> NewTrainer(const worker::TrainerOptions& to,
+                                                        worker::DenseOptimizer* opt);
+  Status Measure(const std::string& what, double seconds);
+  Status RunStage(int i, const AfmPlan& plan);
+  Status FineTune(int i, bool resume);
+  Status Barrier(const std::string& what);
+  std::string StageDir(int i) const;
+  std::string ConfigText() const;
+
+  const LoadedConfig& c_;
+  WorkerRole role_;
+  std::string from_;
+  worker::DatasetSchema schema_;
+  config::ModelConfig model_config_;  // the current model's structure
+  std::unique_ptr<worker::Model> model_;
+  std::unique_ptr<worker::BatchSource> train_, stats_, valid_, test_;
+  MetricsWriter metrics_;
+  std::vector<Row> rows_;
+};
+
+std::string CompressJob::StageDir(int i) const {
+  char n[32];
+  std::snprintf(n, sizeof(n), "%02d-", i);
+  return c_.job.output().dir() + "/stages/" + n + StageName(c_.job.compression().stages(i), i);
+}
+
+std::string CompressJob::ConfigText() const {
+  config::JobConfig job = c_.job;
+  *job.mutable_model() = model_config_;
+  return ConfigToText(job);
+}
+
+Status CompressJob::Barrier(const std::string& what) {
+  if (!role_.group || role_.num_workers <= 1) return Status::OK();
+  return role_.group->AllTrue(true, what).status();
+}
+
+Status CompressJob::OpenData() {
+  const auto& d = c_.job.data();
+  const int wi = role_.worker_index, nw = role_.num_workers;
+  ASSIGN_OR_RETURN(train_, OpenPartitionedBatchSource(c_, d.train(), true, wi, nw));
+  ASSIGN_OR_RETURN(stats_, OpenPartitionedBatchSource(c_, d.train(), false, wi, nw));
+  if (!d.valid().empty()) {
+    ASSIGN_OR_RETURN(valid_, OpenPartitionedBatchSource(c_, d.valid(), false, wi, nw));
+  }
+  if (!d.test().empty()) {
+    ASSIGN_OR_RETURN(test_, OpenPartitionedBatchSource(c_, d.test(), false, wi, nw));
+  }
+  return Status::OK();
+}
+
+StatusOr<std::unique_ptr<worker::Trainer>> CompressJob::NewTrainer(
+    const worker::TrainerOptions& to, worker::DenseOptimizer* opt) {
+  auto t = std::make_unique<worker::Trainer>(to, model_.get(), opt, role_.client,
+                                             role_.chief ? &metrics_ : nullptr);
+  t->SetWorkerGroup(role_.group);
+  return t;
+}
+
+Status CompressJob::LoadSource(const std::string& dir) {
+  ASSIGN_OR_RETURN(model_config_, SourceModelConfig(dir));
+  config::JobConfig job = c_.job;
+  *job.mutable_model() = model_config_;
+  ASSIGN_OR_RETURN(LoadedConfig src, ParseConfigText(ConfigToText(job), dir + "/config", {}));
+  ASSIGN_OR_RETURN(worker::ModelOptions mo, MakeModelOptions(src, schema_));
+  ASSIGN_OR_RETURN(model_, worker::NewModel(mo));
+  ASSIGN_OR_RETURN(worker::TrainerOptions to, MakeTrainerOptions(c_));
+  worker::Trainer declare(to, model_.get(), nullptr, role_.client, nullptr);
+  RETURN_IF_ERROR(declare.DeclareTables());
+  if (fs::is_regular_file(fs::path(dir) / "MANIFEST"))
+    return worker::LoadModel(dir, model_.get(), role_.client);
+  return worker::LoadCheckpointWeights(dir, model_.get(), role_.client);
+}
+
+Status CompressJob::Measure(const std::string& what, double seconds) {
+  Row r;
+  r.what = what;
+  r.seconds = seconds;
+  ASSIGN_OR_RETURN(r.size, ModelSize(model_.get(), role_.client));
+  ASSIGN_OR_RETURN(worker::TrainerOptions to, MakeTrainerOptions(c_));
+  to.checkpoint = {};
+  ASSIGN_OR_RETURN(auto trainer, NewTrainer(to, nullptr));
+  if (valid_) {
+    ASSIGN_OR_RETURN(r.valid, trainer->Evaluate(valid_.get(), c_.job.data().max_eval_rows()));
+    r.has_valid = true;
+  }
+  if (test_) {
+    ASSIGN_OR_RETURN(r.test, trainer->Evaluate(test_.get(), 0));
+    r.has_test = true;
+  }
+  if (role_.chief) {
+    JsonLine line;
+    line.Add("event", "compress_model").Add("model", what).Add("params", r.size.params)
+        .Add("bytes", r.size.bytes).Add("rows", r.size.rows).Add("seconds", seconds);
+    if (r.has_valid) line.Add("valid_auc", r.valid.auc).Add("valid_logloss", r.valid.logloss);
+    if (r.has_test) line.Add("test_auc", r.test.auc).Add("test_logloss", r.test.logloss);
+    metrics_.Write(line);
+  }
+  rows_.push_back(r);
+  return Status::OK();
+}
+
+Status CompressJob::RunStage(int i, const AfmPlan& plan) {
+  const config::CompressionStage& st = c_.job.compression().stages(i);
+  const std::string name = StageName(st, i);
+  const auto t0 = std::chrono::steady_clock::now();
+  // 1. Statistics (the frozen model over the training data).
+  ASSIGN_OR_RETURN(worker::TrainerOptions to, MakeTrainerOptions(c_));
+  to.checkpoint = {};
+  ASSIGN_OR_RETURN(auto trainer, NewTrainer(to, nullptr));
+  std::unique_ptr<compression::AfmStatistics> stats;
+  std::vector<Eigen::MatrixXd> grams(model_->options().num_fields);
+  if (plan.basis == AfmPlan::Basis::kOutputFeatures) {
+    ASSIGN_OR_RETURN(stats, compression::AfmStatistics::Start(plan, model_.get()));
+    std::unique_ptr<ps::KeepAlive> alive;
+    if (role_.group) alive = role_.group->StayAlive();
+    auto last_log = std::chrono::steady_clock::now();
+    int64_t rows = 0;
+    RETURN_IF_ERROR(trainer->ObservePass(stats_.get(), plan.max_rows,
+                                         [&](const worker::SparseBatch& b, int n) -> Status {
+                                           RETURN_IF_ERROR(stats->Observe(b, n));
+                                           rows += n;
+                                           if (Seconds(last_log) >= to.log_interval_s) {
+                                             last_log = std::chrono::steady_clock::now();
+                                             const double frac = stats_->PassFraction();
+                                             const double el = Seconds(t0);
+                                             spdlog::info("[{}] statistics: {} rows, {:.0f} rows/s{}",
+                                                          name, rows, rows / el,
+                                                          frac > 0 ? fmt::format(", {:.0f}% of the pass, ETA {:.0f} s", 100 * frac, el / frac - el) : "");
+                                           }
+                                           return Status::OK();
+                                         }));
+    alive.reset();
+    RETURN_IF_ERROR(stats->Combine(role_.group));
+    if (stats->rows() <= 0)
+      return Status::InvalidArgument("stage " + name + ": the statistics pass saw no row of data.train");
+  } else {
+    const auto fields = plan.FieldSettings(model_->options());
+    for (int f = 0; f < model_->options().num_fields; ++f)
+      if (fields[f].set()) {
+        const int d = model_->options().FieldDim(f);
+        ASSIGN_OR_RETURN(grams[f], compression::TableGram(role_.client, f,
+                                                          model_->RowWidth(f) - d, d));
+      }
+    (void)0;
+  }
+  const double stats_s = Seconds(t0);
+  // 2. Eigendecompositions and the new model.
+  const auto t1 = std::chrono::steady_clock::now();
+  ASSIGN_OR_RETURN(compression::AfmOutcome out, compression::BuildAfm(plan, *model_, stats.get(), grams));
+  stats.reset();  // its taps point into the old model
+  const double eig_s = Seconds(t1);
+  // 3. The tables, where their rows live.
+  const auto t2 = std::chrono::steady_clock::now();
+  model_ = std::move(out.model);
+  SetCompressedStructure(out.options, schema_, &model_config_);
+  std::vector<ps::TableConfig> configs;
+  {
+    worker::Trainer declare(to, model_.get(), nullptr, role_.client, nullptr);
+    configs = declare.TableConfigs();
+  }
+  RETURN_IF_ERROR(Barrier("the barrier before the table rewrite of stage " + name));
+  std::string scratch = c_.job.compression().scratch_dir();
+  if (scratch.empty()) scratch = c_.job.output().dir() + "/rewrite";
+  uint64_t rewritten = 0;
+  for (const auto& tc : out.tables) {
+    RETURN_IF_ERROR_CTX(role_.client->RewriteTable(configs[tc.field],
+                                                   role_.chief ? &tc.change : nullptr, scratch),
+                        "stage " + name + ", table " + std::to_string(tc.field));
+  }
+  RETURN_IF_ERROR(Barrier("the barrier after the table rewrite of stage " + name));
+  const double rewrite_s = Seconds(t2);
+  if (role_.chief) {
+    ASSIGN_OR_RETURN(std::vector<storage::TableStats> ts, role_.client->TableStats());
+    for (const auto& tc : out.tables) rewritten += ts[tc.field].rows;
+    for (const auto& l : out.report) {
+      spdlog::info("[{}] {}: width {} -> rank {}, {:.4f} of the variance kept (dropped {:.4g})",
+                   name, l.what, l.width, l.rank, l.kept, l.dropped);
+      metrics_.Write(JsonLine().Add("event", "compress_rank").Add("stage", name)
+                         .Add("what", l.what).Add("width", l.width).Add("rank", l.rank)
+                         .Add("kept", l.kept).Add("dropped", l.dropped));
+    }
+    spdlog::info("[{}] statistics {:.2f} s, eigendecompositions {:.3f} s, rewrite {:.2f} s "
+                 "({} rows, {:.0f} rows/s)", name, stats_s, eig_s, rewrite_s, rewritten,
+                 rewrite_s > 0 ? rewritten / rewrite_s : 0.0);
+    metrics_.Write(JsonLine().Add("event", "compress_stage").Add("stage", name)
+                       .Add("stats_s", stats_s).Add("eig_s", eig_s).Add("rewrite_s", rewrite_s)
+                       .Add("rewritten_rows", rewritten));
+  }
+  return Status::OK();
+}
+
+Status CompressJob::FineTune(int i, bool resume) {
+  const config::CompressionStage& st = c_.job.compression().stages(i);
+  const config::FineTune& ft = st.fine_tune();
+  const std::string name = StageName(st, i);
+  config::JobConfig job = c_.job;
+  *job.mutable_model() = model_config_;
+  auto* t = job.mutable_train();
+  t->set_epochs(std::max(1, ft.epochs()));
+  t->set_max_steps(ft.max_steps());
+  t->set_early_stopping_patience(ft.early_stopping_patience());
+  t->set_eval_every_steps(ft.eval_every_steps());
+  if (ft.dense_learning_rate() > 0) t->mutable_dense_optimizer()->set_learning_rate(ft.dense_learning_rate());
+  if (ft.sparse_learning_rate() > 0) t->mutable_sparse_optimizer()->set_learning_rate(ft.sparse_learning_rate());
+  if (!job.checkpoint().dir().empty()) {
+    char n[32];
+    std::snprintf(n, sizeof(n), "/stage-%02d", i);
+    job.mutable_checkpoint()->set_dir(job.checkpoint().dir() + n);
+  }
+  ASSIGN_OR_RETURN(LoadedConfig ftc, ParseConfigText(ConfigToText(job), "fine-tuning of " + name, {}));
+  ASSIGN_OR_RETURN(worker::TrainerOptions to, MakeTrainerOptions(ftc));
+  to.overlap_pull = role_.overlap_pull;
+  to.checkpoint.num_servers = role_.num_servers;
+  ASSIGN_OR_RETURN(auto dense_opt, MakeDenseOptimizer(ftc, model_->dense_size()));
+  ASSIGN_OR_RETURN(auto trainer, NewTrainer(to, dense_opt.get()));
+  std::string resumed_from;
+  if (to.checkpoint.enabled()) RETURN_IF_ERROR(trainer->Resume("", true, &resumed_from));
+  if (resume && resumed_from.empty())
+    return Status::Internal("stage " + name + ": its fine-tuning checkpoint could not be resumed");
+  if (!resumed_from.empty()) spdlog::info("[{}] fine-tuning resumes from {}", name, resumed_from);
+  if (ft.epochs() == 0 && resumed_from.empty()) return Status::OK();
+  spdlog::info("[{}] fine-tuning {} ({} dense params)", name,
+               worker::ModelTypeName(model_->options().type), model_->dense_size());
+  ASSIGN_OR_RETURN(worker::TrainResult r, trainer->Train(train_.get(), valid_.get()));
+  (void)r;
+  return Status::OK();
+}
+
+Status CompressJob::Run() {
+  const auto& stages = c_.job.compression().stages();
+  ASSIGN_OR_RETURN(schema_, SchemaFor(c_));
+  RETURN_IF_ERROR(OpenData());
+  // Where to start: after the last stage whose model is saved.
+  int first = 0;
+  std::string source = from_;
+  while (first < stages.size() && fs::is_regular_file(fs::path(StageDir(first)) / "model/MANIFEST")) {
+    source = StageDir(first) + "/model";
+    ++first;
+  }
+  // A stage whose fine-tuning checkpoint exists resumes there.
+  bool resume_fine_tune = false;
+  std::string ckpt_root;
+  if (first < stages.size() && !c_.job.checkpoint().dir().empty()) {
+    char n[32];
+    std::snprintf(n, sizeof(n), "/stage-%02d", first);
+    ckpt_root = c_.job.checkpoint().dir() + n;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(ckpt_root, ec))
+      if (fs::is_regular_file(e.path() / worker::kCheckpointManifestName)) resume_fine_tune = true;
+  }
+  // Plans are checked against the source model before any work.
+  ASSIGN_OR_RETURN(model_config_, SourceModelConfig(from_));
+  {
+    config::JobConfig job = c_.job;
+    *job.mutable_model() = model_config_;
+    ASSIGN_OR_RETURN(LoadedConfig src, ParseConfigText(ConfigToText(job), from_ + "/config", {}));
+    ASSIGN_OR_RETURN(worker::ModelOptions mo, MakeModelOptions(src, schema_));
+    ASSIGN_OR_RETURN(std::vector<AfmPlan> check, PlanAll(c_, schema_, mo));
+  }
+  if (role_.chief) {
+    std::error_code ec;
+    fs::create_directories(c_.job.output().dir(), ec);
+    if (ec) return Status::IOError("cannot create output dir " + c_.job.output().dir() + ": " + ec.message());
+    RETURN_IF_ERROR(metrics_.Open(c_.job.output().dir() + "/metrics.jsonl", /*truncate=*/first == 0 && !resume_fine_tune));
+    metrics_.Write(JsonLine().Add("event", "compress_begin").Add("from", from_)
+                       .Add("stages", stages.size()).Add("first_stage", first));
+  }
+  if (first > 0) spdlog::info("compress: stages 0..{} are done; resuming from {}", first - 1, source);
+  if (resume_fine_tune) {
+    // The compressed structure is in the checkpoint's config.
+    std::string newest;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(ckpt_root, ec))
+      if (fs::is_regular_file(e.path() / worker::kCheckpointManifestName) &&
+          e.path().string() > newest)
+        newest = e.path().string();
+    ASSIGN_OR_RETURN(model_config_, SourceModelConfig(newest));
+    config::JobConfig job = c_.job;
+    *job.mutable_model() = model_config_;
+    ASSIGN_OR_RETURN(LoadedConfig src, ParseConfigText(ConfigToText(job), newest, {}));
+    ASSIGN_OR_RETURN(worker::ModelOptions mo, MakeModelOptions(src, schema_));
+    ASSIGN_OR_RETURN(model_, worker::NewModel(mo));
+    ASSIGN_OR_RETURN(worker::TrainerOptions to, MakeTrainerOptions(c_));
+    worker::Trainer declare(to, model_.get(), nullptr, role_.client, nullptr);
+    RETURN_IF_ERROR(declare.DeclareTables());
+  } else {
+    RETURN_IF_ERROR_CTX(LoadSource(source), "loading " + source);
+    RETURN_IF_ERROR(Barrier("the barrier after loading " + source));
+    if (first == 0) RETURN_IF_ERROR(Measure("uncompressed", 0));
+  }
+  ASSIGN_OR_RETURN(std::vector<AfmPlan> plans, [&]() -> StatusOr<std::vector<AfmPlan>> {
+    // Validated above against the source; here against the current model.
+    std::vector<AfmPlan> p;
+    for (int i = 0; i < stages.size(); ++i) {
+      ASSIGN_OR_RETURN(AfmPlan plan, MakePlan(stages[i], schema_, "compression.stages[" + std::to_string(i) + "]"));
+      p.push_back(plan);
+    }
+    return p;
+  }());
+  for (int i = first; i < stages.size(); ++i) {
+    const std::string name = StageName(stages[i], i);
+    const auto t0 = std::chrono::steady_clock::now();
+    const bool resuming = i == first && resume_fine_tune;
+    if (!resuming) {
+      RETURN_IF_ERROR_CTX(compression::ValidateAfmPlan(plans[i], model_->options(),
+                                                       c_.Where("compression.stages[" + std::to_string(i) + "].afm")),
+                          "stage " + name);
+      RETURN_IF_ERROR(RunStage(i, plans[i]));
+      RETURN_IF_ERROR(Measure(name + " (before fine-tuning)", Seconds(t0)));
+    }
+    RETURN_IF_ERROR(FineTune(i, resuming));
+    RETURN_IF_ERROR(Measure(name, Seconds(t0)));
+    if (role_.chief)
+      RETURN_IF_ERROR(worker::SaveModel(StageDir(i) + "/model", model_.get(), role_.client,
+                                        {{"config.pbtxt", ConfigText()}}));
+    RETURN_IF_ERROR(Barrier("the barrier after stage " + name));
+  }
+  if (!role_.chief) return Status::OK();
+  const std::string out_dir = c_.job.output().dir() + "/model";
+  RETURN_IF_ERROR(worker::SaveModel(out_dir, model_.get(), role_.client,
+                                    {{"config.pbtxt", ConfigText()}}));
+  // The before/after table.
+  std::string table = "\n  model                                   params        bytes   valid AUC  valid logloss   test AUC  test logloss   seconds\n";
+  const Row* base = rows_.empty() ? nullptr : &rows_.front();
+  for (const Row& r : rows_) {
+    char line[512];
+    std::snprintf(line, sizeof(line), "  %-36s %10llu %12llu  %10s %14s %10s %13s %9.1f\n",
+                  r.what.c_str(), static_cast<unsigned long long>(r.size.params),
+                  static_cast<unsigned long long>(r.size.bytes),
+                  r.has_valid ? fmt::format("{:.5f}", r.valid.auc).c_str() : "-",
+                  r.has_valid ? fmt::format("{:.5f}", r.valid.logloss).c_str() : "-",
+                  r.has_test ? fmt::format("{:.5f}", r.test.auc).c_str() : "-",
+                  r.has_test ? fmt::format("{:.5f}", r.test.logloss).c_str() : "-", r.seconds);
+    table += line;
+  }
+  if (base && rows_.size() > 1) {
+    const Row& last = rows_.back();
+    table += fmt::format("  compression: {:.2f}x fewer bytes, {:.2f}x fewer parameters", 
+                         static_cast<double>(base->size.bytes) / std::max<uint64_t>(1, last.size.bytes),
+                         static_cast<double>(base->size.params) / std::max<uint64_t>(1, last.size.params));
+    if (base->has_test && last.has_test)
+      table += fmt::format("; test AUC {:+.5f}", last.test.auc - base->test.auc);
+    table += "\n";
+  }
+  metrics_.Write(JsonLine().Add("event", "compress_done").Add("model", out_dir));
+  std::printf("\nctrps compress: %s done (%d stages)\n%s  model    %s\n  metrics  %s\n",
+              c_.job.name().c_str(), static_cast<int>(stages.size()), table.c_str(),
+              out_dir.c_str(), metrics_.path().c_str());
+  return Status::OK();
+}
+
+}  // namespace
+
+int RunCompress(const std::vector<std::string>& args) {
+  auto flags = Flags::Parse(args, kCompressFlags);
+  if (!flags.ok() || flags->help() || !flags->Has("config") || !flags->Has("from")) {
+    if (!flags.ok()) std::fprintf(stderr, "ctrps compress: %s\n\n", flags.status().message().c_str());
+    else if (!flags->help()) std::fprintf(stderr, "ctrps compress: --config and --from are required\n\n");
+    std::fputs(FlagsUsage("compress", "Compresses a trained model with the plan in the config's "
+                          "`compression` section, in this process or distributed under mpirun.",
+                          kCompressFlags).c_str(),
+               flags.ok() && flags->help() ? stdout : stderr);
+    return flags.ok() && flags->help() ? 0 : 2;
+  }
+  auto config = LoadConfig(flags->Get("config"), flags->GetAll("set"));
+  if (!config.ok()) {
+    std::fprintf(stderr, "ctrps compress: bad config: %s\n", config.status().message().c_str());
+    return 2;
+  }
+  Status s = ValidateConfig(*config, "compress");
+  if (!s.ok()) {
+    std::fprintf(stderr, "ctrps compress: bad config: %s\n", s.message().c_str());
+    return 2;
+  }
+  int servers = -1;
+  if (flags->Has("servers")) {
+    auto v = flags->GetInt("servers", -1);
+    if (!v.ok() || *v < 0 || *v > (1 << 20)) {
+      std::fprintf(stderr, "ctrps compress: --servers must be a count >= 0, got '%s'\n",
+                   flags->Get("servers").c_str());
+      return 2;
+    }
+    servers = static_cast<int>(*v);
+  }
+  const std::string from = flags->Get("from");
+  // A bad source or plan is refused before anything starts (every rank).
+  {
+    auto model = SourceModelConfig(from);
+    if (!model.ok()) {
+      std::fprintf(stderr, "ctrps compress: %s\n", model.status().message().c_str());
+      return 2;
+    }
+    auto schema = SchemaFor(*config);
+    config::JobConfig job = config->job;
+    *job.mutable_model() = *model;
+    auto src = ParseConfigText(ConfigToText(job), from + "/config", {});
+    StatusOr<worker::ModelOptions> mo = schema.ok() && src.ok()
+                                            ? MakeModelOptions(*src, *schema)
+                                            : StatusOr<worker::ModelOptions>(
+                                                  schema.ok() ? src.status() : schema.status());
+    Status plan = mo.ok() ? PlanAll(*config, *schema, *mo).status() : mo.status();
+    if (!plan.ok()) {
+      std::fprintf(stderr, "ctrps compress: bad plan: %s\n", plan.message().c_str());
+      return 2;
+    }
+  }
+  auto work = [&from](const LoadedConfig& c, const WorkerRole& role) {
+    worker::SetNumThreads(c.job.train().threads());
+    CompressJob job(c, role, from);
+    return job.Run();
+  };
+  if (ps::LaunchedUnderMpi()) return RunDistributed(*config, servers, "", "compress", work);
+  InitLogging(config->job.output().log_level());
+  auto store = MakeEmbeddingStore(*config);
+  if (!store.ok()) {
+    spdlog::error("compress failed: {}", store.status().ToString());
+    return 1;
+  }
+  auto client = ps::NewLocalClient(store->get(),
+                                   static_cast<uint32_t>(config->job.storage().virtual_shards()));
+  WorkerRole role;
+  role.client = client.get();
+  s = work(*config, role);
+  if (!s.ok()) {
+    spdlog::error("compress failed: {}", s.ToString());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace ctrps::launch
