@@ -50,13 +50,44 @@ class DlrmModel : public ModelBase {
 
   int RowWidth(int f) const override { return emb_.RowWidth(f); }
 
+  // The concatenation interaction feeds the decoded vectors straight into
+  // the top MLP: fold the decoders into its first layer, whose columns for
+  // the bottom output stay as they are.
+  void PrepareForServing() override {
+    serving_ = options_.dlrm_interaction_cat && emb_.has_decoders();
+    if (!serving_) return;
+    const auto w = top_.layer(0).weight();
+    const int keep = bottom_ ? dim_ : 0;
+    MatrixF folded_emb;
+    emb_.FoldWeight(w.rightCols(w.cols() - keep), &folded_emb);
+    folded_w0_.resize(w.rows(), keep + folded_emb.cols());
+    folded_w0_.leftCols(keep) = w.leftCols(keep);
+    folded_w0_.rightCols(folded_emb.cols()) = folded_emb;
+  }
+
   void Forward(const SparseBatch& in, bool training, VectorF* logits) override {
+    if (training) serving_ = false;
     emb_.Forward(in, &emb_out_, nullptr);
     const Eigen::Index B = emb_out_.cols();
     const MatrixF* z = &emb_out_;
     if (bottom_) {
       dense_in_ = in.values.topRows(num_dense_);
       bottom_->Forward(dense_in_, training);
+    }
+    if (serving_) {  // top input [bottom output; coordinates; decoded fields' values]
+      emb_.FoldedInput(in, &folded_in_);
+      const MatrixF* x = &folded_in_;
+      if (bottom_) {
+        z_.resize(dim_ + folded_in_.rows(), B);
+        z_.topRows(dim_) = bottom_->output();
+        z_.bottomRows(folded_in_.rows()) = folded_in_;
+        x = &z_;
+      }
+      top_.ForwardFolded(*x, folded_w0_);
+      *logits = top_.output().row(0).transpose();
+      return;
+    }
+    if (bottom_) {
       z_.resize(dim_ + emb_out_.rows(), B);
       z_.topRows(dim_) = bottom_->output();
       z_.bottomRows(emb_out_.rows()) = emb_out_;
@@ -117,6 +148,10 @@ class DlrmModel : public ModelBase {
   MatrixF emb_out_, dense_in_, z_, pairs_, cat_;
   const MatrixF* top_in_ = nullptr;
   MatrixF dtop_in_, dz_, dbottom_, demb_;
+  // PrepareForServing (cat only): the top MLP's first weight folded over the
+  // decoders, and the embedding part of its input.
+  bool serving_ = false;
+  MatrixF folded_w0_, folded_in_;
 };
 
 }  // namespace

@@ -7,9 +7,9 @@
 // for the "act" variant); embedding decoders are one batched MatMul over the
 // fields when every decoded field has the same widths (else a MatMul per
 // field), and where the decoded vectors feed an MLP's first layer (DeepFM,
-// DeepFwFM) that layer reads the stored coordinates and the decoded fields'
-// values through the folded weight, as the native engine does
-// (Model::PrepareForServing).
+// DeepFwFM, DLRM with the concatenation interaction) that layer reads the
+// stored coordinates and the decoded fields' values through the folded
+// weight, as the native engine does (Model::PrepareForServing).
 #include "worker/serve/onnx_export.h"
 
 #include <onnx/checker.h>
@@ -208,13 +208,13 @@ using RowMajorF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::Ro
 using ColMap = Eigen::Map<const Eigen::MatrixXf>;
 
 // EmbeddingInput::FoldWeight from the manifest's tensors: the weight of
-// linear map `name` (out x decoded width of fields >= first) folded over the
-// decoders, reading [coordinates of fields >= first; values of the decoded
-// fields], row-major.
+// linear map `name`, reading [keep other inputs; the decoded vectors of
+// fields >= first], folded over the decoders to read [the same keep inputs;
+// coordinates of fields >= first; values of the decoded fields], row-major.
 StatusOr<RowMajorF> FoldedWeight(const DenseByName& dense, const ModelOptions& o,
-                                 const Layout& L, int first, const std::string& name) {
+                                 const Layout& L, int keep, int first, const std::string& name) {
   ASSIGN_OR_RETURN(const DenseTensor* w, dense.Get(name + ".weight"));
-  int stored = 0, decoded = 0, out_width = 0;
+  int stored = 0, decoded = 0, out_width = keep;
   for (int f = first; f < L.F; ++f) {
     stored += L.dims[f];
     decoded += DecodeDim(o, f) > 0 ? 1 : 0;
@@ -224,8 +224,9 @@ StatusOr<RowMajorF> FoldedWeight(const DenseByName& dense, const ModelOptions& o
     return Status::Internal("ONNX export: " + name + ".weight has " + std::to_string(w->cols) +
                             " columns, the decoded vectors are " + std::to_string(out_width));
   const ColMap wm(w->values.data(), w->rows, w->cols);
-  RowMajorF folded(w->rows, stored + decoded);
-  int in_col = 0, coord_col = 0, value_col = stored;
+  RowMajorF folded(w->rows, keep + stored + decoded);
+  folded.leftCols(keep) = wm.leftCols(keep);
+  int in_col = keep, coord_col = keep, value_col = keep + stored;
   for (int f = first; f < L.F; ++f) {
     const int k = L.dims[f], d = o.FieldDim(f);
     const auto wf = wm.middleCols(in_col, d);
@@ -414,7 +415,7 @@ StatusOr<onnx::ModelProto> BuildGraph(const BundleManifest& m,
         // Decoders feed the MLP: its first layer reads the coordinates and the
         // decoded fields' values through the folded weight.
         const std::string first = FirstLinear(o, "mlp");
-        ASSIGN_OR_RETURN(RowMajorF w0, FoldedWeight(dense, o, L, 0, first));
+        ASSIGN_OR_RETURN(RowMajorF w0, FoldedWeight(dense, o, L, 0, 0, first));
         const std::string w0_name = gb.Floats(first + ".folded_weight", {w0.rows(), w0.cols()},
                                               w0.data());
         std::vector<int64_t> decoded;
@@ -456,6 +457,22 @@ StatusOr<onnx::ModelProto> BuildGraph(const BundleManifest& m,
       if (N > 0) {
         ASSIGN_OR_RETURN(bottom, Mlp(&gb, dense, o, "bottom_mlp", gb.Slice("value", 1, 0, N)));
         vecs.push_back(bottom);
+      }
+      std::vector<int64_t> decoded;
+      for (int f = N; f < L.F; ++f)
+        if (DecodeDim(o, f) > 0) decoded.push_back(f);
+      if (o.dlrm_interaction_cat && !decoded.empty()) {
+        // The decoded vectors would feed the top MLP as they are: its first
+        // layer reads the bottom output, the coordinates and the decoded
+        // fields' values through the folded weight instead.
+        const std::string first = FirstLinear(o, "top_mlp");
+        ASSIGN_OR_RETURN(RowMajorF w0, FoldedWeight(dense, o, L, N > 0 ? d : 0, N, first));
+        const std::string w0_name = gb.Floats(first + ".folded_weight", {w0.rows(), w0.cols()},
+                                              w0.data());
+        vecs.push_back(coords(N, L.F));
+        vecs.push_back(gb.Gather("value", gb.Ints1(decoded), 1));
+        ASSIGN_OR_RETURN(logit2d, Mlp(&gb, dense, o, "top_mlp", gb.Concat(vecs, 1), w0_name));
+        break;
       }
       ASSIGN_OR_RETURN(const std::string emb, embeddings(N));
       vecs.push_back(emb);

@@ -25,11 +25,24 @@ SparseBatch RandomRows(const Model& model, const Batch& b) {
   return sb;
 }
 
-class ServingFold : public ::testing::TestWithParam<ModelType> {};
+// The models whose decoded vectors feed an MLP's first layer.
+struct Case {
+  const char* name;
+  ModelType type;
+  bool dlrm_cat;
+  const char* first_weight;  // that layer's first linear map
+};
+
+ModelOptions Options(const Case& c) {
+  ModelOptions mo = testing::CompressedModel(c.type, 5);
+  mo.dlrm_interaction_cat = c.dlrm_cat;
+  return mo;
+}
+
+class ServingFold : public ::testing::TestWithParam<Case> {};
 
 TEST_P(ServingFold, FoldedForwardMatchesAndLastsUntilTraining) {
-  ModelOptions mo = testing::CompressedModel(GetParam(), 5);
-  auto model = std::move(NewModel(mo)).value();
+  auto model = std::move(NewModel(Options(GetParam()))).value();
   std::vector<Batch> data = testing::Data(1, 64, 5, 3);
   SparseBatch sb = RandomRows(*model, data[0]);
   VectorF plain, folded, again;
@@ -43,7 +56,7 @@ TEST_P(ServingFold, FoldedForwardMatchesAndLastsUntilTraining) {
   // weight afterwards does not reach an eval Forward...
   const DenseParamInfo* first = nullptr;
   for (const DenseParamInfo& p : model->DenseParams())
-    if (p.name == "mlp.0.a.weight") first = &p;
+    if (p.name == GetParam().first_weight) first = &p;
   ASSERT_NE(first, nullptr);
   float* w = model->dense_values() + first->offset;
   for (int i = 0; i < first->rows * first->cols; ++i) w[i] *= 2.0f;
@@ -61,7 +74,7 @@ TEST_P(ServingFold, FoldedForwardMatchesAndLastsUntilTraining) {
 }
 
 TEST_P(ServingFold, BackwardRefusesAFoldedForward) {
-  auto model = std::move(NewModel(testing::CompressedModel(GetParam(), 5))).value();
+  auto model = std::move(NewModel(Options(GetParam()))).value();
   std::vector<Batch> data = testing::Data(1, 8, 5, 3);
   SparseBatch sb = RandomRows(*model, data[0]);
   model->PrepareForServing();
@@ -71,11 +84,12 @@ TEST_P(ServingFold, BackwardRefusesAFoldedForward) {
   EXPECT_DEATH(model->Backward(d, &sb), "serving Forward");
 }
 
-INSTANTIATE_TEST_SUITE_P(DeepModels, ServingFold,
-                         ::testing::Values(ModelType::kDeepFM, ModelType::kDeepFwFM),
-                         [](const ::testing::TestParamInfo<ModelType>& i) {
-                           return std::string(ModelTypeName(i.param));
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    FoldingModels, ServingFold,
+    ::testing::Values(Case{"deepfm", ModelType::kDeepFM, false, "mlp.0.a.weight"},
+                      Case{"deepfwfm", ModelType::kDeepFwFM, false, "mlp.0.a.weight"},
+                      Case{"dlrm_cat", ModelType::kDLRM, true, "top_mlp.0.a.weight"}),
+    [](const ::testing::TestParamInfo<Case>& i) { return std::string(i.param.name); });
 
 }  // namespace
 }  // namespace ctrps::worker::serve
