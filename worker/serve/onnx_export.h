@@ -12,6 +12,11 @@
 //                BundleModel without dense values), so tools know how raw
 //                lines become the inputs
 //
+// Compressed models export as they serve natively: low-rank layers as two
+// Gemm nodes, embedding decoders as MatMul nodes over the stored
+// coordinates (the table holds k coordinates per field), and decoders that
+// feed an MLP's first layer folded into it (Model::PrepareForServing).
+//
 // Unknown keys (row index 0) read as zero rows, like a native bundle
 // exported with UnknownKeyRows::Policy::kZero (`--unknown-keys zero`).
 //
