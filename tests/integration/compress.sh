@@ -99,6 +99,30 @@ grep -q "fine-tuning resumes from" killed.err || [ -f killed/stages/00-afm-0/mod
   fail "the rerun did not resume the fine-tuning"
 same_model ref killed
 
+# Two workers (the statistics summed over workers in worker order): 1 and 2
+# servers give the same model.
+compress 3 s1w2 --servers 1
+compress 4 s2w2 --servers 2
+same_model s1w2 s2w2
+
+# Resharding a compression: 2 servers killed (kill -9 of a server) after a
+# fine-tuning checkpoint of the rewritten tables, resumed on 1 server: the
+# same bits as the uninterrupted run.
+"${MPIRUN[@]}" -np 3 "$ctrps" compress --config afm.pbtxt --from trained/model --servers 2 \
+  --set output.dir=reshard --set checkpoint.dir="$tmp/ck_reshard" "${ck[@]}" \
+  >reshard1.out 2>reshard1.err &
+mpid=$!
+pid=""
+for _ in $(seq 1 3000); do
+  ls "$tmp"/ck_reshard/stage-00/ckpt-*/MANIFEST.pb >/dev/null 2>&1 && pid=$(rank_pid $mpid 0) && [ -n "$pid" ] && break
+  kill -0 $mpid 2>/dev/null || break
+  sleep 0.01
+done
+[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
+wait $mpid 2>/dev/null || true
+compress 2 reshard --servers 1 --set checkpoint.dir="$tmp/ck_reshard" "${ck[@]}"
+same_model ref reshard
+
 # Bad plans: refused before any work, naming the setting.
 bad() {  # bad EXPECTED_TEXT --set ...: exit 2 and the message
   local want="$1"; shift
