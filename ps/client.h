@@ -54,6 +54,7 @@ inline storage::TableSpec TableSpecOf(const TableConfig& tc, const SparseOptimiz
 }
 
 struct RowBasisChange;  // ps/table_rewrite.h
+struct EntrySet;        // ps/entry_select.h
 
 class EmbeddingClient {
  public:
@@ -115,6 +116,19 @@ class EmbeddingClient {
   [[nodiscard]] virtual Status RewriteTable(const TableConfig& new_config,
                                             const RowBasisChange* change,
                                             const std::string& scratch_dir) = 0;
+  // Compression (DeepLight): the kHistogramBuckets-bucket histogram of the
+  // magnitude bits of the entries of `set` (ps/entry_select.h; level 0 by
+  // the high 16 bits, level 1 the low 16 bits under `prefix`), summed over
+  // every shard. Every push sent before is applied first.
+  [[nodiscard]] virtual StatusOr<std::vector<uint64_t>> EntryHistogram(const EntrySet& set,
+                                                                       int level,
+                                                                       uint32_t prefix) = 0;
+  // Zeroes every entry of `set` whose magnitude bits are <= max_bits, where
+  // it lives (and, with reset_state, its optimizer state, so zero gradients
+  // keep it at 0). Returns the entries it zeroed that were not already 0.
+  [[nodiscard]] virtual StatusOr<uint64_t> PruneEntries(const EntrySet& set, uint32_t max_bits,
+                                                        bool reset_state,
+                                                        const std::string& scratch_dir) = 0;
   // V: the number of virtual shards keys are routed by.
   virtual uint32_t NumVirtualShards() const = 0;
   // The store counters of every table (rows, lookups, rows created, DRAM

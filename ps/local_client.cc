@@ -4,6 +4,7 @@
 
 #include "common/parallel.h"
 #include "ps/client.h"
+#include "ps/entry_select.h"
 #include "ps/table_rewrite.h"
 
 namespace ctrps::ps {
@@ -53,6 +54,38 @@ class LocalClient final : public EmbeddingClient {
     }
     tables_[nc.table_id] = Table{nc, std::move(opt)};
     return Status::OK();
+  }
+
+  StatusOr<std::vector<uint64_t>> EntryHistogram(const EntrySet& set, int level,
+                                                 uint32_t prefix) override {
+    std::vector<uint64_t> hist(kHistogramBuckets, 0);
+    for (size_t i = 0; i < set.tables.size(); ++i) {
+      ASSIGN_OR_RETURN(const Table* t, Get(set.tables[i]));
+      const int width = t->config.dim, skip = set.skip[i];
+      RETURN_IF_ERROR(store_->Scan(set.tables[i], [&](Key, const float* row, const storage::RowStats&) {
+        AddRowToHistogram(row, skip, width, level, prefix, hist.data());
+        return true;
+      }));
+    }
+    return hist;
+  }
+
+  StatusOr<uint64_t> PruneEntries(const EntrySet& set, uint32_t max_bits, bool reset_state,
+                                  const std::string& scratch_dir) override {
+    uint64_t zeroed = 0;
+    for (size_t i = 0; i < set.tables.size(); ++i) {
+      ASSIGN_OR_RETURN(const Table* t, Get(set.tables[i]));
+      const int width = t->config.dim, skip = set.skip[i];
+      const int row_floats = width + t->optimizer->SlotFloats(width);
+      const SparseOptimizer* opt = reset_state ? t->optimizer.get() : nullptr;
+      RETURN_IF_ERROR(store_->UpdateRows(set.tables[i], [&](Key, const float* row, float* out) {
+        std::copy_n(row, row_floats, out);
+        const int z = PruneRow(out, skip, width, max_bits, opt);
+        zeroed += z;
+        return z > 0 || (opt != nullptr && !std::equal(row, row + row_floats, out));
+      }, scratch_dir).status());
+    }
+    return zeroed;
   }
 
   Status ScanRows(int table, const RowVisitor& fn) override {

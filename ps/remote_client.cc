@@ -1,4 +1,5 @@
 #include "ps/remote_client.h"
+#include "ps/entry_select.h"
 #include "ps/table_rewrite.h"
 
 #include <algorithm>
@@ -224,6 +225,40 @@ class RemoteClient final : public EmbeddingClient {
     }
     widths_[nc.table_id] = nc.dim;
     return Status::OK();
+  }
+
+  StatusOr<std::vector<uint64_t>> EntryHistogram(const EntrySet& set, int level,
+                                                 uint32_t prefix) override {
+    RETURN_IF_ERROR(Flush());
+    const std::string blob = EncodeHistogramRequest(set, level, prefix);
+    std::vector<uint64_t> hist(kHistogramBuckets, 0);
+    RETURN_IF_ERROR(AskEveryServer(TextMessage(MessageKind::kEntryHistogram, 0, blob),
+                                   "the histogram reply", [&](int s, const DecodedMessage& d) {
+                                     if (d.blob_bytes != hist.size() * sizeof(uint64_t))
+                                       return Status::Corruption(ServerName(s) + " sent a histogram of " +
+                                                                 std::to_string(d.blob_bytes) + " bytes");
+                                     const uint64_t* h = reinterpret_cast<const uint64_t*>(d.blob);
+                                     for (size_t i = 0; i < hist.size(); ++i) hist[i] += h[i];
+                                     return Status::OK();
+                                   }));
+    return hist;
+  }
+
+  StatusOr<uint64_t> PruneEntries(const EntrySet& set, uint32_t max_bits, bool reset_state,
+                                  const std::string& scratch_dir) override {
+    RETURN_IF_ERROR(Flush());
+    const std::string blob = EncodePruneRequest(set, max_bits, reset_state, scratch_dir);
+    uint64_t zeroed = 0;
+    RETURN_IF_ERROR(AskEveryServer(TextMessage(MessageKind::kPruneEntries, 0, blob),
+                                   "the prune reply", [&](int s, const DecodedMessage& d) {
+                                     if (d.blob_bytes != sizeof(uint64_t))
+                                       return Status::Corruption(ServerName(s) + " sent a bad prune reply");
+                                     uint64_t z;
+                                     std::memcpy(&z, d.blob, sizeof(z));
+                                     zeroed += z;
+                                     return Status::OK();
+                                   }));
+    return zeroed;
   }
 
   uint32_t NumVirtualShards() const override {

@@ -200,6 +200,8 @@ Status Server::Handle(int source, const DecodedMessage& d) {
     case MessageKind::kLoadShards: return LoadShards(source, d);
     case MessageKind::kStats: return Stats(source);
     case MessageKind::kRewrite: return Rewrite(source, d);
+    case MessageKind::kEntryHistogram: return EntryHistogram(source, d);
+    case MessageKind::kPruneEntries: return PruneEntries(source, d);
     default:
       return Status::InvalidArgument(std::string("unexpected request kind ") +
                                      MessageKindName(d.kind));

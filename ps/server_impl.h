@@ -73,6 +73,9 @@ class Server final : public ParameterServer {
   Status Stats(int source);
   // Rewrites a table's rows on every owned shard (ps/table_rewrite.h).
   Status Rewrite(int source, const DecodedMessage& d);
+  // Magnitude histograms and pruning of embedding entries (ps/entry_select.h).
+  Status EntryHistogram(int source, const DecodedMessage& d);
+  Status PruneEntries(int source, const DecodedMessage& d);
   // Loads each owned shard's file from every listed directory, in order.
   Status LoadShards(int source, const DecodedMessage& d);
 

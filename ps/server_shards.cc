@@ -1,5 +1,6 @@
 // The server's requests that touch every owned shard at once: scan, bulk
 // load, checkpoint save and load, and table counters (see server_impl.h).
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <string>
@@ -8,6 +9,7 @@
 #include "common/parallel.h"
 #include "ps/keep_alive.h"
 #include "ps/server_impl.h"
+#include "ps/entry_select.h"
 #include "ps/table_rewrite.h"
 #include "storage/row_init.h"
 
@@ -127,6 +129,59 @@ Status Server::Rewrite(int source, const DecodedMessage& d) {
                         "server " + std::to_string(me_));
   it->second = Table{nc, std::move(optimizer), spec};
   return t_->Send(source, Channel::kWorker, kTagControl, TextMessage(MessageKind::kAck, 0, ""));
+}
+
+Status Server::EntryHistogram(int source, const DecodedMessage& d) {
+  KeepAlive alive(t_, KeepAlive::IntervalFor(opt_.peer_timeout_ms));
+  EntrySet set;
+  int level;
+  uint32_t prefix;
+  RETURN_IF_ERROR(DecodeHistogramRequest(d.blob, d.blob_bytes, &set, &level, &prefix));
+  std::vector<uint64_t> hist(kHistogramBuckets, 0);
+  for (size_t i = 0; i < set.tables.size(); ++i) {
+    auto it = tables_.find(set.tables[i]);
+    if (it == tables_.end())
+      return Status::NotFound("histogram: table " + std::to_string(set.tables[i]) + " was not declared");
+    const int width = it->second.config.dim, skip = set.skip[i];
+    for (auto& store : stores_)
+      RETURN_IF_ERROR(store->Scan(set.tables[i], [&](Key, const float* row, const storage::RowStats&) {
+        AddRowToHistogram(row, skip, width, level, prefix, hist.data());
+        return true;
+      }));
+  }
+  MessageBuilder b(MessageKind::kAck, 0, 0);
+  b.SetBlob(hist.data(), hist.size() * sizeof(uint64_t));
+  b.Finish();
+  return t_->Send(source, Channel::kWorker, kTagControl, b.Take());
+}
+
+Status Server::PruneEntries(int source, const DecodedMessage& d) {
+  KeepAlive alive(t_, KeepAlive::IntervalFor(opt_.peer_timeout_ms));
+  EntrySet set;
+  uint32_t max_bits;
+  bool reset;
+  std::string scratch;
+  RETURN_IF_ERROR(DecodePruneRequest(d.blob, d.blob_bytes, &set, &max_bits, &reset, &scratch));
+  uint64_t zeroed = 0;
+  for (size_t i = 0; i < set.tables.size(); ++i) {
+    auto it = tables_.find(set.tables[i]);
+    if (it == tables_.end())
+      return Status::NotFound("prune: table " + std::to_string(set.tables[i]) + " was not declared");
+    const int width = it->second.config.dim, skip = set.skip[i];
+    const int row_floats = it->second.spec.row_floats();
+    const SparseOptimizer* opt = reset ? it->second.optimizer.get() : nullptr;
+    for (auto& store : stores_)
+      RETURN_IF_ERROR(store->UpdateRows(set.tables[i], [&](Key, const float* row, float* out) {
+        std::copy_n(row, row_floats, out);
+        const int z = PruneRow(out, skip, width, max_bits, opt);
+        zeroed += z;
+        return z > 0 || (opt != nullptr && !std::equal(row, row + row_floats, out));
+      }, scratch).status());
+  }
+  MessageBuilder b(MessageKind::kAck, 0, 0);
+  b.SetBlob(&zeroed, sizeof(zeroed));
+  b.Finish();
+  return t_->Send(source, Channel::kWorker, kTagControl, b.Take());
 }
 
 Status Server::LoadShards(int source, const DecodedMessage& d) {

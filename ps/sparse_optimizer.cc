@@ -22,6 +22,7 @@ class SgdOptimizer final : public SparseOptimizer {
  public:
   explicit SgdOptimizer(const SparseOptimizerOptions& o) : o_(o) {}
   int SlotFloats(int) const override { return 0; }
+  void ResetEntry(float*, int, int) const override {}
   void ConfigureInit(storage::RowInitOptions*) const override {}
   void Apply(float* w, const float* g, int dim) const override {
     for (int i = 0; i < dim; ++i) w[i] -= o_.learning_rate * (g[i] + o_.l2 * w[i]);
@@ -35,6 +36,7 @@ class AdagradOptimizer final : public SparseOptimizer {
  public:
   explicit AdagradOptimizer(const SparseOptimizerOptions& o) : o_(o) {}
   int SlotFloats(int dim) const override { return dim; }
+  void ResetEntry(float* row, int dim, int i) const override { row[dim + i] = o_.adagrad_initial_acc; }
   void ConfigureInit(storage::RowInitOptions* init) const override {
     init->slot_value = o_.adagrad_initial_acc;
     init->slot_value_count = -1;
@@ -69,6 +71,7 @@ class AdamOptimizer final : public SparseOptimizer {
  public:
   explicit AdamOptimizer(const SparseOptimizerOptions& o) : o_(o) {}
   int SlotFloats(int dim) const override { return 2 * dim + 1; }
+  void ResetEntry(float* row, int dim, int i) const override { row[dim + i] = row[2 * dim + i] = 0.0f; }
   void ConfigureInit(storage::RowInitOptions*) const override {}
   void Apply(float* w, const float* g, int dim) const override {
     float* m = w + dim;
@@ -140,6 +143,7 @@ class FtrlOptimizer final : public SparseOptimizer {
  public:
   explicit FtrlOptimizer(const SparseOptimizerOptions& o) : o_(o) {}
   int SlotFloats(int dim) const override { return 2 * dim; }
+  void ResetEntry(float* row, int dim, int i) const override { row[dim + i] = row[2 * dim + i] = 0.0f; }
   void ConfigureInit(storage::RowInitOptions*) const override {}
   void Apply(float* w, const float* g, int dim) const override {
     float* z = w + dim;

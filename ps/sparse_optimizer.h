@@ -48,6 +48,9 @@ class SparseOptimizer {
   virtual void ConfigureInit(storage::RowInitOptions* init) const = 0;
   // row: dim embedding floats then SlotFloats(dim) slots; grad: dim floats.
   virtual void Apply(float* row, const float* grad, int dim) const = 0;
+  // Puts entry i's optimizer state where a pruned entry needs it: from then
+  // on, zero gradients leave the entry at 0 (pruning with persistent masks).
+  virtual void ResetEntry(float* row, int dim, int i) const = 0;
 };
 
 StatusOr<std::unique_ptr<SparseOptimizer>> NewSparseOptimizer(const SparseOptimizerOptions& opt);

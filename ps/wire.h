@@ -37,6 +37,8 @@ enum class MessageKind : uint16_t {
   kLoadShards = 13,  // blob: directories separated by '\n'     -> kAck
   kStats = 14,       // no body                                 -> kAck (blob: TableStats list)
   kRewrite = 15,     // blob: ps/table_rewrite.h EncodeRewrite   -> kAck
+  kEntryHistogram = 16,  // blob: ps/entry_select.h request    -> kAck (blob: 65536 x u64)
+  kPruneEntries = 17,    // blob: ps/entry_select.h request    -> kAck (blob: u64 zeroed)
 };
 
 // The shard files a server wrote, as its kSaveShards reply blob: u32 count,

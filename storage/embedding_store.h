@@ -136,6 +136,15 @@ class EmbeddingStore {
   [[nodiscard]] virtual Status RewriteTable(const TableSpec& new_spec, const RowMapFn& map,
                                             const std::string& scratch_dir);
 
+  // Changes rows in place, table geometry unchanged (a compression stage's
+  // pruning): fn(key, row, out) sees each full row (dim + slot floats) and
+  // returns true after writing the changed row to `out`; those rows are put
+  // back with their stats. Streams the changed rows through a scratch file
+  // in scratch_dir, like RewriteTable. Returns the number of rows changed.
+  using RowUpdateFn = std::function<bool(Key key, const float* row, float* out)>;
+  [[nodiscard]] virtual StatusOr<uint64_t> UpdateRows(int table, const RowUpdateFn& fn,
+                                                      const std::string& scratch_dir);
+
   // Deletes a table and all its rows.
   [[nodiscard]] virtual Status DropTable(int table) = 0;
 

@@ -13,6 +13,7 @@
 #include "ps/client.h"
 #include "ps/layout.h"
 #include "ps/remote_client.h"
+#include "ps/entry_select.h"
 #include "ps/server.h"
 #include "ps/table_rewrite.h"
 #include "ps/transport.h"
@@ -458,6 +459,79 @@ TEST(ClusterTest, RewriteTableIsLayoutIndependent) {
     }
   for (int servers : {1, 2}) {
     const ClusterRun remote = RunCluster(servers, 1, Consistency::kBSP, 4, false, false, after);
+    EXPECT_EQ(remote.final_rows, local.final_rows) << servers << " servers";
+  }
+}
+
+// DeepLight's exact global selection: the magnitude histograms of the
+// entries (linear weights skipped) and the pruning at a threshold are the
+// same on a local store and on 1 or 2 servers; the histogram counts every
+// entry once; persistent pruning keeps zeroed entries at 0 under pushes.
+TEST(ClusterTest, EntryHistogramAndPruneAreLayoutIndependent) {
+  const std::string scratch = ::testing::TempDir() + "/prune_scratch";
+  struct Seen {
+    std::vector<uint64_t> h0, h1;
+    uint64_t zeroed = 0, entries = 0;
+  };
+  auto run = [&](Seen* seen) {
+    return [&, seen](EmbeddingClient* c) -> Status {
+      EntrySet set{{0, 1, 2}, {1, 1, 1}};
+      for (int t = 0; t < kTables; ++t)
+        RETURN_IF_ERROR(c->ScanRows(t, [&](Key, const float*) {
+          seen->entries += kDim - 1;
+          return true;
+        }));
+      ASSIGN_OR_RETURN(seen->h0, c->EntryHistogram(set, 0, 0));
+      // The bucket holding the median entry, refined.
+      uint64_t total = 0, k = 0, cum = 0;
+      for (uint64_t v : seen->h0) total += v;
+      uint32_t b = 0;
+      for (; b < seen->h0.size(); ++b) {
+        if (cum + seen->h0[b] >= total / 2) break;
+        cum += seen->h0[b];
+      }
+      ASSIGN_OR_RETURN(seen->h1, c->EntryHistogram(set, 1, b));
+      uint64_t under = 0;
+      for (uint64_t v : seen->h1) under += v;
+      if (under != seen->h0[b]) return Status::Internal("level 1 does not refine level 0");
+      (void)k;
+      const uint32_t max_bits = (b << 16) | 0xffffu;
+      ASSIGN_OR_RETURN(seen->zeroed, c->PruneEntries(set, max_bits, true, scratch));
+      // Pushes after a persistent prune (Adam, Adagrad and FTRL tables):
+      // entries at 0 get zero gradients and stay 0.
+      for (int t = 0; t < kTables; ++t) {
+        std::vector<Key> keys = {MakeKey(t, 1), MakeKey(t, 4), MakeKey(t, 9)};
+        std::vector<float> rows(keys.size() * kDim), grads(keys.size() * kDim);
+        RETURN_IF_ERROR(c->Pull({{t, keys.data(), keys.size(), rows.data()}}, true));
+        for (size_t i = 0; i < grads.size(); ++i) grads[i] = rows[i] == 0.0f ? 0.0f : 0.3f;
+        for (int rep = 0; rep < 3; ++rep)
+          RETURN_IF_ERROR(c->Push({{t, keys.data(), keys.size(), grads.data()}}, 100 + rep));
+        RETURN_IF_ERROR(c->Flush());
+        std::vector<float> after(rows.size());
+        RETURN_IF_ERROR(c->Pull({{t, keys.data(), keys.size(), after.data()}}, true));
+        for (size_t i = 0; i < rows.size(); ++i)
+          if (rows[i] == 0.0f && after[i] != 0.0f)
+            return Status::Internal("a pruned entry of table " + std::to_string(t) + " regrew");
+      }
+      return Status::OK();
+    };
+  };
+  Seen local_seen;
+  const ClusterRun local = RunLocal(1, 4, run(&local_seen));
+  uint64_t counted = 0;
+  for (uint64_t v : local_seen.h0) counted += v;
+  EXPECT_EQ(counted, local_seen.entries);
+  EXPECT_GT(local_seen.zeroed, local_seen.entries / 4);
+  uint64_t zeros = 0;
+  for (const auto& [key, row] : local.final_rows)
+    for (size_t i = 1; i < row.size(); ++i) zeros += row[i] == 0.0f;
+  EXPECT_GE(zeros, local_seen.zeroed);
+  for (int servers : {1, 2}) {
+    Seen seen;
+    const ClusterRun remote = RunCluster(servers, 1, Consistency::kBSP, 4, false, false, run(&seen));
+    EXPECT_EQ(seen.h0, local_seen.h0) << servers << " servers";
+    EXPECT_EQ(seen.h1, local_seen.h1) << servers << " servers";
+    EXPECT_EQ(seen.zeroed, local_seen.zeroed) << servers << " servers";
     EXPECT_EQ(remote.final_rows, local.final_rows) << servers << " servers";
   }
 }

@@ -288,6 +288,39 @@ TEST_P(EmbeddingStoreTest, RewriteTableMapsEveryRowKeepsStatsAndResetsSlots) {
                                     dir_ + "/scratch").ok());  // no such table
 }
 
+TEST_P(EmbeddingStoreTest, UpdateRowsChangesOnlyTheRowsItReturns) {
+  ASSERT_TRUE(store_->CreateTable(Spec(5, 3, 2)).ok());
+  std::vector<Key> keys;
+  for (int i = 0; i < 4000; ++i) keys.push_back(MakeKey(5, i * 17 + 2));
+  ASSERT_TRUE(store_->Modify(5, keys.data(), keys.size(), 6, [](size_t i, float* row) {
+    for (int c = 0; c < 5; ++c) row[c] = static_cast<float>(i % 7) + c;
+  }).ok());
+  // Rows whose first float is 3: every float but the last becomes -1.
+  auto changed = store_->UpdateRows(5, [](Key, const float* row, float* out) {
+    if (row[0] != 3.0f) return false;
+    for (int c = 0; c < 4; ++c) out[c] = -1.0f;
+    out[4] = row[4];
+    return true;
+  }, dir_ + "/scratch");
+  ASSERT_TRUE(changed.ok()) << changed.status().ToString();
+  size_t want = 0;
+  for (size_t i = 0; i < keys.size(); ++i) want += i % 7 == 3;
+  EXPECT_EQ(*changed, want);
+  ASSERT_TRUE(store_->Scan(5, [&](Key k, const float* row, const RowStats& s) {
+    const size_t i = std::find(keys.begin(), keys.end(), k) - keys.begin();
+    EXPECT_EQ(s.last_step, 6u);
+    if (i % 7 == 3) {
+      EXPECT_EQ(row[0], -1.0f);
+      EXPECT_EQ(row[3], -1.0f);
+      EXPECT_EQ(row[4], 3.0f + 4);
+    } else {
+      EXPECT_EQ(row[0], static_cast<float>(i % 7));
+    }
+    return true;
+  }).ok());
+  EXPECT_EQ(store_->Stats(5)->rows, keys.size());
+}
+
 INSTANTIATE_TEST_SUITE_P(AllStores, EmbeddingStoreTest, ::testing::ValuesIn(testing::AllStoreKinds()),
                          [](const auto& info) { return std::string(info.param.name); });
 
