@@ -14,6 +14,7 @@
 #include "ps/mpi_runtime.h"
 #include "storage/embedding_store.h"
 #include "worker/nn/threading.h"
+#include "worker/train/checkpoint.h"
 #include "worker/train/model_io.h"
 
 namespace ctrps::launch {
@@ -172,15 +173,29 @@ Status TrainWorker(const LoadedConfig& c, const WorkerRole& role) {
   // A fresh run must not train on rows an earlier run left in a disk store
   // (its dense part would start over beside old embeddings): refuse, and
   // leave the store as it is. A resume dropped them before loading.
+  // The one exception: rows of an earlier attempt of this very job (its
+  // checkpoint dir records this store) that ended before its first commit.
+  const bool disk_store = job.storage().kind() != config::StorageConfig::MEMORY;
   if (resumed_from.empty() && role.chief) {
     ASSIGN_OR_RETURN(std::vector<storage::TableStats> tables, role.client->TableStats());
     uint64_t rows = 0;
     for (const storage::TableStats& t : tables) rows += t.rows;
-    if (rows > 0)
+    const std::string& ckpt_dir = to.checkpoint.dir;
+    if (rows > 0 && to.checkpoint.enabled() &&
+        worker::StorePathRecorded(ckpt_dir, job.storage().path())) {
+      spdlog::warn("storage.path '{}' holds {} embedding rows of an earlier attempt of this job "
+                   "that ended before its first checkpoint ({} records this store and holds no "
+                   "checkpoint): dropping them and starting fresh",
+                   job.storage().path(), rows, ckpt_dir);
+      RETURN_IF_ERROR_CTX(role.client->LoadShards({}), "dropping the earlier attempt's rows");
+    } else if (rows > 0) {
       return Status::FailedPrecondition(
           "storage.path '" + job.storage().path() + "' already holds " + std::to_string(rows) +
           " embedding rows from an earlier run, and this run starts fresh (no checkpoint to "
           "resume from): delete that directory to start over, or resume from a checkpoint");
+    }
+    if (disk_store && to.checkpoint.enabled())
+      RETURN_IF_ERROR(worker::RecordStorePath(ckpt_dir, job.storage().path()));
   }
   // A resumed run appends to the metrics of the run it continues.
   if (role.chief)

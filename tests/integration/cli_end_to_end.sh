@@ -46,6 +46,19 @@ tiered=(--set storage.kind=TIERED --set storage.path=store.db --set storage.dram
 expect_fail 1 "storage.path 'store.db' already holds" "$ctrps" train --config job.pbtxt \
   --set output.dir=t2 "${tiered[@]}"
 [ -d store.db ] || fail "the refused run removed the store"
+# A run killed during its first checkpoint leaves rows in its disk store and
+# only ckpt-N.tmp in its checkpoint dir (here: a run that never committed
+# one, and a .tmp made by hand): the same command run again starts fresh,
+# dropping the rows its checkpoint dir records as its own.
+killed=(--config job.pbtxt --set output.dir=t3 "${tiered[@]}" --set storage.path=store3.db
+        --set checkpoint.dir=ck3 --set checkpoint.at_end=false)
+"$ctrps" train "${killed[@]}" >t3.out 2>t3.err || { cat t3.err; fail "tiered train with checkpoints"; }
+mkdir -p ck3/ckpt-0000000020.tmp
+"$ctrps" train "${killed[@]}" --set checkpoint.at_end=true >t4.out 2>t4.err \
+  || { cat t4.err; fail "the re-run of a job killed in its first checkpoint was refused"; }
+grep -q "dropping them and starting fresh" t4.err || { cat t4.err; fail "no word on the dropped rows"; }
+[ -d ck3/ckpt-0000000020.tmp ] && fail "the unfinished checkpoint was left behind"
+"$ctrps" ckpt verify ck3 >v3.out || { cat v3.out; fail "ckpt verify after the re-run"; }
 [ "$(grep -c '"event":"table"' run/metrics.jsonl)" -eq 39 ] || fail "not one table metrics line per field"
 
 "$ctrps" eval --model run/model --data data/test.txt --truth data/test.txt.truth >eval.out 2>eval.err \

@@ -13,6 +13,7 @@
 
 #include "common/crc32c.h"
 #include "storage/shard_file.h"
+#include "worker/train/model_io.h"
 
 namespace ctrps::worker {
 namespace fs = std::filesystem;
@@ -21,6 +22,12 @@ namespace {
 constexpr uint32_t kFormatVersion = 1;
 constexpr char kTmpSuffix[] = ".tmp";
 constexpr char kOldSuffix[] = ".old";
+constexpr char kStorePathName[] = "STORE_PATH";
+
+bool EndsWith(const std::string& s, const char* suffix) {
+  const size_t n = std::strlen(suffix);
+  return s.size() > n && s.compare(s.size() - n, n, suffix) == 0;
+}
 
 Status WriteSynced(const std::string& path, const std::string& bytes) {
   std::FILE* f = std::fopen(path.c_str(), "wb");
@@ -235,14 +242,15 @@ StatusOr<std::vector<CheckpointListing>> ListCheckpoints(const std::string& root
     if (!entry.is_directory()) continue;
     std::string name = entry.path().filename().string();
     std::string base = name;
-    const bool tmp = name.size() > 4 && name.compare(name.size() - 4, 4, kTmpSuffix) == 0;
-    if (tmp) base = name.substr(0, name.size() - 4);
+    const bool tmp = EndsWith(name, kTmpSuffix);
+    if (tmp) base = name.substr(0, name.size() - (sizeof(kTmpSuffix) - 1));
     const int64_t step = CheckpointStep(base);
     if (step < 0) continue;
     CheckpointListing l;
     l.name = name;
     l.path = entry.path().string();
     l.step = step;
+    l.unfinished = tmp;
     if (!tmp) {
       auto m = ReadCheckpointManifest(l.path);
       l.whole = m.ok();
@@ -261,7 +269,7 @@ StatusOr<std::string> FindResumableCheckpoint(const std::string& root,
                                               std::vector<std::string>* skipped) {
   ASSIGN_OR_RETURN(auto all, ListCheckpoints(root));
   for (auto it = all.rbegin(); it != all.rend(); ++it) {
-    if (it->name.size() > 4 && it->name.compare(it->name.size() - 4, 4, kTmpSuffix) == 0) {
+    if (it->unfinished) {
       if (skipped) skipped->push_back(it->name + ": unfinished (no commit), ignored");
       continue;
     }
@@ -303,6 +311,42 @@ Status RecoverInterruptedCommits(const std::string& root, std::vector<std::strin
   }
   if (!olds.empty()) return SyncDir(root);
   return Status::OK();
+}
+
+Status RemoveUnfinishedCheckpoints(const std::string& root, std::vector<std::string>* notes) {
+  ASSIGN_OR_RETURN(auto all, ListCheckpoints(root));
+  bool any = false;
+  for (const CheckpointListing& l : all) {
+    if (!l.unfinished) continue;
+    std::error_code ec;
+    fs::remove_all(l.path, ec);
+    if (ec) return Status::IOError("cannot remove " + l.path + ": " + ec.message());
+    any = true;
+    if (notes) notes->push_back(l.name + ": an unfinished checkpoint (never committed), removed");
+  }
+  return any ? SyncDir(root) : Status::OK();
+}
+
+namespace {
+std::string AbsolutePath(const std::string& path) {
+  std::error_code ec;
+  fs::path p = fs::weakly_canonical(fs::absolute(path, ec), ec).lexically_normal();
+  if (ec) return path;
+  if (!p.has_filename()) p = p.parent_path();  // "dir/" is "dir"
+  return p.string();
+}
+}  // namespace
+
+Status RecordStorePath(const std::string& root, const std::string& store_path) {
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  if (ec) return Status::IOError("cannot create " + root + ": " + ec.message());
+  return WriteSynced(root + "/" + kStorePathName, AbsolutePath(store_path) + "\n");
+}
+
+bool StorePathRecorded(const std::string& root, const std::string& store_path) {
+  auto text = ReadFileToString(root + "/" + kStorePathName);
+  return text.ok() && *text == AbsolutePath(store_path) + "\n";
 }
 
 Status ApplyCheckpointRetention(const std::string& root, int keep_last) {

@@ -65,10 +65,13 @@ StatusOr<std::vector<std::string>> CheckpointChain(const std::string& dir);
 struct CheckpointListing {
   std::string name, path;
   int64_t step = -1;
-  bool whole = false;   // has a manifest (not verified)
+  // A "ckpt-N.tmp" directory: a commit that never happened. It is never a
+  // checkpoint, whatever it holds.
+  bool unfinished = false;
+  bool whole = false;   // committed, with a manifest that reads (not verified)
   bool incremental = false;
 };
-// Checkpoint directories under root (whole and unfinished *.tmp), by step.
+// Checkpoint directories under root (committed and unfinished *.tmp), by step.
 StatusOr<std::vector<CheckpointListing>> ListCheckpoints(const std::string& root);
 
 // The newest checkpoint under root whose whole chain verifies. Each newer
@@ -85,6 +88,20 @@ StatusOr<std::string> FindResumableCheckpoint(const std::string& root,
 // looks for a checkpoint to resume from.
 [[nodiscard]] Status RecoverInterruptedCommits(const std::string& root,
                                                std::vector<std::string>* notes);
+
+// Deletes the unfinished "ckpt-N.tmp" directories under root (a writer
+// killed before its commit), each described in *notes. For the job's one
+// checkpoint writer, before it writes: never for a directory that another
+// job may be writing.
+[[nodiscard]] Status RemoveUnfinishedCheckpoints(const std::string& root,
+                                                 std::vector<std::string>* notes);
+
+// The disk store (storage.path) of the job whose checkpoints are in root,
+// recorded there when the job starts fresh: a re-run after a crash before
+// the first commit finds that store's rows are its own earlier attempt's
+// (no checkpoint holds them), not another job's.
+[[nodiscard]] Status RecordStorePath(const std::string& root, const std::string& store_path);
+bool StorePathRecorded(const std::string& root, const std::string& store_path);
 
 // Deletes unfinished *.tmp directories and all but the newest keep_last
 // whole checkpoints, never a checkpoint that a kept increment builds on.

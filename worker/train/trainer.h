@@ -129,6 +129,8 @@ class Trainer {
   // when `requested` names one checkpoint. Starting afresh in a checkpoint
   // dir that already holds checkpoints (auto_resume off, or none of them
   // usable) is refused: the new run's checkpoints would mix with them.
+  // Unfinished "ckpt-N.tmp" directories in options.checkpoint.dir (an
+  // earlier attempt killed mid-commit) are never checkpoints: removed.
   // Worker 0 chooses; every worker restores dense weights, optimizer
   // state, its reader position and RNG; the servers (or the local store)
   // load the rows. Sets *resumed_from to the checkpoint used ("" when

@@ -266,6 +266,14 @@ Status Trainer::Resume(const std::string& requested, bool auto_resume,
       for (const std::string& n : notes) spdlog::warn("checkpoint dir {}: {}", dir, n);
       if (!decision.ok()) break;
     }
+    if (decision.ok() && !own.empty()) {
+      // This job is its checkpoint dir's one writer, and it writes nothing
+      // yet: a "ckpt-N.tmp" there is a commit an earlier attempt never
+      // made (a kill mid-write), never a checkpoint.
+      std::vector<std::string> notes;
+      decision = RemoveUnfinishedCheckpoints(own, &notes);
+      for (const std::string& n : notes) spdlog::warn("checkpoint dir {}: {}", own, n);
+    }
     if (decision.ok() && !root.empty() && fs::exists(root + "/" + kCheckpointManifestName, ec)) {
       // One named checkpoint: it must be whole; no fallback.
       decision = VerifyCheckpoint(root);
@@ -288,10 +296,14 @@ Status Trainer::Resume(const std::string& requested, bool auto_resume,
     if (decision.ok() && chosen.empty() && !own.empty()) {
       // A fresh start must not mix its checkpoints with earlier ones.
       auto existing = ListCheckpoints(own);
-      if (existing.ok() && !existing->empty())
+      std::string newest;
+      if (existing.ok())
+        for (const CheckpointListing& l : *existing)
+          if (!l.unfinished) newest = l.name;
+      if (!newest.empty())
         decision = Status::FailedPrecondition(
-            "checkpoint.dir " + own + " already holds checkpoints (newest " +
-            existing->back().name + ") that this run would not resume from" +
+            "checkpoint.dir " + own + " already holds checkpoints (newest " + newest +
+            ") that this run would not resume from" +
             (auto_resume ? " (none of them is usable, see above)"
                          : " (checkpoint.auto_resume is false)") +
             ": move them away, or choose another checkpoint.dir");

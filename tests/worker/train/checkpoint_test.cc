@@ -589,6 +589,48 @@ TEST(CheckpointFaultTest, FreshStartRefusesADirWithCheckpoints) {
   EXPECT_NE(s.message().find("none of them is usable"), std::string::npos) << s.ToString();
 }
 
+// A kill during the first checkpoint's write leaves only "ckpt-N.tmp": the
+// same command run again starts fresh (and removes it) instead of refusing
+// a directory that holds no checkpoint. Beside a whole checkpoint, a .tmp
+// is ignored and removed too, and the resume uses the whole one.
+TEST(CheckpointFaultTest, LeftoverTmpIsNeverACheckpoint) {
+  const std::string dir = FreshDir("ckpt-tmp-only");
+  fs::create_directories(dir + "/" + CheckpointName(20) + ".tmp");
+  std::ofstream(dir + "/" + CheckpointName(20) + ".tmp/dense.bin") << "half written";
+  Job fresh(Every(dir, 10, 1), 10);
+  Status s = fresh.Run();
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_FALSE(fs::exists(dir + "/" + CheckpointName(20) + ".tmp"));
+  EXPECT_TRUE(VerifyCheckpoint(dir + "/" + CheckpointName(10)).ok());
+  // With auto_resume off too (a fresh start by choice).
+  const std::string dir2 = FreshDir("ckpt-tmp-only-2");
+  fs::create_directories(dir2 + "/" + CheckpointName(30) + ".tmp");
+  Job fresh2(Every(dir2, 10, 1), 10);
+  s = fresh2.Run("", /*auto_resume=*/false);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  // Newer than a whole checkpoint: the resume goes on from the whole one.
+  fs::create_directories(dir + "/" + CheckpointName(40) + ".tmp");
+  Job resumed(Every(dir, 10, 1), 20);
+  std::string from;
+  ASSERT_TRUE(resumed.trainer->Resume("", true, &from).ok());
+  EXPECT_EQ(fs::path(from).filename().string(), CheckpointName(10));
+  EXPECT_FALSE(fs::exists(dir + "/" + CheckpointName(40) + ".tmp"));
+}
+
+// The disk store a fresh job uses is recorded in its checkpoint dir, so a
+// re-run can tell its own earlier attempt's rows from another job's.
+TEST(CheckpointFaultTest, StorePathIsRecorded) {
+  const std::string dir = FreshDir("ckpt-store-path");
+  EXPECT_FALSE(StorePathRecorded(dir, "some/store"));
+  ASSERT_TRUE(RecordStorePath(dir, "some/store").ok());
+  EXPECT_TRUE(StorePathRecorded(dir, "some/store"));
+  EXPECT_TRUE(StorePathRecorded(dir, "some/./store/"));
+  EXPECT_FALSE(StorePathRecorded(dir, "other/store"));
+  auto all = ListCheckpoints(dir);
+  ASSERT_TRUE(all.ok());
+  EXPECT_TRUE(all->empty());
+}
+
 TEST(CheckpointFaultTest, RefusesCheckpointOfAnotherModel) {
   const std::string dir = FreshDir("ckpt-mismatch");
   {
