@@ -59,6 +59,21 @@ mkdir -p ck3/ckpt-0000000020.tmp
 grep -q "dropping them and starting fresh" t4.err || { cat t4.err; fail "no word on the dropped rows"; }
 [ -d ck3/ckpt-0000000020.tmp ] && fail "the unfinished checkpoint was left behind"
 "$ctrps" ckpt verify ck3 >v3.out || { cat v3.out; fail "ckpt verify after the re-run"; }
+# A committed checkpoint whose manifest is truncated, empty or missing is
+# damaged (exit 1), not unfinished.
+ck=$(ls -d ck3/ckpt-??????????)
+for damage in truncate empty missing; do
+  rm -rf ckd; cp -r ck3 ckd; m="ckd/$(basename "$ck")/MANIFEST.pb"
+  case $damage in
+    truncate) truncate -s -9 "$m" ;;
+    empty) : > "$m" ;;
+    missing) rm "$m" ;;
+  esac
+  set +e; "$ctrps" ckpt verify ckd >vd.out 2>&1; rc=$?; set -e
+  [ "$rc" -eq 1 ] && grep -q "DAMAGED" vd.out || { cat vd.out; fail "ckpt verify of a $damage manifest: rc $rc"; }
+  set +e; "$ctrps" ckpt verify "ckd/$(basename "$ck")" >vd.out 2>&1; rc=$?; set -e
+  [ "$rc" -eq 1 ] && grep -q "DAMAGED" vd.out || { cat vd.out; fail "ckpt verify CKPT of a $damage manifest: rc $rc"; }
+done
 [ "$(grep -c '"event":"table"' run/metrics.jsonl)" -eq 39 ] || fail "not one table metrics line per field"
 
 "$ctrps" eval --model run/model --data data/test.txt --truth data/test.txt.truth >eval.out 2>eval.err \

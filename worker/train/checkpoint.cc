@@ -19,10 +19,18 @@ namespace ctrps::worker {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr uint32_t kFormatVersion = 1;
+// 2: the manifest carries its own checksum (manifest_crc32c). Version 1
+// manifests (without it) are still read.
+constexpr uint32_t kFormatVersion = 2;
+constexpr uint32_t kFormatVersionWithoutChecksum = 1;
+// manifest_crc32c: field 19, wire type 5 (fixed32), as a varint tag.
+constexpr unsigned char kManifestCrcTag[2] = {0x9d, 0x01};
+constexpr size_t kManifestCrcBytes = 6;
 constexpr char kTmpSuffix[] = ".tmp";
 constexpr char kOldSuffix[] = ".old";
 constexpr char kStorePathName[] = "STORE_PATH";
+// A manifest lists a few files per shard: far below this.
+constexpr size_t kMaxManifestBytes = size_t{64} << 20;
 
 bool EndsWith(const std::string& s, const char* suffix) {
   const size_t n = std::strlen(suffix);
@@ -161,8 +169,14 @@ Status CommitCheckpoint(const std::string& tmp_dir, const std::string& final_dir
                         const ckpt::CheckpointManifest& manifest) {
   ckpt::CheckpointManifest m = manifest;
   m.set_format_version(kFormatVersion);
+  m.clear_manifest_crc32c();
   std::string bytes;
   if (!m.SerializeToString(&bytes)) return Status::Internal("cannot serialise the manifest");
+  // The checksum field goes last, over the bytes before it (a protobuf
+  // parser reads the concatenation as one message).
+  const uint32_t crc = Crc32c(0, bytes.data(), bytes.size());
+  bytes.append(reinterpret_cast<const char*>(kManifestCrcTag), sizeof(kManifestCrcTag));
+  for (int i = 0; i < 4; ++i) bytes.push_back(static_cast<char>((crc >> (8 * i)) & 0xff));
   RETURN_IF_ERROR(WriteSynced(tmp_dir + "/" + kCheckpointManifestName, bytes));
   RETURN_IF_ERROR(SyncDir(tmp_dir));
   std::error_code ec;
@@ -184,21 +198,56 @@ Status CommitCheckpoint(const std::string& tmp_dir, const std::string& final_dir
 StatusOr<ckpt::CheckpointManifest> ReadCheckpointManifest(const std::string& dir) {
   const std::string path = dir + "/" + kCheckpointManifestName;
   std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return Status::NotFound(dir + " is not a whole checkpoint: no " + kCheckpointManifestName);
+  if (!f)
+    return Status::NotFound(dir + " is not a whole checkpoint: no " + kCheckpointManifestName +
+                            " (a committed checkpoint always has one: damaged, if it is one)");
   std::string bytes;
   char buf[1 << 16];
   size_t got;
-  while ((got = std::fread(buf, 1, sizeof(buf), f)) > 0) bytes.append(buf, got);
+  while (bytes.size() <= kMaxManifestBytes && (got = std::fread(buf, 1, sizeof(buf), f)) > 0)
+    bytes.append(buf, got);
+  const bool read_error = std::ferror(f);
   std::fclose(f);
+  if (read_error) return Status::IOError("cannot read " + path);
+  if (bytes.empty())
+    return Status::Corruption(path + ": the manifest is empty (damaged: a committed checkpoint "
+                              "always has one)");
+  if (bytes.size() > kMaxManifestBytes)
+    return Status::Corruption(path + ": more than " + std::to_string(kMaxManifestBytes) +
+                              " bytes, not a manifest");
   ckpt::CheckpointManifest m;
   if (!m.ParseFromString(bytes))
     return Status::Corruption(path + ": the manifest does not parse (truncated or corrupt)");
-  if (m.format_version() != kFormatVersion)
+  // Its own checksum: required from version 2 on, and checked wherever
+  // present (a flipped version number does not turn it off).
+  if (m.format_version() != kFormatVersionWithoutChecksum || m.has_manifest_crc32c()) {
+    const size_t n = bytes.size();
+    uint32_t stored = 0;
+    const bool tail = n >= kManifestCrcBytes && static_cast<unsigned char>(bytes[n - 6]) ==
+                                                     kManifestCrcTag[0] &&
+                      static_cast<unsigned char>(bytes[n - 5]) == kManifestCrcTag[1];
+    for (int i = 0; tail && i < 4; ++i)
+      stored |= uint32_t{static_cast<unsigned char>(bytes[n - 4 + i])} << (8 * i);
+    if (!tail)
+      return Status::Corruption(path + ": the manifest does not end with its checksum "
+                                "(truncated or corrupt)");
+    const uint32_t actual = Crc32c(0, bytes.data(), n - kManifestCrcBytes);
+    if (actual != stored)
+      return Status::Corruption(path + ": the manifest fails its checksum (crc32c " +
+                                std::to_string(actual) + ", stored " + std::to_string(stored) +
+                                "): bit flips or a partial write");
+  }
+  if (m.format_version() != kFormatVersion && m.format_version() != kFormatVersionWithoutChecksum)
     return Status::Corruption(path + ": checkpoint format version " +
                               std::to_string(m.format_version()) + ", this build reads " +
+                              std::to_string(kFormatVersionWithoutChecksum) + " and " +
                               std::to_string(kFormatVersion));
   if (m.virtual_shards() == 0 || m.step() < 0)
     return Status::Corruption(path + ": manifest without virtual shards or step");
+  const int64_t named = CheckpointStep(fs::path(dir).lexically_normal().filename().string());
+  if (named >= 0 && named != m.step())
+    return Status::Corruption(path + ": the manifest says step " + std::to_string(m.step()) +
+                              ", the directory's name step " + std::to_string(named));
   return m;
 }
 

@@ -49,8 +49,9 @@ StatusOr<ckpt::FileEntry> WriteCheckpointFile(const std::string& dir, const std:
 [[nodiscard]] Status CommitCheckpoint(const std::string& tmp_dir, const std::string& final_dir,
                                       const ckpt::CheckpointManifest& manifest);
 
-// The manifest of checkpoint `dir` (NotFound without one, Corruption if it
-// does not parse or is not a version this build reads).
+// The manifest of checkpoint `dir` (NotFound without one; Corruption if it
+// is empty, does not parse, fails its own checksum, names another step
+// than the directory's name, or is not a version this build reads).
 StatusOr<ckpt::CheckpointManifest> ReadCheckpointManifest(const std::string& dir);
 
 // Checks every file the manifest lists: present, size, crc32, and for
