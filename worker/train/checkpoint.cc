@@ -473,6 +473,25 @@ Status CheckCheckpointMatches(const ckpt::CheckpointManifest& m, const Model& mo
   return Status::OK();
 }
 
+StatusOr<const float*> DenseArrayIn(const ckpt::CheckpointManifest& m, const std::string& dense,
+                                    const std::string& name, uint64_t floats,
+                                    const std::string& dir) {
+  const uint64_t file_floats = dense.size() / sizeof(float);
+  for (const auto& a : m.dense_arrays()) {
+    if (a.name() != name) continue;
+    // offset + floats could wrap: compare without adding.
+    if (a.floats() != floats || a.offset() > file_floats || a.floats() > file_floats - a.offset())
+      return Status::InvalidArgument(dir + ": dense array " + name + " has " +
+                                     std::to_string(a.floats()) + " floats at " +
+                                     std::to_string(a.offset()) + ", the model needs " +
+                                     std::to_string(floats) + " (dense.bin holds " +
+                                     std::to_string(file_floats) + ")");
+    return reinterpret_cast<const float*>(dense.data()) + a.offset();
+  }
+  return Status::InvalidArgument(dir + ": no dense array " + name +
+                                 " (was the dense optimizer changed?)");
+}
+
 Status LoadCheckpointWeights(const std::string& dir, Model* model, ps::EmbeddingClient* client) {
   RETURN_IF_ERROR(VerifyCheckpoint(dir));
   ASSIGN_OR_RETURN(ckpt::CheckpointManifest m, ReadCheckpointManifest(dir));
@@ -497,25 +516,10 @@ Status LoadCheckpointWeights(const std::string& dir, Model* model, ps::Embedding
                                    std::to_string(client->NumVirtualShards()));
   ASSIGN_OR_RETURN(std::vector<std::string> chain, CheckpointChain(dir));
   RETURN_IF_ERROR(client->LoadShards(chain));
-  std::string dense;
-  {
-    std::FILE* f = std::fopen((dir + "/" + kDenseFileName).c_str(), "rb");
-    if (!f) return Status::NotFound(dir + ": no " + kDenseFileName);
-    char buf[1 << 16];
-    size_t got;
-    while ((got = std::fread(buf, 1, sizeof(buf), f)) > 0) dense.append(buf, got);
-    std::fclose(f);
-  }
-  for (const auto& a : m.dense_arrays()) {
-    if (a.name() != "values") continue;
-    if (a.floats() != model->dense_size() || (a.offset() + a.floats()) * 4 > dense.size())
-      return Status::InvalidArgument(dir + ": " + std::to_string(a.floats()) +
-                                     " dense values, the model has " +
-                                     std::to_string(model->dense_size()));
-    std::memcpy(model->dense_values(), dense.data() + a.offset() * 4, a.floats() * 4);
-    return Status::OK();
-  }
-  return Status::Corruption(dir + ": the manifest lists no dense values");
+  ASSIGN_OR_RETURN(std::string dense, ReadFileToString(dir + "/" + kDenseFileName));
+  ASSIGN_OR_RETURN(const float* values, DenseArrayIn(m, dense, "values", model->dense_size(), dir));
+  std::memcpy(model->dense_values(), values, model->dense_size() * sizeof(float));
+  return Status::OK();
 }
 
 }  // namespace ctrps::worker

@@ -116,6 +116,13 @@ bool StorePathRecorded(const std::string& root, const std::string& store_path);
                                             const std::vector<std::pair<int, int>>& table_dims_slots,
                                             uint32_t virtual_shards, int num_workers);
 
+// The dense array `name` (values, or an optimizer state) of a checkpoint
+// inside `dense`, the bytes of its dense.bin: InvalidArgument naming `dir`
+// unless the manifest has it with `floats` floats that lie inside the file.
+StatusOr<const float*> DenseArrayIn(const ckpt::CheckpointManifest& m, const std::string& dense,
+                                    const std::string& name, uint64_t floats,
+                                    const std::string& dir);
+
 // For serving and evaluation: loads checkpoint `dir` (verified first, its
 // chain included) into `model` (dense values only) and `client` (tables
 // declared; rows with their optimizer state). Any worker or server count.

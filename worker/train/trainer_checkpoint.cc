@@ -349,17 +349,8 @@ Status Trainer::RestoreFrom(const std::string& dir) {
 
   // Dense values and optimizer state.
   ASSIGN_OR_RETURN(std::string dense, ReadFileToString(dir + "/" + kDenseFileName));
-  auto array = [&](const std::string& name, size_t floats) -> StatusOr<const float*> {
-    for (const auto& a : m.dense_arrays()) {
-      if (a.name() != name) continue;
-      if (a.floats() != floats || (a.offset() + a.floats()) * sizeof(float) > dense.size())
-        return Status::InvalidArgument(dir + ": dense array " + name + " has " +
-                                       std::to_string(a.floats()) + " floats, the model needs " +
-                                       std::to_string(floats));
-      return reinterpret_cast<const float*>(dense.data()) + a.offset();
-    }
-    return Status::InvalidArgument(dir + ": no dense array " + name +
-                                   " (was the dense optimizer changed?)");
+  auto array = [&](const std::string& name, size_t floats) {
+    return DenseArrayIn(m, dense, name, floats, dir);
   };
   ASSIGN_OR_RETURN(const float* values, array("values", model_->dense_size()));
   std::memcpy(model_->dense_values(), values, model_->dense_size() * sizeof(float));
