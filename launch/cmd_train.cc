@@ -101,6 +101,13 @@ std::string FormatSummary(const worker::TrainResult& r, const worker::EvalResult
     out.append(buf, n);
   }
   out += FormatTables(tables);
+  if (r.checkpoints_written + r.checkpoints_failed > 0) {
+    out += "  checkpoints      " + std::to_string(r.checkpoints_written) + " written";
+    if (r.checkpoints_failed > 0)
+      out += ", " + std::to_string(r.checkpoints_failed) + " FAILED" +
+             (r.final_checkpoint_error.empty() ? "" : " (the final one too)") + ": see the log";
+    out += "\n";
+  }
   if (!model_dir.empty()) out += "  model            " + model_dir + "\n";
   out += "  metrics          " + metrics_path + "\n";
   return out;
@@ -250,6 +257,13 @@ Status TrainWorker(const LoadedConfig& c, const WorkerRole& role) {
               nw > 1 ? (" (" + std::to_string(nw) + " workers; samples/s is worker 0's)").c_str() : "",
               result.early_stopped ? " (early stopped)" : "",
               FormatSummary(result, test.get(), tables, model_dir, metrics.path()).c_str());
+  // The final checkpoint is what a re-run resumes from: without it the job
+  // did not do what it was asked, though its model is saved.
+  if (!result.final_checkpoint_error.empty())
+    return Status::IOError("the final checkpoint failed (" + result.final_checkpoint_error + ")" +
+                           (model_dir.empty() ? std::string() : "; the model is saved in " + model_dir) +
+                           ", but a resume from checkpoint.dir would start from an earlier "
+                           "checkpoint, if any");
   return Status::OK();
 }
 

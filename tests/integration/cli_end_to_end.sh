@@ -59,6 +59,17 @@ mkdir -p ck3/ckpt-0000000020.tmp
 grep -q "dropping them and starting fresh" t4.err || { cat t4.err; fail "no word on the dropped rows"; }
 [ -d ck3/ckpt-0000000020.tmp ] && fail "the unfinished checkpoint was left behind"
 "$ctrps" ckpt verify ck3 >v3.out || { cat v3.out; fail "ckpt verify after the re-run"; }
+# Checkpoints that fail (here checkpoint.dir is a file, so none can be
+# written) are counted in the summary and metrics; the final one failing
+# fails the job (exit 1) after the model is saved.
+: > notadir
+expect_fail 1 "the final checkpoint failed" "$ctrps" train --config job.pbtxt --set output.dir=t5 \
+  --set train.max_steps=5 --set data.valid= --set data.test= --set checkpoint.dir=notadir \
+  --set checkpoint.every_steps=2
+grep -q "checkpoints      0 written, 3 FAILED (the final one too)" out.txt || { cat out.txt; fail "no failed checkpoints in the summary"; }
+grep -q '"checkpoints_written":0,"checkpoints_failed":3,"final_checkpoint_failed":true' t5/metrics.jsonl \
+  || { grep train_done t5/metrics.jsonl; fail "no failed checkpoints in metrics.jsonl"; }
+[ -f t5/model/MANIFEST ] || fail "the model was not saved when the final checkpoint failed"
 # A committed checkpoint whose manifest is truncated, empty or missing is
 # damaged (exit 1), not unfinished.
 ck=$(ls -d ck3/ckpt-??????????)

@@ -353,6 +353,9 @@ StatusOr<TrainResult> Trainer::Train(BatchSource* train, BatchSource* valid) {
     ASSIGN_OR_RETURN(std::string position, train->SavePosition());
     RETURN_IF_ERROR(checkpoint(epoch_now, position, true));
   }
+  res.checkpoints_written = checkpoints_written_;
+  res.checkpoints_failed = checkpoints_failed_;
+  res.final_checkpoint_error = final_checkpoint_error_;
   resume_.reset();
   std::string skipped = train->SkippedSummary();
   if (!skipped.empty()) spdlog::warn("training data: {}", skipped);
@@ -371,6 +374,10 @@ StatusOr<TrainResult> Trainer::Train(BatchSource* train, BatchSource* valid) {
         .Add("push_s", res.push_s)
         .Add("wait_s", res.wait_s)
         .Add("early_stopped", res.early_stopped);
+    if (checkpoints)
+      line.Add("checkpoints_written", res.checkpoints_written)
+          .Add("checkpoints_failed", res.checkpoints_failed)
+          .Add("final_checkpoint_failed", !res.final_checkpoint_error.empty());
     // This worker's input counts (all passes): lines, rows, and skipped
     // lines by reason ("skipped_wrong_column_count": 3).
     for (const auto& [name, count] : train->ReadCounters()) line.Add(name, static_cast<long long>(count));

@@ -91,6 +91,12 @@ struct TrainResult {
   // their acknowledgement (the BSP barrier); wait: agreeing with the other
   // workers that every one has a batch, and waiting for an overlapped pull.
   double read_s = 0, pull_s = 0, compute_s = 0, allreduce_s = 0, push_s = 0, wait_s = 0;
+  // Checkpoints of this run (periodic and final) that were committed, and
+  // that failed (a full disk, say: training went on, the earlier ones stay).
+  int checkpoints_written = 0, checkpoints_failed = 0;
+  // The checkpoint taken when training ended failed (why): a resume would
+  // repeat work, so the job reports an error once the model is saved.
+  std::string final_checkpoint_error;
 };
 
 class Trainer {
@@ -138,8 +144,10 @@ class Trainer {
   [[nodiscard]] Status Resume(const std::string& requested, bool auto_resume,
                               std::string* resumed_from);
 
-  // Checkpoints written by this trainer, and the training pause they took.
+  // Checkpoints written by this trainer, those that failed, and the
+  // training pause they took.
   int checkpoints_written() const { return checkpoints_written_; }
+  int checkpoints_failed() const { return checkpoints_failed_; }
   double checkpoint_seconds() const { return checkpoint_seconds_; }
   // The training pause of each checkpoint attempted, in seconds.
   const std::vector<double>& checkpoint_pauses() const { return checkpoint_pauses_; }
@@ -164,7 +172,8 @@ class Trainer {
   // Writes a checkpoint of the state after step_ (every worker calls it at
   // the same step). Returns an error only when the workers cannot agree
   // (fatal); a checkpoint that fails to write is logged, reported in the
-  // metrics, and training goes on with the previous checkpoints intact.
+  // metrics, counted, and training goes on with the previous checkpoints
+  // intact (the final one's failure is kept for TrainResult).
   [[nodiscard]] Status Checkpoint(const LoopState& p, const std::string& reader_position);
   // Chief's part: shards, dense file, manifest, commit, retention.
   Status CommitCheckpointAsChief(const std::string& tmp, const std::string& final_dir,
@@ -204,6 +213,8 @@ class Trainer {
   int chain_length_ = 0;
   double last_checkpoint_time_ = 0;  // seconds since the trainer started, at the last one
   int checkpoints_written_ = 0;
+  int checkpoints_failed_ = 0;
+  std::string final_checkpoint_error_;
   double checkpoint_seconds_ = 0;
   std::vector<double> checkpoint_pauses_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

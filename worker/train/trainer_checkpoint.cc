@@ -136,8 +136,10 @@ Status Trainer::Checkpoint(const LoopState& p, const std::string& reader_positio
   checkpoint_pauses_.push_back(secs);
   last_checkpoint_time_ = Since(started_);
   if (!outcome.ok()) {
-    spdlog::error("{} failed, training goes on and earlier checkpoints are intact: {}", what,
-                  outcome.message());
+    ++checkpoints_failed_;
+    if (p.finished) final_checkpoint_error_ = what + ": " + outcome.message();
+    spdlog::error("{} failed{}, earlier checkpoints are intact: {}", what,
+                  p.finished ? "" : ", training goes on", outcome.message());
     if (metrics_)
       metrics_->Write(JsonLine().Add("event", "checkpoint_failed").Add("step", step_)
                           .Add("error", outcome.message()));
@@ -229,7 +231,13 @@ Status Trainer::CommitCheckpointAsChief(const std::string& tmp, const std::strin
   last_checkpoint_ = fs::path(final_dir).filename().string();
   last_checkpoint_step_ = step_;
   chain_length_ = m.chain_length();
-  RETURN_IF_ERROR_CTX(ApplyCheckpointRetention(co.dir, co.keep_last), "checkpoint retention");
+  // The checkpoint is committed: failing to delete older ones does not
+  // make it a failed checkpoint (it would be counted as one, and its
+  // increments would build on a base the trainer thinks absent).
+  Status retention = ApplyCheckpointRetention(co.dir, co.keep_last);
+  if (!retention.ok())
+    spdlog::warn("{} written, but older checkpoints could not be removed: {}", last_checkpoint_,
+                 retention.message());
   const double secs = Since(t0);
   spdlog::info("checkpoint {}: {} rows{}, {:.1f} MB in {:.2f}s ({:.0f} MB/s)", last_checkpoint_,
                rows, incremental ? " changed since " + m.base() : std::string(" (full)"),

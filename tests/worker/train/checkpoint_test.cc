@@ -600,6 +600,11 @@ TEST(CheckpointFaultTest, FullDiskLeavesEarlierCheckpointsIntact) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(job.trainer->step(), 12);
   EXPECT_EQ(job.trainer->checkpoints_written(), 1);
+  // Counted, and the final one's failure reported (the job then exits 1).
+  EXPECT_EQ(r->checkpoints_written, 1);
+  EXPECT_EQ(r->checkpoints_failed, 2);  // step 10 and the final one, step 12
+  EXPECT_NE(r->final_checkpoint_error.find(CheckpointName(12)), std::string::npos)
+      << r->final_checkpoint_error;
   auto all = ListCheckpoints(dir);
   ASSERT_TRUE(all.ok());
   ASSERT_EQ(all->size(), 1u) << "a failed checkpoint left a directory behind";
