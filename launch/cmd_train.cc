@@ -94,6 +94,9 @@ std::string FormatSummary(const worker::TrainResult& r, const worker::EvalResult
     n = std::snprintf(buf, sizeof(buf), "  valid AUC        %.5f (best %.5f)\n  valid logloss    %.5f\n",
                       r.last_valid.auc, r.best_valid.auc, r.last_valid.logloss);
     out.append(buf, n);
+    if (r.restored_best && r.best_valid_step != r.steps)
+      out += "  kept model       the best evaluated (step " + std::to_string(r.best_valid_step) +
+             "), not the last: it is tested and saved\n";
   }
   if (test) {
     n = std::snprintf(buf, sizeof(buf), "  test AUC         %.5f\n  test logloss     %.5f\n",

@@ -99,6 +99,9 @@ StatusOr<worker::TrainerOptions> MakeTrainerOptions(const LoadedConfig& c) {
   o.checkpoint.keep_last = k.keep_last();
   o.checkpoint.full_every = k.full_every();
   o.checkpoint.config_text = ConfigToText(c.job);
+  // Early stopping's snapshot of the best model: checkpoint.dir/best, or
+  // for this run only (removed at its end) beside its output.
+  if (k.dir().empty()) o.best_model_dir = c.job.output().dir() + "/best.tmp";
   Status s = o.Validate();
   if (!s.ok()) return s.WithContext(c.Where("train"));
   return o;

@@ -66,7 +66,18 @@ struct TrainerOptions {
   // (asynchronous modes: the next step's rows may miss this step's update).
   bool overlap_pull = false;
   CheckpointOptions checkpoint;  // off unless checkpoint.dir is set
+  // Early stopping keeps the best evaluated model (dense values and
+  // embedding rows, in checkpoint format) here, and restores it when
+  // training ends, so the test evaluation and the saved model are the
+  // best one's. Empty: checkpoint.dir/best when checkpoints are on (a
+  // resume finds it there), else no snapshot (the last model is kept).
+  // Under mpirun it must be on a filesystem every rank sees.
+  std::string best_model_dir;
   Status Validate() const;
+  std::string BestModelDir() const {
+    if (!best_model_dir.empty()) return best_model_dir;
+    return checkpoint.enabled() ? checkpoint.dir + "/best" : std::string();
+  }
 };
 
 struct EvalResult {
@@ -84,6 +95,10 @@ struct TrainResult {
   double final_train_loss = 0;   // mean loss over the last logging window
   bool early_stopped = false;
   EvalResult last_valid, best_valid;
+  // Early stopping: the step of the best evaluation, and whether the model
+  // now holds that step's weights (restored when training went on past it).
+  int64_t best_valid_step = -1;
+  bool restored_best = false;
   bool has_valid = false;
   // Seconds spent per phase (read includes waiting for the parser). pull:
   // sending requests and, unless overlapped, waiting for the rows; allreduce:
@@ -179,6 +194,13 @@ class Trainer {
   Status CommitCheckpointAsChief(const std::string& tmp, const std::string& final_dir,
                                  const LoopState& p, std::vector<ckpt::FileEntry> worker_files);
   Status RestoreFrom(const std::string& dir);
+  // Early stopping (trainer_best.cc): every worker calls SaveBest after an
+  // evaluation that is the best so far; a failure to write it is logged
+  // and leaves no snapshot. RestoreBest puts the snapshot of step `step`
+  // back (dense values and rows) if there is one.
+  bool KeepsBest() const;
+  Status SaveBest();
+  StatusOr<bool> RestoreBest(int64_t step);
   // Worker 0's status on every worker (empty bytes = OK).
   Status AgreeWithChief(const Status& chief_status, const std::string& what);
   StatusOr<bool> CheckpointDue();
@@ -214,6 +236,7 @@ class Trainer {
   double last_checkpoint_time_ = 0;  // seconds since the trainer started, at the last one
   int checkpoints_written_ = 0;
   int checkpoints_failed_ = 0;
+  int64_t best_saved_step_ = -1;  // the step of the best model's snapshot, -1: none
   std::string final_checkpoint_error_;
   double checkpoint_seconds_ = 0;
   std::vector<double> checkpoint_pauses_;

@@ -92,6 +92,7 @@ Status Trainer::Checkpoint(const LoopState& p, const std::string& reader_positio
       st.set_best_valid_logloss(p.result->best_valid.logloss);
       st.set_best_valid_rows(p.result->best_valid.rows);
     }
+    if (p.result->best_valid_step >= 0) st.set_best_valid_step(p.result->best_valid_step);
     st.set_finished(p.finished);
     st.set_early_stopped(p.result->early_stopped);
     auto entry = WriteCheckpointFile(tmp, WorkerFileName(me), st.SerializeAsString(),
