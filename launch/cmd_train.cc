@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/logging.h"
+#include "common/memory.h"
 #include "common/metrics_writer.h"
 #include "launch/cluster.h"
 #include "launch/commands.h"
@@ -76,9 +77,25 @@ void WriteTableMetrics(const std::vector<storage::TableStats>& tables, int64_t s
                        .Add("evicted_stale", t.evicted_stale).Add("evicted_rare", t.evicted_rare));
 }
 
+// The process's peak RSS, against the store's DRAM budget for a tiered
+// store (the one memory figure a user sets).
+std::string MemoryLine(const config::JobConfig& job, int64_t peak, bool distributed) {
+  if (peak < 0) return "";
+  std::string out = "peak RSS " + HumanBytes(peak) + (distributed ? " (worker 0's process)" : "");
+  if (job.storage().kind() == config::StorageConfig::TIERED && !distributed) {
+    const int64_t budget = job.storage().dram_budget_bytes();
+    char ratio[32];
+    std::snprintf(ratio, sizeof(ratio), "%.1fx", static_cast<double>(peak) / budget);
+    out += ", " + std::string(ratio) + " storage.dram_budget_bytes (" + HumanBytes(budget) +
+           "; the rest is the model, batches and buffers)";
+  }
+  return out;
+}
+
 std::string FormatSummary(const worker::TrainResult& r, const worker::EvalResult* test,
                           const std::vector<storage::TableStats>& tables,
-                          const std::string& model_dir, const std::string& metrics_path) {
+                          const std::string& model_dir, const std::string& metrics_path,
+                          const std::string& memory) {
   char buf[2048];
   int n = std::snprintf(
       buf, sizeof(buf),
@@ -111,6 +128,7 @@ std::string FormatSummary(const worker::TrainResult& r, const worker::EvalResult
              (r.final_checkpoint_error.empty() ? "" : " (the final one too)") + ": see the log";
     out += "\n";
   }
+  if (!memory.empty()) out += "  memory           " + memory + "\n";
   if (!model_dir.empty()) out += "  model            " + model_dir + "\n";
   out += "  metrics          " + metrics_path + "\n";
   return out;
@@ -256,10 +274,15 @@ Status TrainWorker(const LoadedConfig& c, const WorkerRole& role) {
   // Every server's store counters (after the model is safe on disk).
   ASSIGN_OR_RETURN(std::vector<storage::TableStats> tables, role.client->TableStats());
   WriteTableMetrics(tables, trainer.step(), &metrics);
+  const int64_t peak_rss = PeakRssBytes();
+  metrics.Write(JsonLine().Add("event", "memory").Add("peak_rss_bytes", static_cast<long long>(peak_rss))
+                    .Add("dram_budget_bytes", static_cast<long long>(job.storage().dram_budget_bytes()))
+                    .Add("storage", config::StorageConfig::Kind_Name(job.storage().kind())));
   std::printf("\nctrps train: %s done%s%s\n%s", job.name().c_str(),
               nw > 1 ? (" (" + std::to_string(nw) + " workers; samples/s is worker 0's)").c_str() : "",
               result.early_stopped ? " (early stopped)" : "",
-              FormatSummary(result, test.get(), tables, model_dir, metrics.path()).c_str());
+              FormatSummary(result, test.get(), tables, model_dir, metrics.path(),
+                            MemoryLine(job, peak_rss, nw > 1)).c_str());
   // The final checkpoint is what a re-run resumes from: without it the job
   // did not do what it was asked, though its model is saved.
   if (!result.final_checkpoint_error.empty())

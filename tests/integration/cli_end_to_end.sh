@@ -43,6 +43,9 @@ tiered=(--set storage.kind=TIERED --set storage.path=store.db --set storage.dram
         --set data.valid= --set data.test= --set output.save_model=false)
 "$ctrps" train --config job.pbtxt --set output.dir=t1 "${tiered[@]}" >t1.out 2>t1.err \
   || { cat t1.err; fail "tiered train"; }
+# The summary reports the process's peak RSS against the DRAM budget.
+grep -q "peak RSS .*x storage.dram_budget_bytes (256 KiB" t1.out || { cat t1.out; fail "no peak RSS in the summary"; }
+grep -q '"event":"memory","peak_rss_bytes":[1-9]' t1/metrics.jsonl || fail "no memory metrics line"
 expect_fail 1 "storage.path 'store.db' already holds" "$ctrps" train --config job.pbtxt \
   --set output.dir=t2 "${tiered[@]}"
 [ -d store.db ] || fail "the refused run removed the store"
