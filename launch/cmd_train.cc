@@ -248,6 +248,14 @@ Status TrainWorker(const LoadedConfig& c, const WorkerRole& role) {
     return Status::InvalidArgument(msg);
   }
 
+  // A handful of steps trains next to nothing; unless asked for
+  // (train.max_steps), say so rather than report a model as if trained.
+  constexpr int64_t kFewSteps = 50;
+  if (role.chief && job.train().max_steps() == 0 && trainer.step() < kFewSteps)
+    spdlog::warn("only {} training steps ({} samples at train.batch_size {} over {} epoch{}): the "
+                 "model has barely trained; a smaller train.batch_size or more train.epochs give "
+                 "it more steps", trainer.step(), result.samples, job.train().batch_size(),
+                 result.epochs_completed, result.epochs_completed == 1 ? "" : "s");
   std::unique_ptr<worker::EvalResult> test;
   if (test_stream) {
     auto evaluated = trainer.Evaluate(test_stream.get(), 0);

@@ -35,7 +35,8 @@ grep -q '"event":"train_done"' run/metrics.jsonl || fail "no train_done metrics 
 grep -q '"split":"valid"' run/metrics.jsonl || fail "no validation metrics line"
 # Every line read once per epoch (the pass opened up front to check the inputs
 # counts nothing).
-grep -q "training data: 120000 lines" train.err || { grep "training data" train.err; fail "read counts"; }
+# (The counts add up the epochs, and say so.)
+grep -q "training data, 2 epochs, counted in each: 120000 lines" train.err || { grep "training data" train.err; fail "read counts"; }
 grep -q "embedding rows" train.out || fail "no embedding table counters in the summary"
 # A fresh run refuses a disk store an earlier run filled (and leaves it be);
 # a small DRAM tier, so that rows reach the disk.
@@ -89,6 +90,20 @@ for damage in truncate empty missing; do
   [ "$rc" -eq 1 ] && grep -q "DAMAGED" vd.out || { cat vd.out; fail "ckpt verify CKPT of a $damage manifest: rc $rc"; }
 done
 [ "$(grep -c '"event":"table"' run/metrics.jsonl)" -eq 39 ] || fail "not one table metrics line per field"
+
+# predict takes a saved model too (exported to a temporary bundle), with
+# the same scores as the bundle 'ctrps export' writes.
+"$ctrps" export --checkpoint run/model --out run_bundle >/dev/null 2>exp.err || { cat exp.err; fail "export"; }
+"$ctrps" predict --model run_bundle --data data/test.txt --out p_bundle.txt 2>/dev/null || fail "predict bundle"
+"$ctrps" predict --model run/model --data data/test.txt --out p_dir.txt 2>pd.err || { cat pd.err; fail "predict on a saved model dir"; }
+cmp -s p_bundle.txt p_dir.txt || fail "predict on the model dir differs from predict on its bundle"
+expect_fail 1 "ctrps export --checkpoint MODEL --out BUNDLE" "$ctrps" predict --model data --data data/test.txt
+# A run of very few steps says so.
+grep -q "only .* training steps" t1.err && fail "a max_steps run warned about its few steps"
+"$ctrps" train --config job.pbtxt --set output.dir=few --set data.train=data/valid.txt --set data.valid= \
+  --set data.test= --set train.batch_size=8192 --set train.epochs=1 --set output.save_model=false >few.out 2>few.err \
+  || { cat few.err; fail "few steps train"; }
+grep -q "only 2 training steps" few.err || { cat few.err; fail "no warning about a run of 2 steps"; }
 
 "$ctrps" eval --model run/model --data data/test.txt --truth data/test.txt.truth >eval.out 2>eval.err \
   || { cat eval.err; fail "eval"; }
@@ -146,7 +161,7 @@ done
 { printf '\xef\xbb\xbf'; head -300 data/train.txt; } > bom.txt
 "$ctrps" train --config job.pbtxt --set data.train=bom.txt --set data.valid= --set data.test= \
   --set data.strict=true --set output.dir=bom >bom.out 2>bom.err || { cat bom.err; fail "BOM train"; }
-grep -qE "training data: ([0-9]+) lines .*: \1 rows, 0 headers, 0 skipped" bom.err || { grep "training data" bom.err; fail "BOM row lost"; }
+grep -qE "training data, 2 epochs, counted in each: ([0-9]+) lines .*: \1 rows, 0 headers, 0 skipped" bom.err || { grep "training data" bom.err; fail "BOM row lost"; }
 
 # Every shipped config at least loads, validates and builds its model for one step.
 for cfg in "$src"/configs/*.pbtxt; do

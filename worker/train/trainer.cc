@@ -385,9 +385,14 @@ StatusOr<TrainResult> Trainer::Train(BatchSource* train, BatchSource* valid) {
   res.checkpoints_failed = checkpoints_failed_;
   res.final_checkpoint_error = final_checkpoint_error_;
   resume_.reset();
+  // The counts add up every pass this run read (an 8,144-line file over
+  // 10 epochs reads 81,440 lines): say so.
+  const int passes = res.epochs_completed - first_epoch;
+  const std::string over = "training data, " + std::to_string(passes) +
+                           (passes == 1 ? " epoch" : " epochs, counted in each") + ": ";
   std::string skipped = train->SkippedSummary();
-  if (!skipped.empty()) spdlog::warn("training data: {}", skipped);
-  else if (!train->ReadSummary().empty()) spdlog::info("training data: {}", train->ReadSummary());
+  if (!skipped.empty()) spdlog::warn("{}{}", over, skipped);
+  else if (!train->ReadSummary().empty()) spdlog::info("{}{}", over, train->ReadSummary());
   if (metrics_) {
     JsonLine line;
     line.Add("event", "train_done")

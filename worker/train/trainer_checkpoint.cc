@@ -10,6 +10,7 @@
 #include "worker/nn/dense_optimizer.h"
 #include "worker/train/clock.h"
 #include "worker/train/model_io.h"
+#include "common/status_wire.h"
 #include "worker/train/trainer.h"
 
 namespace ctrps::worker {
@@ -23,8 +24,7 @@ std::string WorkerFileName(int w) {
 }
 
 std::vector<char> StatusBytes(const Status& s) {
-  if (s.ok()) return {};
-  const std::string text = s.ToString();
+  const std::string text = EncodeStatus(s);
   return std::vector<char>(text.begin(), text.end());
 }
 
@@ -34,8 +34,7 @@ Status Trainer::AgreeWithChief(const Status& chief_status, const std::string& wh
   if (!group_ || group_->size() < 2) return chief_status;
   std::vector<char> bytes = StatusBytes(chief_status);
   RETURN_IF_ERROR(group_->Broadcast(&bytes, what));
-  if (bytes.empty()) return Status::OK();
-  return Status::Internal(std::string(bytes.begin(), bytes.end()));
+  return DecodeStatus(std::string(bytes.begin(), bytes.end()));
 }
 
 StatusOr<bool> Trainer::CheckpointDue() {
@@ -102,7 +101,7 @@ Status Trainer::Checkpoint(const LoopState& p, const std::string& reader_positio
       const std::string b = "1" + entry->SerializeAsString();
       mine.assign(b.begin(), b.end());
     } else {
-      const std::string b = "0" + entry.status().ToString();
+      const std::string b = "0" + entry.status().message();
       mine.assign(b.begin(), b.end());
     }
     std::vector<std::vector<char>> all;
@@ -321,14 +320,14 @@ Status Trainer::Resume(const std::string& requested, bool auto_resume,
   // Worker 0's choice (or error) goes to every worker.
   std::vector<char> bytes;
   if (chief) {
-    const std::string b = decision.ok() ? "P" + chosen : "E" + decision.ToString();
+    const std::string b = decision.ok() ? "P" + chosen : "E" + EncodeStatus(decision);
     bytes.assign(b.begin(), b.end());
   }
   if (group_ && group_->size() > 1)
     RETURN_IF_ERROR(group_->Broadcast(&bytes, "the choice of checkpoint to resume from"));
   const std::string b(bytes.begin(), bytes.end());
   if (b.empty()) return Status::Corruption("empty resume decision from worker 0");
-  if (b[0] == 'E') return Status::FailedPrecondition(b.substr(1));
+  if (b[0] == 'E') return DecodeStatus(b.substr(1));
   chosen = b.substr(1);
   if (chosen.empty()) return Status::OK();
   Status s = RestoreFrom(chosen);

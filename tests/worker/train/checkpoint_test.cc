@@ -656,6 +656,10 @@ TEST(CheckpointFaultTest, FreshStartRefusesADirWithCheckpoints) {
   Status s = fresh.Run("", /*auto_resume=*/false);
   EXPECT_NE(s.message().find("already holds checkpoints (newest ckpt-0000000010)"),
             std::string::npos) << s.ToString();
+  // One code name, not the decision's wrapped in another.
+  EXPECT_EQ(s.ToString().find("Failed precondition: Failed precondition"), std::string::npos)
+      << s.ToString();
+  EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition);
   // Every checkpoint damaged: refused too, rather than overwritten.
   FlipByte(dir + "/" + CheckpointName(10) + "/dense.bin", 3);
   Job again(Every(dir, 10, 1));
