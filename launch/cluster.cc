@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/logging.h"
+#include "common/memory.h"
 #include "launch/job_setup.h"
 #include "ps/mpi_runtime.h"
 #include "ps/remote_client.h"
@@ -124,6 +125,10 @@ int RunDistributed(const LoadedConfig& c, int servers_override, const std::strin
   if (worker_index < 0) {
     Status s = server->Run();
     if (!s.ok()) Fail(command, layout, rank, "serving embedding shards", s);
+    if (c.job.storage().kind() == config::StorageConfig::TIERED)
+      std::fprintf(stderr, "ctrps %s: %s: peak RSS %s, storage.dram_budget_bytes %s\n", command.c_str(),
+                   layout.Describe(rank).c_str(), HumanBytes(PeakRssBytes()).c_str(),
+                   HumanBytes(c.job.storage().dram_budget_bytes()).c_str());
     return 0;
   }
   std::thread server_thread;

@@ -63,7 +63,8 @@ int List(const std::string& root) {
   for (const auto& l : *all) {
     if (!l.whole) {
       std::printf("%-20s %10lld  %-28s %10s %12s  %s\n", l.name.c_str(),
-                  static_cast<long long>(l.step), "UNFINISHED (ignored)", "-", "-", "-");
+                  static_cast<long long>(l.step),
+                  l.unfinished ? "UNFINISHED (ignored)" : "DAMAGED (manifest)", "-", "-", "-");
       continue;
     }
     auto m = worker::ReadCheckpointManifest(l.path);
@@ -128,7 +129,12 @@ int Inspect(const std::string& dir, bool config) {
 
 int Verify(const std::string& path) {
   std::error_code ec;
-  if (fs::exists(fs::path(path) / worker::kCheckpointManifestName, ec)) {
+  // One checkpoint: it has a manifest, or is named like one (a committed
+  // checkpoint whose manifest is missing is damaged, not a directory of
+  // checkpoints).
+  const std::string name = fs::path(path).lexically_normal().filename().string();
+  if (fs::exists(fs::path(path) / worker::kCheckpointManifestName, ec) ||
+      (worker::CheckpointStep(name) >= 0 && fs::is_directory(path, ec))) {
     Status s = worker::VerifyCheckpoint(path);
     if (!s.ok()) {
       std::printf("DAMAGED  %s\n", s.message().c_str());
@@ -148,7 +154,7 @@ int Verify(const std::string& path) {
   int bad = 0;
   std::string resume;
   for (auto it = all->rbegin(); it != all->rend(); ++it) {
-    if (!it->whole) {
+    if (it->unfinished) {
       std::printf("SKIPPED  %s: unfinished, never committed (a resume ignores it)\n",
                   it->name.c_str());
       continue;

@@ -2,13 +2,19 @@
 //               [--labels auto|yes|no] [--skip-bad]
 #include <spdlog/spdlog.h>
 
+#include <stdlib.h>
+
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 
 #include "common/logging.h"
 #include "launch/commands.h"
+#include "launch/job_setup.h"
+#include "launch/saved_model.h"
 #include "worker/data/byte_source.h"
 #include "worker/data/data_reader.h"
 #include "worker/data/input_files.h"
@@ -16,12 +22,14 @@
 #include "worker/eval/auc.h"
 #include "worker/nn/threading.h"
 #include "worker/serve/engine.h"
+#include "worker/serve/exporter.h"
 
 namespace ctrps::launch {
 namespace {
 
 const std::vector<FlagSpec> kPredictFlags = {
-    {"model", "BUNDLE", "a serving bundle written by `ctrps export`"},
+    {"model", "BUNDLE", "a serving bundle written by `ctrps export` (a model saved by `ctrps "
+                        "train` or a checkpoint is exported to a temporary bundle first)"},
     {"data", "FILE",
      "raw data lines in the model's training format (file, list or glob), with or "
      "without the label column (see --labels); labels are only used for the summary"},
@@ -71,6 +79,50 @@ StatusOr<bool> JudgeLabeled(const std::string& spec, worker::DataFormat format, 
   return n == 0 || 2 * labeled >= n;
 }
 
+// A bundle exported for this run only, removed when it ends.
+struct TempBundle {
+  std::string dir;
+  ~TempBundle() {
+    std::error_code ec;
+    if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+  }
+};
+
+// `predict --model` on a saved model or a checkpoint (what `eval --model`
+// takes): exported to a temporary bundle first, saying so. Anything else is
+// NotFound, saying what a bundle is and how to make one.
+StatusOr<std::string> ExportTemporaryBundle(const std::string& model) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const bool saved = fs::exists(model + "/MANIFEST", ec) || fs::exists(model + "/MANIFEST.pb", ec);
+  if (!saved)
+    return Status::NotFound("--model " + model +
+                            ": not a serving bundle (no model.pb), nor a model saved by `ctrps "
+                            "train` or a checkpoint: `ctrps export --checkpoint MODEL --out "
+                            "BUNDLE` makes a bundle");
+  ASSIGN_OR_RETURN(LoadedConfig c, LoadConfig(model + "/config.pbtxt", {}));
+  RETURN_IF_ERROR_CTX(ValidateConfig(c, "eval"), model + "/config.pbtxt");
+  ASSIGN_OR_RETURN(SavedModel saved, LoadExportSource(c, model));
+  const char* tmp = std::getenv("TMPDIR");
+  std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/ctrps-predict-XXXXXX";
+  if (!::mkdtemp(pattern.data()))
+    return Status::IOError("cannot create a temporary directory like " + pattern);
+  spdlog::info("{} is a saved model, not a serving bundle: exporting it to {} for this run "
+               "(`ctrps export --checkpoint {} --out BUNDLE` once saves this step next time)",
+               model, pattern, model);
+  worker::serve::ExportOptions o;
+  o.out_dir = pattern;
+  o.source = model;
+  o.unknown_keys = saved.init_rows;  // as `ctrps export` and `ctrps eval` read them
+  o.extra_files.emplace_back("config.pbtxt", ConfigToText(c.job));
+  Status s = worker::serve::ExportBundle(saved.model.get(), saved.client.get(), saved.data, o);
+  if (!s.ok()) {
+    fs::remove_all(pattern, ec);
+    return s.WithContext("exporting " + model + " to a temporary bundle");
+  }
+  return pattern;
+}
+
 Status Predict(const Flags& flags) {
   ASSIGN_OR_RETURN(int64_t batch_size, flags.GetInt("batch-size", 1024));
   ASSIGN_OR_RETURN(int64_t threads, flags.GetInt("threads", 1));
@@ -80,7 +132,12 @@ Status Predict(const Flags& flags) {
   if (threads < 1 || threads > 1024)
     return Status::InvalidArgument("--threads " + std::to_string(threads) + ": expected 1..1024");
   worker::SetNumThreads(static_cast<int>(threads));
-  const std::string bundle = flags.Get("model");
+  std::string bundle = flags.Get("model");
+  TempBundle temp;
+  if (!worker::serve::IsBundleDir(bundle)) {
+    ASSIGN_OR_RETURN(temp.dir, ExportTemporaryBundle(bundle));
+    bundle = temp.dir;
+  }
   ASSIGN_OR_RETURN(auto engine, worker::serve::InferenceEngine::Open(bundle));
 
   worker::DataReaderOptions o;

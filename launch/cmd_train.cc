@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/logging.h"
+#include "common/memory.h"
 #include "common/metrics_writer.h"
 #include "launch/cluster.h"
 #include "launch/commands.h"
@@ -14,6 +15,7 @@
 #include "ps/mpi_runtime.h"
 #include "storage/embedding_store.h"
 #include "worker/nn/threading.h"
+#include "worker/train/checkpoint.h"
 #include "worker/train/model_io.h"
 
 namespace ctrps::launch {
@@ -75,9 +77,25 @@ void WriteTableMetrics(const std::vector<storage::TableStats>& tables, int64_t s
                        .Add("evicted_stale", t.evicted_stale).Add("evicted_rare", t.evicted_rare));
 }
 
+// The process's peak RSS, against the store's DRAM budget for a tiered
+// store (the one memory figure a user sets).
+std::string MemoryLine(const config::JobConfig& job, int64_t peak, bool distributed) {
+  if (peak < 0) return "";
+  std::string out = "peak RSS " + HumanBytes(peak) + (distributed ? " (worker 0's process)" : "");
+  if (job.storage().kind() == config::StorageConfig::TIERED && !distributed) {
+    const int64_t budget = job.storage().dram_budget_bytes();
+    char ratio[32];
+    std::snprintf(ratio, sizeof(ratio), "%.1fx", static_cast<double>(peak) / budget);
+    out += ", " + std::string(ratio) + " storage.dram_budget_bytes (" + HumanBytes(budget) +
+           "; the rest is the model, batches and buffers)";
+  }
+  return out;
+}
+
 std::string FormatSummary(const worker::TrainResult& r, const worker::EvalResult* test,
                           const std::vector<storage::TableStats>& tables,
-                          const std::string& model_dir, const std::string& metrics_path) {
+                          const std::string& model_dir, const std::string& metrics_path,
+                          const std::string& memory) {
   char buf[2048];
   int n = std::snprintf(
       buf, sizeof(buf),
@@ -93,6 +111,9 @@ std::string FormatSummary(const worker::TrainResult& r, const worker::EvalResult
     n = std::snprintf(buf, sizeof(buf), "  valid AUC        %.5f (best %.5f)\n  valid logloss    %.5f\n",
                       r.last_valid.auc, r.best_valid.auc, r.last_valid.logloss);
     out.append(buf, n);
+    if (r.restored_best && r.best_valid_step != r.steps)
+      out += "  kept model       the best evaluated (step " + std::to_string(r.best_valid_step) +
+             "), not the last: it is tested and saved\n";
   }
   if (test) {
     n = std::snprintf(buf, sizeof(buf), "  test AUC         %.5f\n  test logloss     %.5f\n",
@@ -100,6 +121,14 @@ std::string FormatSummary(const worker::TrainResult& r, const worker::EvalResult
     out.append(buf, n);
   }
   out += FormatTables(tables);
+  if (r.checkpoints_written + r.checkpoints_failed > 0) {
+    out += "  checkpoints      " + std::to_string(r.checkpoints_written) + " written";
+    if (r.checkpoints_failed > 0)
+      out += ", " + std::to_string(r.checkpoints_failed) + " FAILED" +
+             (r.final_checkpoint_error.empty() ? "" : " (the final one too)") + ": see the log";
+    out += "\n";
+  }
+  if (!memory.empty()) out += "  memory           " + memory + "\n";
   if (!model_dir.empty()) out += "  model            " + model_dir + "\n";
   out += "  metrics          " + metrics_path + "\n";
   return out;
@@ -172,15 +201,29 @@ Status TrainWorker(const LoadedConfig& c, const WorkerRole& role) {
   // A fresh run must not train on rows an earlier run left in a disk store
   // (its dense part would start over beside old embeddings): refuse, and
   // leave the store as it is. A resume dropped them before loading.
+  // The one exception: rows of an earlier attempt of this very job (its
+  // checkpoint dir records this store) that ended before its first commit.
+  const bool disk_store = job.storage().kind() != config::StorageConfig::MEMORY;
   if (resumed_from.empty() && role.chief) {
     ASSIGN_OR_RETURN(std::vector<storage::TableStats> tables, role.client->TableStats());
     uint64_t rows = 0;
     for (const storage::TableStats& t : tables) rows += t.rows;
-    if (rows > 0)
+    const std::string& ckpt_dir = to.checkpoint.dir;
+    if (rows > 0 && to.checkpoint.enabled() &&
+        worker::StorePathRecorded(ckpt_dir, job.storage().path())) {
+      spdlog::warn("storage.path '{}' holds {} embedding rows of an earlier attempt of this job "
+                   "that ended before its first checkpoint ({} records this store and holds no "
+                   "checkpoint): dropping them and starting fresh",
+                   job.storage().path(), rows, ckpt_dir);
+      RETURN_IF_ERROR_CTX(role.client->LoadShards({}), "dropping the earlier attempt's rows");
+    } else if (rows > 0) {
       return Status::FailedPrecondition(
           "storage.path '" + job.storage().path() + "' already holds " + std::to_string(rows) +
           " embedding rows from an earlier run, and this run starts fresh (no checkpoint to "
           "resume from): delete that directory to start over, or resume from a checkpoint");
+    }
+    if (disk_store && to.checkpoint.enabled())
+      RETURN_IF_ERROR(worker::RecordStorePath(ckpt_dir, job.storage().path()));
   }
   // A resumed run appends to the metrics of the run it continues.
   if (role.chief)
@@ -205,6 +248,14 @@ Status TrainWorker(const LoadedConfig& c, const WorkerRole& role) {
     return Status::InvalidArgument(msg);
   }
 
+  // A handful of steps trains next to nothing; unless asked for
+  // (train.max_steps), say so rather than report a model as if trained.
+  constexpr int64_t kFewSteps = 50;
+  if (role.chief && job.train().max_steps() == 0 && trainer.step() < kFewSteps)
+    spdlog::warn("only {} training steps ({} samples at train.batch_size {} over {} epoch{}): the "
+                 "model has barely trained; a smaller train.batch_size or more train.epochs give "
+                 "it more steps", trainer.step(), result.samples, job.train().batch_size(),
+                 result.epochs_completed, result.epochs_completed == 1 ? "" : "s");
   std::unique_ptr<worker::EvalResult> test;
   if (test_stream) {
     auto evaluated = trainer.Evaluate(test_stream.get(), 0);
@@ -231,10 +282,22 @@ Status TrainWorker(const LoadedConfig& c, const WorkerRole& role) {
   // Every server's store counters (after the model is safe on disk).
   ASSIGN_OR_RETURN(std::vector<storage::TableStats> tables, role.client->TableStats());
   WriteTableMetrics(tables, trainer.step(), &metrics);
+  const int64_t peak_rss = PeakRssBytes();
+  metrics.Write(JsonLine().Add("event", "memory").Add("peak_rss_bytes", static_cast<long long>(peak_rss))
+                    .Add("dram_budget_bytes", static_cast<long long>(job.storage().dram_budget_bytes()))
+                    .Add("storage", config::StorageConfig::Kind_Name(job.storage().kind())));
   std::printf("\nctrps train: %s done%s%s\n%s", job.name().c_str(),
               nw > 1 ? (" (" + std::to_string(nw) + " workers; samples/s is worker 0's)").c_str() : "",
               result.early_stopped ? " (early stopped)" : "",
-              FormatSummary(result, test.get(), tables, model_dir, metrics.path()).c_str());
+              FormatSummary(result, test.get(), tables, model_dir, metrics.path(),
+                            MemoryLine(job, peak_rss, nw > 1)).c_str());
+  // The final checkpoint is what a re-run resumes from: without it the job
+  // did not do what it was asked, though its model is saved.
+  if (!result.final_checkpoint_error.empty())
+    return Status::IOError("the final checkpoint failed (" + result.final_checkpoint_error + ")" +
+                           (model_dir.empty() ? std::string() : "; the model is saved in " + model_dir) +
+                           ", but a resume from checkpoint.dir would start from an earlier "
+                           "checkpoint, if any");
   return Status::OK();
 }
 

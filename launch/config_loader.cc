@@ -48,6 +48,25 @@ class CollectErrors : public pb::io::ErrorCollector {
   std::string name_, first_;
 };
 
+// Parses one --set value into field f, silently: the message that says
+// what is wrong is ours (the protobuf parser's default is to log a raw
+// "[libprotobuf ERROR ...]" line, e.g. for an int32 out of range).
+bool ParseValue(const std::string& text, const pb::FieldDescriptor* f, pb::Message* msg) {
+  CollectErrors quiet("--set");
+  pb::TextFormat::Parser parser;
+  parser.RecordErrorsTo(&quiet);
+  return parser.ParseFieldValueFromString(text, f, msg);
+}
+
+// "an int32" range hint for numeric fields, for the error message.
+std::string RangeHint(const pb::FieldDescriptor* f) {
+  switch (f->cpp_type()) {
+    case pb::FieldDescriptor::CPPTYPE_INT32: return " (at most 2147483647)";
+    case pb::FieldDescriptor::CPPTYPE_UINT32: return " (at most 4294967295)";
+    default: return "";
+  }
+}
+
 // Applies one "a.b.c=value" override to `job`.
 Status ApplyOverride(const std::string& assignment, config::JobConfig* job) {
   size_t eq = assignment.find('=');
@@ -105,10 +124,10 @@ Status ApplyOverride(const std::string& assignment, config::JobConfig* job) {
       r->ClearField(msg, f);
       if (value.empty()) return Status::OK();
       for (const std::string& item : Split(value, ',')) {
-        if (!pb::TextFormat::ParseFieldValueFromString(item, f, msg))
+        if (!ParseValue(item, f, msg))
           return Status::InvalidArgument("--set " + path + ": '" + item +
                                          "' is not a valid " + f->cpp_type_name() +
-                                         " value");
+                                         " value" + RangeHint(f));
       }
       return Status::OK();
     }
@@ -122,8 +141,8 @@ Status ApplyOverride(const std::string& assignment, config::JobConfig* job) {
       }
       v = q + "\"";
     }
-    if (!pb::TextFormat::ParseFieldValueFromString(v, f, msg)) {
-      std::string expected = f->cpp_type_name();
+    if (!ParseValue(v, f, msg)) {
+      std::string expected = f->cpp_type_name() + RangeHint(f);
       if (f->enum_type()) {
         expected = "one of";
         for (int k = 0; k < f->enum_type()->value_count(); ++k)

@@ -131,6 +131,9 @@ StatusOr<worker::TrainerOptions> MakeTrainerOptions(const LoadedConfig& c) {
   o.checkpoint.keep_last = k.keep_last();
   o.checkpoint.full_every = k.full_every();
   o.checkpoint.config_text = ConfigToText(c.job);
+  // Early stopping's snapshot of the best model: checkpoint.dir/best, or
+  // for this run only (removed at its end) beside its output.
+  if (k.dir().empty()) o.best_model_dir = c.job.output().dir() + "/best.tmp";
   Status s = o.Validate();
   if (!s.ok()) return s.WithContext(c.Where("train"));
   return o;
@@ -150,6 +153,20 @@ storage::StoreOptions MakeStoreOptions(const config::StorageConfig& s) {
   o.rocksdb.memtable_bytes = static_cast<size_t>(s.memtable_bytes());
   o.rocksdb.bloom_bits_per_key = s.bloom_bits_per_key();
   o.rocksdb.block_size_bytes = static_cast<size_t>(s.block_size_bytes());
+  if (s.kind() == config::StorageConfig::TIERED) {
+    // One memory figure: dram_budget_bytes is the store's whole DRAM, so
+    // RocksDB's block cache and memtables come out of it (an eighth each)
+    // unless set explicitly; the DRAM tier gets the rest. With the RocksDB
+    // defaults (256 + 64 MiB) a 16 MiB budget once peaked at 418 MiB RSS.
+    const size_t budget = o.dram_budget_bytes;
+    if (!s.has_block_cache_bytes())
+      o.rocksdb.block_cache_bytes = std::max<size_t>(size_t{1} << 20, budget / 8);
+    if (!s.has_memtable_bytes())
+      o.rocksdb.memtable_bytes = std::max<size_t>(size_t{1} << 20, budget / 8);
+    const size_t rocks = o.rocksdb.block_cache_bytes + o.rocksdb.memtable_bytes;
+    if (!s.has_block_cache_bytes() || !s.has_memtable_bytes())
+      o.dram_budget_bytes = std::max<size_t>(size_t{64} << 10, budget > rocks ? budget - rocks : 0);
+  }
   o.rocksdb.background_jobs = s.background_jobs();
   o.rocksdb.read_threads = s.read_threads();
   storage::TablePolicy& p = o.policy.defaults;

@@ -7,6 +7,7 @@
 #include <deque>
 #include <mutex>
 
+#include "ps/keep_alive.h"
 #include "ps/transport.h"
 #include "ps/wire.h"
 
@@ -27,7 +28,8 @@ class RankEndpoint final : public Transport {
   int rank() const override { return rank_; }
   int size() const override;
   Status Send(int dest, Channel channel, int tag, std::vector<char> payload) override;
-  StatusOr<Message> Recv(Channel channel, int source, int tag, int64_t timeout_ms) override;
+  StatusOr<Message> Recv(Channel channel, int source, int tag, int64_t timeout_ms,
+                         const std::vector<int>* awaited = nullptr) override;
   void Recycle(std::vector<char> payload) override {
     std::lock_guard<std::mutex> lock(spares_mu_);
     spares_.Put(std::move(payload));
@@ -79,19 +81,20 @@ Status RankEndpoint::Send(int dest, Channel channel, int tag, std::vector<char> 
   return Status::OK();
 }
 
-StatusOr<Message> RankEndpoint::Recv(Channel channel, int source, int tag, int64_t timeout_ms) {
+StatusOr<Message> RankEndpoint::Recv(Channel channel, int source, int tag, int64_t timeout_ms,
+                                     const std::vector<int>* awaited) {
   Inbox& box = net_->inbox(rank_, channel);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  WaitTimer timer(source, awaited, timeout_ms);
   auto matches = [&](const Message& m) {
     return (source == kAnySource || m.source == source) && (tag == kAnyTag || m.tag == tag);
   };
   std::unique_lock<std::mutex> lock(box.mu);
   for (;;) {
-    bool alive = false;  // keep-alives are consumed and restart the timeout
+    const auto now = std::chrono::steady_clock::now();
     for (auto it = box.queue.begin(); it != box.queue.end();) {
-      if (it->tag == kTagKeepAlive) {
+      if (it->tag == kTagKeepAlive) {  // consumed; may restart the timeout
+        timer.OnKeepAlive(it->source, it->payload.empty() ? '\0' : it->payload[0], now);
         it = box.queue.erase(it);
-        alive = true;
       } else if (matches(*it)) {
         Message m = std::move(*it);
         box.queue.erase(it);
@@ -100,17 +103,21 @@ StatusOr<Message> RankEndpoint::Recv(Channel channel, int source, int tag, int64
         ++it;
       }
     }
-    if (alive) deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    char kind;
+    if (timer.KeepAliveDue(now, &kind)) {
+      // Waiting is not silence (ps/transport.h). Sent unlocked: one goes to
+      // this very inbox.
+      lock.unlock();
+      Status s = SendKeepAlives(this, kind);
+      lock.lock();
+      RETURN_IF_ERROR(s);
+      continue;
+    }
+    if (timer.Expired(now)) return timer.TimeoutStatus(now);
     if (timeout_ms < 0) {
       box.cv.wait(lock);
-    } else if (box.cv.wait_until(lock, deadline) == std::cv_status::timeout &&
-               std::chrono::steady_clock::now() >= deadline) {
-      // One last scan happens on the next loop only if something arrived;
-      // a timeout with nothing matching (and no keep-alive) is final.
-      bool found = false;
-      for (const Message& m : box.queue) found |= m.tag == kTagKeepAlive || matches(m);
-      if (!found)
-        return Status::Unavailable("no message after " + std::to_string(timeout_ms) + " ms");
+    } else {
+      box.cv.wait_until(lock, std::min(timer.deadline(), timer.next_keep_alive()));
     }
   }
 }

@@ -2,23 +2,57 @@
 // position deep inside a gzip file, writing or loading a large checkpoint),
 // the ranks waiting for it must not mistake it for a silent peer. A
 // KeepAlive scope sends keep-alives (kTagKeepAlive) to every rank from a
-// thread of its own; each one restarts the timeout of a Recv waiting
-// at its destination (ps/transport.h). When the scope ends they stop, so a
+// thread of its own; each one restarts the timeout of a Recv waiting for
+// this rank at its destination (ps/transport.h; a rank blocked in Recv
+// sends its own, so waiting is not silence either). When the scope ends they stop, so a
 // rank that then stays silent still ends the job within the peer timeout.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "ps/transport.h"
 
 namespace ctrps::ps {
 
-// Sends one keep-alive to both inboxes of every rank, this one's included
-// (in colocated mode its server thread also waits for its own worker).
-[[nodiscard]] Status SendKeepAlives(Transport* t);
+// Sends one keep-alive (`kind`: kKeepAliveBusy or kKeepAliveWaiting) to
+// both inboxes of every rank, this one's included (in colocated mode its
+// server thread also waits for its own worker).
+[[nodiscard]] Status SendKeepAlives(Transport* t, char kind = kKeepAliveBusy);
+
+// The timeout of one Recv, as both transports keep it (ps/transport.h):
+// which keep-alives restart it, when it ends, and when the waiting rank
+// sends keep-alives of its own.
+class WaitTimer {
+ public:
+  using Clock = std::chrono::steady_clock;
+  WaitTimer(int source, const std::vector<int>* awaited, int64_t timeout_ms,
+            Clock::time_point now = Clock::now());
+  // A keep-alive from rank `from` whose payload starts with `kind` (0: empty).
+  void OnKeepAlive(int from, char kind, Clock::time_point now);
+  bool Expired(Clock::time_point now) const { return timeout_ms_ >= 0 && now >= deadline_; }
+  Clock::time_point deadline() const { return deadline_; }
+  // True when this rank's own keep-alives are due (every quarter timeout
+  // from a quarter in), with the kind to send.
+  bool KeepAliveDue(Clock::time_point now, char* kind);
+  Clock::time_point next_keep_alive() const { return next_send_; }
+  // The Unavailable of an expired wait.
+  Status TimeoutStatus(Clock::time_point now) const;
+
+ private:
+  bool Counts(int from) const;
+  int source_;
+  const std::vector<int>* awaited_;
+  int64_t timeout_ms_;
+  std::chrono::milliseconds timeout_;
+  Clock::time_point deadline_, waiting_limit_, next_send_;
+  Clock::time_point last_busy_{}, last_waiting_{};
+  bool busy_seen_ = false, waiting_seen_ = false;
+};
 
 class KeepAlive {
  public:

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <thread>
 
+#include "ps/keep_alive.h"
 #include "ps/mpi_runtime.h"
 #include "ps/wire.h"
 
@@ -69,9 +70,10 @@ class MpiTransport final : public Transport {
     return Status::OK();
   }
 
-  StatusOr<Message> Recv(Channel channel, int source, int tag, int64_t timeout_ms) override {
+  StatusOr<Message> Recv(Channel channel, int source, int tag, int64_t timeout_ms,
+                         const std::vector<int>* awaited = nullptr) override {
     const auto start = std::chrono::steady_clock::now();
-    auto deadline = start + std::chrono::milliseconds(timeout_ms);
+    WaitTimer timer(source, awaited, timeout_ms, start);
     MPI_Comm comm = comms_[static_cast<int>(channel)];
     for (int attempt = 0;; ++attempt) {
       int flag = 0;
@@ -81,8 +83,8 @@ class MpiTransport final : public Transport {
                            tag == kAnyTag ? MPI_ANY_TAG : tag, comm, &flag, &handle, &st);
       if (rc != MPI_SUCCESS) return Status::Unavailable("MPI_Improbe: " + MpiError(rc));
       if (flag && st.MPI_TAG == kTagKeepAlive) {  // matched by kAnyTag: not a message
-        RETURN_IF_ERROR(ReceiveKeepAlive(&handle, st));
-        deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+        ASSIGN_OR_RETURN(char kind, ReceiveKeepAlive(&handle, st));
+        timer.OnKeepAlive(st.MPI_SOURCE, kind, std::chrono::steady_clock::now());
         continue;
       }
       if (flag) {
@@ -102,15 +104,15 @@ class MpiTransport final : public Transport {
       // a yield with another runnable process costs a time slice), then
       // yield the core between polls (ranks may share cores), and sleep
       // between polls once idle for long. Past the spin, keep-alives that
-      // arrived restart the timeout.
+      // arrived may restart the timeout, and this rank sends its own.
       auto now = std::chrono::steady_clock::now();
       const auto idle = now - start;
       if (idle > kSpin) {
-        ASSIGN_OR_RETURN(bool alive, DrainKeepAlives(comm));
-        if (alive) deadline = now + std::chrono::milliseconds(timeout_ms);
+        RETURN_IF_ERROR(DrainKeepAlives(comm, &timer));
+        char kind;
+        if (timer.KeepAliveDue(now, &kind)) RETURN_IF_ERROR(SendKeepAlives(this, kind));
       }
-      if (timeout_ms >= 0 && now >= deadline)
-        return Status::Unavailable("no message after " + std::to_string(timeout_ms) + " ms");
+      if (timer.Expired(now)) return timer.TimeoutStatus(now);
       if (idle > std::chrono::milliseconds(50)) {
         std::this_thread::sleep_for(std::chrono::microseconds(500));
       } else if (idle > kSpin) {
@@ -139,27 +141,32 @@ class MpiTransport final : public Transport {
     std::vector<char> bytes;
     MPI_Request request;
   };
-  // Receives the probed keep-alive (no payload).
-  static Status ReceiveKeepAlive(MPI_Message* handle, const MPI_Status& st) {
+  // Receives the probed keep-alive; its kind (0 if it has no payload).
+  static StatusOr<char> ReceiveKeepAlive(MPI_Message* handle, const MPI_Status& st) {
     int count = 0;
     MPI_Get_count(&st, MPI_BYTE, &count);
-    std::vector<char> sink(static_cast<size_t>(count));
-    int rc = MPI_Mrecv(sink.data(), count, MPI_BYTE, handle, MPI_STATUS_IGNORE);
+    char sink[8];
+    std::vector<char> big;
+    char* p = sink;
+    if (count > static_cast<int>(sizeof(sink))) {
+      big.resize(static_cast<size_t>(count));
+      p = big.data();
+    }
+    int rc = MPI_Mrecv(p, count, MPI_BYTE, handle, MPI_STATUS_IGNORE);
     if (rc != MPI_SUCCESS) return Status::Unavailable("MPI_Mrecv of a keep-alive: " + MpiError(rc));
-    return Status::OK();
+    return count > 0 ? p[0] : '\0';
   }
-  // Receives every keep-alive waiting in `comm`; true if there was one.
-  static StatusOr<bool> DrainKeepAlives(MPI_Comm comm) {
-    bool any = false;
+  // Receives every keep-alive waiting in `comm`, each told to the timer.
+  static Status DrainKeepAlives(MPI_Comm comm, WaitTimer* timer) {
     for (;;) {
       int flag = 0;
       MPI_Message handle;
       MPI_Status st;
       int rc = MPI_Improbe(MPI_ANY_SOURCE, kTagKeepAlive, comm, &flag, &handle, &st);
       if (rc != MPI_SUCCESS) return Status::Unavailable("MPI_Improbe: " + MpiError(rc));
-      if (!flag) return any;
-      RETURN_IF_ERROR(ReceiveKeepAlive(&handle, st));
-      any = true;
+      if (!flag) return Status::OK();
+      ASSIGN_OR_RETURN(char kind, ReceiveKeepAlive(&handle, st));
+      timer->OnKeepAlive(st.MPI_SOURCE, kind, std::chrono::steady_clock::now());
     }
   }
   size_t Progress() {

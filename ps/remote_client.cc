@@ -380,7 +380,8 @@ class RemoteClient final : public EmbeddingClient {
     if (!m.ok())
       return Status::Unavailable(opt_.layout.Describe(t_->rank()) + " waited " +
                                  std::to_string(opt_.peer_timeout_ms) + " ms for " + what +
-                                 " from " + ServerName(s) + ": the server is gone or silent");
+                                 " from " + ServerName(s) + ": " +
+                                 RecvTimeoutReason(m.status(), "the server is gone or silent"));
     DecodedMessage d;
     RETURN_IF_ERROR_CTX(DecodeMessage(&m->payload, &d), std::string(what) + " from " + ServerName(s));
     if (d.kind == MessageKind::kError)

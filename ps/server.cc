@@ -65,9 +65,18 @@ Status Server::Init() {
 
 Status Server::Run() {
   int remaining = opt_.layout.num_workers();
+  std::vector<int> awaited;  // mid BSP step: the workers whose push is missing
   while (remaining > 0) {
-    auto m = t_->Recv(Channel::kServer, kAnySource, kTagRequest, opt_.peer_timeout_ms);
-    if (!m.ok()) return TimeoutError();
+    const bool bsp_wait = std::any_of(pending_.begin(), pending_.end(),
+                                      [](const auto& p) { return p.has_value(); });
+    awaited.clear();
+    for (int w = 0; bsp_wait && w < opt_.layout.num_workers(); ++w)
+      if (!done_[w] && !pending_[w].has_value()) awaited.push_back(opt_.layout.worker_ranks[w]);
+    // Only those workers' keep-alives hold the wait then: the others wait
+    // for this server's acknowledgement, alive but no sign of the missing.
+    auto m = t_->Recv(Channel::kServer, kAnySource, kTagRequest, opt_.peer_timeout_ms,
+                      bsp_wait ? &awaited : nullptr);
+    if (!m.ok()) return TimeoutError(m.status());
     const int w = opt_.layout.WorkerIndex(m->source);
     if (w < 0) {
       spdlog::warn("server {}: ignoring a request from non-worker rank {}", me_, m->source);
@@ -105,7 +114,7 @@ Status Server::Run() {
   return Status::OK();
 }
 
-Status Server::TimeoutError() const {
+Status Server::TimeoutError(const Status& recv) const {
   std::string waiting;
   for (int w = 0; w < opt_.layout.num_workers(); ++w) {
     if (done_[w]) continue;
@@ -119,7 +128,8 @@ Status Server::TimeoutError() const {
   return Status::Unavailable(
       opt_.layout.Describe(t_->rank()) + ": no message for " +
       std::to_string(opt_.peer_timeout_ms) + " ms while waiting for " +
-      (bsp_wait ? "the rest of a BSP step's pushes" : "worker requests") + " from " + waiting);
+      (bsp_wait ? "the rest of a BSP step's pushes" : "worker requests") + " from " + waiting +
+      (recv.message().rfind(kStuckWaitMessage, 0) == 0 ? " (" + recv.message() + ")" : ""));
 }
 
 Status Server::ReplyError(int dest, int tag, uint32_t step, const Status& s) {

@@ -47,7 +47,7 @@ class Server final : public ParameterServer {
   };
 
   // server.cc: requests, pull and push.
-  Status TimeoutError() const;
+  Status TimeoutError(const Status& recv) const;
   Status ReplyError(int dest, int tag, uint32_t step, const Status& s);
   StatusOr<Table*> GetTable(const WireSlice& s);
   // With one local store: every key's shard must be it.

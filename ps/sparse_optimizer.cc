@@ -144,7 +144,13 @@ class FtrlOptimizer final : public SparseOptimizer {
   explicit FtrlOptimizer(const SparseOptimizerOptions& o) : o_(o) {}
   int SlotFloats(int dim) const override { return 2 * dim; }
   void ResetEntry(float* row, int dim, int i) const override { row[dim + i] = row[2 * dim + i] = 0.0f; }
-  void ConfigureInit(storage::RowInitOptions*) const override {}
+  // z starts where the closed form below (n = 0) gives the row's initial
+  // value back; with z = 0 the first update set w from the gradient alone,
+  // wiping the initial embedding (FM with FTRL trained like LR).
+  void ConfigureInit(storage::RowInitOptions* init) const override {
+    init->z_scale = (o_.ftrl_beta + std::sqrt(0.0f)) / o_.ftrl_alpha + o_.ftrl_l2;
+    init->z_offset = o_.ftrl_l1;
+  }
   void Apply(float* w, const float* g, int dim) const override {
     float* z = w + dim;
     float* n = w + 2 * dim;

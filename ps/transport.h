@@ -38,10 +38,27 @@ inline constexpr int kTagPullReply = 2;   // server -> worker
 inline constexpr int kTagPushAck = 3;     // server -> worker
 inline constexpr int kTagControl = 4;     // server -> worker: declare/scan/load replies
 inline constexpr int kTagCollective = 5;  // worker <-> worker
-// any -> any: "busy on my own, and alive" (ps/keep_alive.h). Never returned
-// by Recv: one that reaches a rank's inbox while that rank waits in Recv on
-// it restarts the wait's timeout, whoever sent it.
+// any -> any: "alive" (ps/keep_alive.h). Never returned by Recv: one that
+// reaches a rank's inbox while that rank waits in Recv for its sender
+// restarts the wait's timeout (see Recv).
 inline constexpr int kTagKeepAlive = 6;
+// A keep-alive's one payload byte (on the wire: never change): the sender
+// is working on its own (a KeepAlive scope), or waiting for a rank that is;
+// or it is blocked in Recv, waiting for a peer. (An empty payload is busy.)
+inline constexpr char kKeepAliveBusy = 'B';
+inline constexpr char kKeepAliveWaiting = 'W';
+// A wait kept going only by 'W' keep-alives (every rank waiting for another:
+// a stuck job, not a silent rank) ends after this many timeouts.
+inline constexpr int kWaitingKeepAliveTimeouts = 3;
+// The start of the Unavailable message of such a wait.
+inline constexpr char kStuckWaitMessage[] = "alive but itself waiting";
+
+// A Recv timeout in words for an error that names the peer: `silent` ("the
+// server is gone or silent"), or the transport's account of a peer that
+// stayed alive waiting for someone else.
+inline std::string RecvTimeoutReason(const Status& s, const std::string& silent) {
+  return s.message().rfind(kStuckWaitMessage, 0) == 0 ? s.message() : silent;
+}
 
 struct Message {
   int source = -1;
@@ -60,11 +77,21 @@ class Transport {
                                     std::vector<char> payload) = 0;
   // The oldest message in this rank's inbox `channel` from `source` (or
   // kAnySource) with `tag` (or kAnyTag). Waits at most timeout_ms (< 0:
-  // forever) since the call or since the last keep-alive that reached this
-  // inbox (kTagKeepAlive, from any rank; consumed, never returned); a
-  // timeout is Unavailable.
+  // forever) since the call or since the last keep-alive (kTagKeepAlive;
+  // consumed, never returned) from the rank it waits for: `source`, or with
+  // kAnySource any rank in `awaited` (null: any rank). A timeout is
+  // Unavailable.
+  //
+  // Waiting is not silence: from a quarter of timeout_ms into a wait, Recv
+  // itself sends keep-alives to every rank every quarter timeout ('W', or
+  // 'B' while a busy rank's keep-alives carry its own wait), so the ranks
+  // waiting for this one do not blame it when the rank that went silent is
+  // further down the chain: only the ranks waiting for that one time out.
+  // Restarts by 'W' keep-alives alone stop after kWaitingKeepAliveTimeouts
+  // timeouts (an Unavailable starting with kStuckWaitMessage).
   [[nodiscard]] virtual StatusOr<Message> Recv(Channel channel, int source, int tag,
-                                               int64_t timeout_ms) = 0;
+                                               int64_t timeout_ms,
+                                               const std::vector<int>* awaited = nullptr) = 0;
   // Hands back a payload the caller no longer needs (typically a received
   // message's, after use) for a later Recv or TakeBuffer to reuse. Optional:
   // a payload simply dropped is freed. The default drops it.

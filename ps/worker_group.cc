@@ -19,8 +19,8 @@ StatusOr<Message> WorkerGroup::RecvFrom(int index, const std::string& what) {
     return Status::Unavailable("worker " + std::to_string(index_) + " waited " +
                                std::to_string(timeout_ms_) + " ms for rank " +
                                std::to_string(ranks_[index]) + " (worker " +
-                               std::to_string(index) + ") in " + what +
-                               ": the worker is gone or silent");
+                               std::to_string(index) + ") in " + what + ": " +
+                               RecvTimeoutReason(m.status(), "the worker is gone or silent"));
   return m;
 }
 

@@ -15,6 +15,12 @@ void InitRow(const RowInitOptions& opt, Key key, int dim, int slot_floats, float
   }
   int with_value = opt.slot_value_count < 0 ? slot_floats : opt.slot_value_count;
   for (int s = 0; s < slot_floats; ++s) row[dim + s] = s < with_value ? opt.slot_value : 0.0f;
+  if (opt.z_scale > 0) {
+    for (int i = 0; i < dim && i < slot_floats; ++i) {
+      const float w = row[i];
+      row[dim + i] = w == 0.0f ? 0.0f : -w * opt.z_scale - (w > 0 ? opt.z_offset : -opt.z_offset);
+    }
+  }
 }
 
 }  // namespace ctrps::storage

@@ -20,6 +20,11 @@ struct RowInitOptions {
   float slot_value = 0.0f;
   // Which slot floats take slot_value; the rest start at 0. -1 = all.
   int slot_value_count = -1;
+  // FTRL: the first `dim` slots (its z) start at -w * z_scale - sign(w) *
+  // z_offset for each initial embedding float w, so that FTRL's closed form
+  // gives the initial vector back (n = 0) instead of zeros. 0 = off.
+  float z_scale = 0.0f;
+  float z_offset = 0.0f;
 };
 
 // Fills row[0 .. dim + slot_floats).

@@ -363,9 +363,18 @@ Status ReadShardFile(const std::string& path, ShardFileHeader* header, const Sha
     if (r.size() - r.pos() == kTrailerBytes) break;
     uint32_t head[2];
     RETURN_IF_ERROR(r.Read(head, sizeof(head), "a chunk header"));
+    // What the sections may still use: the bytes left before the trailer.
+    // (Written as a subtraction from `left` only after checking it cannot
+    // go below zero: an unsigned wrap here once let a 57-byte file ask for
+    // a 4 GiB policy section.)
+    const uint64_t left = r.size() - r.pos();
+    if (left < kTrailerBytes)
+      return r.Bad("truncated: no trailer after a chunk header (" + std::to_string(left) +
+                   " bytes left)");
+    const uint64_t body_left = left - kTrailerBytes;
     if (head[0] == kPolicySection && version == kVersionWithPolicy) {
       if (has_policy) return r.Bad("a second policy section");
-      if (head[1] == 0 || head[1] > r.size() - r.pos() - kTrailerBytes)
+      if (head[1] == 0 || head[1] > body_left || head[1] > kMaxPolicyBytes)
         return r.Bad("truncated or bad policy section of " + std::to_string(head[1]) + " bytes");
       hd.policy_state.resize(head[1]);
       RETURN_IF_ERROR(r.Read(hd.policy_state.data(), head[1], "the policy section"));
@@ -378,7 +387,7 @@ Status ReadShardFile(const std::string& path, ShardFileHeader* header, const Sha
     const size_t n = head[1];
     const size_t rf = static_cast<size_t>(spec.row_floats());
     if (n == 0 || n > (1u << 24) ||
-        n * (sizeof(Key) + sizeof(RowStats) + rf * sizeof(float)) > r.size() - r.pos())
+        n * (sizeof(Key) + sizeof(RowStats) + rf * sizeof(float)) > body_left)
       return r.Bad("truncated or bad chunk of " + std::to_string(n) + " rows");
     keys.resize(n);
     stats.resize(n);

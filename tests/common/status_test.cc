@@ -1,4 +1,5 @@
 #include "common/status.h"
+#include "common/status_wire.h"
 
 #include <gtest/gtest.h>
 
@@ -42,5 +43,22 @@ TEST(StatusDeathTest, ValueOnErrorChecks) {
   EXPECT_DEATH((void)r.value(), "value\\(\\) on error StatusOr");
 }
 
+}  // namespace
+}  // namespace ctrps
+
+namespace ctrps {
+namespace {
+TEST(StatusTest, EncodeDecodeKeepsCodeAndMessage) {
+  Status s = Status::FailedPrecondition("checkpoint.dir x already holds checkpoints");
+  Status back = DecodeStatus(EncodeStatus(s));
+  EXPECT_EQ(back.code(), Status::Code::kFailedPrecondition);
+  EXPECT_EQ(back.message(), s.message());
+  EXPECT_EQ(back.ToString(), s.ToString());
+  EXPECT_TRUE(DecodeStatus(EncodeStatus(Status::OK())).ok());
+  Status odd = DecodeStatus("not: a status");
+  EXPECT_EQ(odd.code(), Status::Code::kInternal);
+  EXPECT_EQ(odd.message(), "not: a status");
+  EXPECT_EQ(DecodeStatus("99:x").code(), Status::Code::kInternal);
+}
 }  // namespace
 }  // namespace ctrps

@@ -35,7 +35,8 @@ grep -q '"event":"train_done"' run/metrics.jsonl || fail "no train_done metrics 
 grep -q '"split":"valid"' run/metrics.jsonl || fail "no validation metrics line"
 # Every line read once per epoch (the pass opened up front to check the inputs
 # counts nothing).
-grep -q "training data: 120000 lines" train.err || { grep "training data" train.err; fail "read counts"; }
+# (The counts add up the epochs, and say so.)
+grep -q "training data, 2 epochs, counted in each: 120000 lines" train.err || { grep "training data" train.err; fail "read counts"; }
 grep -q "embedding rows" train.out || fail "no embedding table counters in the summary"
 # A fresh run refuses a disk store an earlier run filled (and leaves it be);
 # a small DRAM tier, so that rows reach the disk.
@@ -43,10 +44,66 @@ tiered=(--set storage.kind=TIERED --set storage.path=store.db --set storage.dram
         --set data.valid= --set data.test= --set output.save_model=false)
 "$ctrps" train --config job.pbtxt --set output.dir=t1 "${tiered[@]}" >t1.out 2>t1.err \
   || { cat t1.err; fail "tiered train"; }
+# The summary reports the process's peak RSS against the DRAM budget.
+grep -q "peak RSS .*x storage.dram_budget_bytes (256 KiB" t1.out || { cat t1.out; fail "no peak RSS in the summary"; }
+grep -q '"event":"memory","peak_rss_bytes":[1-9]' t1/metrics.jsonl || fail "no memory metrics line"
 expect_fail 1 "storage.path 'store.db' already holds" "$ctrps" train --config job.pbtxt \
   --set output.dir=t2 "${tiered[@]}"
 [ -d store.db ] || fail "the refused run removed the store"
+# A run killed during its first checkpoint leaves rows in its disk store and
+# only ckpt-N.tmp in its checkpoint dir (here: a run that never committed
+# one, and a .tmp made by hand): the same command run again starts fresh,
+# dropping the rows its checkpoint dir records as its own.
+killed=(--config job.pbtxt --set output.dir=t3 "${tiered[@]}" --set storage.path=store3.db
+        --set checkpoint.dir=ck3 --set checkpoint.at_end=false)
+"$ctrps" train "${killed[@]}" >t3.out 2>t3.err || { cat t3.err; fail "tiered train with checkpoints"; }
+mkdir -p ck3/ckpt-0000000020.tmp
+"$ctrps" train "${killed[@]}" --set checkpoint.at_end=true >t4.out 2>t4.err \
+  || { cat t4.err; fail "the re-run of a job killed in its first checkpoint was refused"; }
+grep -q "dropping them and starting fresh" t4.err || { cat t4.err; fail "no word on the dropped rows"; }
+[ -d ck3/ckpt-0000000020.tmp ] && fail "the unfinished checkpoint was left behind"
+"$ctrps" ckpt verify ck3 >v3.out || { cat v3.out; fail "ckpt verify after the re-run"; }
+# Checkpoints that fail (here checkpoint.dir is a file, so none can be
+# written) are counted in the summary and metrics; the final one failing
+# fails the job (exit 1) after the model is saved.
+: > notadir
+expect_fail 1 "the final checkpoint failed" "$ctrps" train --config job.pbtxt --set output.dir=t5 \
+  --set train.max_steps=5 --set data.valid= --set data.test= --set checkpoint.dir=notadir \
+  --set checkpoint.every_steps=2
+grep -q "checkpoints      0 written, 3 FAILED (the final one too)" out.txt || { cat out.txt; fail "no failed checkpoints in the summary"; }
+grep -q '"checkpoints_written":0,"checkpoints_failed":3,"final_checkpoint_failed":true' t5/metrics.jsonl \
+  || { grep train_done t5/metrics.jsonl; fail "no failed checkpoints in metrics.jsonl"; }
+[ -f t5/model/MANIFEST ] || fail "the model was not saved when the final checkpoint failed"
+# A committed checkpoint whose manifest is truncated, empty or missing is
+# damaged (exit 1), not unfinished.
+ck=$(ls -d ck3/ckpt-??????????)
+for damage in truncate empty missing; do
+  rm -rf ckd; cp -r ck3 ckd; m="ckd/$(basename "$ck")/MANIFEST.pb"
+  case $damage in
+    truncate) truncate -s -9 "$m" ;;
+    empty) : > "$m" ;;
+    missing) rm "$m" ;;
+  esac
+  set +e; "$ctrps" ckpt verify ckd >vd.out 2>&1; rc=$?; set -e
+  [ "$rc" -eq 1 ] && grep -q "DAMAGED" vd.out || { cat vd.out; fail "ckpt verify of a $damage manifest: rc $rc"; }
+  set +e; "$ctrps" ckpt verify "ckd/$(basename "$ck")" >vd.out 2>&1; rc=$?; set -e
+  [ "$rc" -eq 1 ] && grep -q "DAMAGED" vd.out || { cat vd.out; fail "ckpt verify CKPT of a $damage manifest: rc $rc"; }
+done
 [ "$(grep -c '"event":"table"' run/metrics.jsonl)" -eq 39 ] || fail "not one table metrics line per field"
+
+# predict takes a saved model too (exported to a temporary bundle), with
+# the same scores as the bundle 'ctrps export' writes.
+"$ctrps" export --checkpoint run/model --out run_bundle >/dev/null 2>exp.err || { cat exp.err; fail "export"; }
+"$ctrps" predict --model run_bundle --data data/test.txt --out p_bundle.txt 2>/dev/null || fail "predict bundle"
+"$ctrps" predict --model run/model --data data/test.txt --out p_dir.txt 2>pd.err || { cat pd.err; fail "predict on a saved model dir"; }
+cmp -s p_bundle.txt p_dir.txt || fail "predict on the model dir differs from predict on its bundle"
+expect_fail 1 "ctrps export --checkpoint MODEL --out BUNDLE" "$ctrps" predict --model data --data data/test.txt
+# A run of very few steps says so.
+grep -q "only .* training steps" t1.err && fail "a max_steps run warned about its few steps"
+"$ctrps" train --config job.pbtxt --set output.dir=few --set data.train=data/valid.txt --set data.valid= \
+  --set data.test= --set train.batch_size=8192 --set train.epochs=1 --set output.save_model=false >few.out 2>few.err \
+  || { cat few.err; fail "few steps train"; }
+grep -q "only 2 training steps" few.err || { cat few.err; fail "no warning about a run of 2 steps"; }
 
 "$ctrps" eval --model run/model --data data/test.txt --truth data/test.txt.truth >eval.out 2>eval.err \
   || { cat eval.err; fail "eval"; }
@@ -104,7 +161,7 @@ done
 { printf '\xef\xbb\xbf'; head -300 data/train.txt; } > bom.txt
 "$ctrps" train --config job.pbtxt --set data.train=bom.txt --set data.valid= --set data.test= \
   --set data.strict=true --set output.dir=bom >bom.out 2>bom.err || { cat bom.err; fail "BOM train"; }
-grep -qE "training data: ([0-9]+) lines .*: \1 rows, 0 headers, 0 skipped" bom.err || { grep "training data" bom.err; fail "BOM row lost"; }
+grep -qE "training data, 2 epochs, counted in each: ([0-9]+) lines .*: \1 rows, 0 headers, 0 skipped" bom.err || { grep "training data" bom.err; fail "BOM row lost"; }
 
 # Every shipped config at least loads, validates and builds its model for one step.
 for cfg in "$src"/configs/*.pbtxt; do

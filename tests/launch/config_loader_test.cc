@@ -143,6 +143,20 @@ TEST(ConfigLoaderTest, BadOverrides) {
   EXPECT_FALSE(Parse("", {"model.mlp_dims=1,x"}).ok());
 }
 
+// An int32 out of range from --set is our message alone: the protobuf
+// parser used to print a raw "[libprotobuf ERROR ...]" line first.
+TEST(ConfigLoaderTest, OverrideOutOfInt32RangeSaysSoQuietly) {
+  ::testing::internal::CaptureStderr();
+  auto c = Parse("", {"train.batch_size=2147483648"});
+  auto list = Parse("", {"model.mlp_dims=64,2147483648"});
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(err, "");
+  EXPECT_NE(c.status().message().find("'2147483648' is not valid; expected int32 (at most 2147483647)"),
+            std::string::npos) << c.status().ToString();
+  EXPECT_NE(list.status().message().find("at most 2147483647"), std::string::npos)
+      << list.status().ToString();
+}
+
 TEST(ConfigLoaderTest, DenseFtrlRejectedAndLogLevelChecked) {
   auto c = Parse("data { train: \"a\" } train { dense_optimizer { type: FTRL } }");
   ASSERT_TRUE(c.ok());

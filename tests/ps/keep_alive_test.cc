@@ -1,5 +1,5 @@
 // Keep-alives on the in-process transport: they restart a waiting Recv's
-// timeout whoever sends them, are never returned as messages (not even to a
+// timeout when the rank it waits for sends them, are never returned as messages (not even to a
 // kAnyTag wait), and a rank that stops sending them times out as before. A
 // server writing a slow checkpoint keeps its worker waiting. The MPI
 // transport runs the first checks under mpirun
@@ -68,13 +68,60 @@ TEST(KeepAliveTest, ARankSilentAfterItsScopeStillTimesOut) {
     KeepAlive alive(net->Endpoint(2), kLongTimeoutMs / 10);
     std::this_thread::sleep_for(std::chrono::milliseconds(2 * kLongTimeoutMs));
   });  // then silent
-  // Keep-alives from any rank count: rank 0 waits for rank 1, which never
-  // sends; rank 2's keep-alives hold the wait only while they last.
-  auto m = net->Endpoint(0)->Recv(Channel::kServer, 1, kTagRequest, kLongTimeoutMs);
+  // Rank 0 waits for rank 2, which never sends a message: its keep-alives
+  // hold the wait only while they last.
+  auto m = net->Endpoint(0)->Recv(Channel::kServer, 2, kTagRequest, kLongTimeoutMs);
   const double waited = SecondsSince(start);
   busy.join();
   EXPECT_EQ(m.status().code(), Status::Code::kUnavailable);
   EXPECT_GE(waited, 2 * kLongTimeoutMs / 1000.0) << "timed out while keep-alives were arriving";
+}
+
+// Only the keep-alives of the rank waited for count: rank 2 busy does not
+// hold a wait for rank 1, which went silent (before, any rank's did, so a
+// busy rank hid a silent one; and waiting ranks could not send their own).
+TEST(KeepAliveTest, OnlyTheAwaitedRanksKeepAlivesCount) {
+  auto net = NewInProcessNetwork(3);
+  std::thread busy([&] {
+    KeepAlive alive(net->Endpoint(2), kTimeoutMs / 10);
+    std::this_thread::sleep_for(std::chrono::milliseconds(3 * kTimeoutMs));
+  });
+  const auto start = Clock::now();
+  auto m = net->Endpoint(0)->Recv(Channel::kServer, 1, kTagRequest, kTimeoutMs);
+  const double waited = SecondsSince(start);
+  EXPECT_EQ(m.status().code(), Status::Code::kUnavailable);
+  EXPECT_LT(waited, 2 * kTimeoutMs / 1000.0);
+  // With kAnySource, those of the ranks in `awaited`, or of any rank.
+  const std::vector<int> awaited = {1};
+  m = net->Endpoint(0)->Recv(Channel::kServer, kAnySource, kTagRequest, kTimeoutMs, &awaited);
+  EXPECT_EQ(m.status().code(), Status::Code::kUnavailable);
+  const auto again = Clock::now();
+  m = net->Endpoint(0)->Recv(Channel::kServer, kAnySource, kTagRequest, kTimeoutMs / 2);
+  EXPECT_EQ(m.status().code(), Status::Code::kUnavailable);
+  EXPECT_GE(SecondsSince(again), 0.5 * kTimeoutMs / 1000.0);
+  busy.join();
+}
+
+// Ranks that all wait for each other (a stuck job, not a silent rank) keep
+// each other alive only for kWaitingKeepAliveTimeouts timeouts, and say so.
+TEST(KeepAliveTest, RanksWaitingForEachOtherEndAsStuck) {
+  auto net = NewInProcessNetwork(2);
+  std::vector<StatusOr<Message>> got(2, Status::OK());
+  std::vector<double> waited(2);
+  std::vector<std::thread> ranks;
+  for (int r : {0, 1})
+    ranks.emplace_back([&, r] {
+      const auto start = Clock::now();
+      got[r] = net->Endpoint(r)->Recv(Channel::kWorker, 1 - r, kTagCollective, kTimeoutMs);
+      waited[r] = SecondsSince(start);
+    });
+  for (auto& t : ranks) t.join();
+  for (int r : {0, 1}) {
+    EXPECT_EQ(got[r].status().code(), Status::Code::kUnavailable);
+    EXPECT_EQ(got[r].status().message().rfind(kStuckWaitMessage, 0), 0u) << got[r].status().ToString();
+    EXPECT_GE(waited[r], 2.0 * kTimeoutMs / 1000.0);
+    EXPECT_LT(waited[r], (kWaitingKeepAliveTimeouts + 1.0) * kTimeoutMs / 1000.0);
+  }
 }
 
 // To both inboxes of every rank, the sender's own too (in colocated mode a

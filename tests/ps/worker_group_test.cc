@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <chrono>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -112,6 +113,40 @@ TEST(WorkerGroupTest, SilentWorkerIsNamed) {
   EXPECT_NE(st[2].message().find("(worker 1) in dense gradient allreduce at step 3"),
             std::string::npos) << st[2].ToString();
   EXPECT_EQ(st[0].code(), Status::Code::kUnavailable) << st[0].ToString();
+}
+
+// Blame: only the rank that went silent is named first. Worker 2 is
+// silent. Worker 1 sends its part of a gather, then waits for worker 0's
+// broadcast; worker 0 (a little later) gathers, and waits for worker 2.
+// Before, worker 1 timed out first and named worker 0, which was only
+// waiting; now a wait is not silence (Recv sends keep-alives), so the first
+// error is worker 0's, naming worker 2 alone.
+TEST(WorkerGroupTest, OnlyTheSilentWorkerIsBlamed) {
+  const int W = 3;
+  const int64_t timeout_ms = 600;
+  auto net = NewInProcessNetwork(W);
+  net->Silence(2);
+  std::vector<Status> st(W);
+  std::vector<std::chrono::steady_clock::time_point> ended(W);
+  std::vector<std::thread> threads;
+  for (int w : {0, 1})
+    threads.emplace_back([&, w] {
+      WorkerGroup g(net->Endpoint(w), {0, 1, 2}, timeout_ms);
+      if (w == 0) std::this_thread::sleep_for(std::chrono::milliseconds(timeout_ms / 6));
+      auto gathered = g.Gather({'x'}, "the worker files of checkpoint 7");
+      st[w] = gathered.status();
+      if (st[w].ok()) {
+        std::vector<char> b = {'y'};
+        st[w] = g.Broadcast(&b, "the commit of checkpoint 7");
+      }
+      ended[w] = std::chrono::steady_clock::now();
+    });
+  for (auto& t : threads) t.join();
+  ASSERT_FALSE(st[0].ok());
+  ASSERT_FALSE(st[1].ok());
+  EXPECT_LT(ended[0], ended[1]) << "worker 1 blamed first: " << st[1].ToString();
+  EXPECT_NE(st[0].message().find("for rank 2 (worker 2)"), std::string::npos) << st[0].ToString();
+  EXPECT_NE(st[0].message().find("gone or silent"), std::string::npos) << st[0].ToString();
 }
 
 }  // namespace

@@ -11,6 +11,31 @@ uint64_t RangeBoundary(uint64_t total, int i, int n) {
                                static_cast<unsigned>(n));
 }
 
+// The reader of each gzip file (by file index; -1 for plain files) when
+// they are dealt whole by size: largest first (file-list order among equal
+// sizes), each to the reader with the fewest compressed bytes so far (the
+// lowest index among equals). Files of one size are dealt round-robin in
+// list order, as before; uneven ones no longer leave a reader idle while
+// another reads most of the bytes.
+std::vector<int> DealGzipBySize(const std::vector<InputFile>& files, int n) {
+  std::vector<size_t> order;
+  for (size_t i = 0; i < files.size(); ++i)
+    if (files[i].gzip && files[i].size_bytes > 0) order.push_back(i);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return files[a].size_bytes > files[b].size_bytes;
+  });
+  std::vector<int> owner(files.size(), -1);
+  // A reader count far above the file count only ever uses the first ones.
+  const size_t used = std::min<size_t>(static_cast<size_t>(n), order.size());
+  std::vector<uint64_t> load(used, 0);
+  for (size_t f : order) {
+    const size_t r = static_cast<size_t>(std::min_element(load.begin(), load.end()) - load.begin());
+    load[r] += files[f].size_bytes;
+    owner[f] = static_cast<int>(r);
+  }
+  return owner;
+}
+
 }  // namespace
 
 Status PartitionOptions::Validate() const {
@@ -39,6 +64,9 @@ std::vector<FileSlice> PlanPartition(const std::vector<InputFile>& files,
   std::vector<FileSlice> slices;
   uint64_t plain_start = 0;  // global offset of the current plain file
   uint64_t gzip_ordinal = 0;
+  const std::vector<int> gzip_owner = options.gzip_split == GzipSplit::kWholeFilesBySize
+                                          ? DealGzipBySize(files, n)
+                                          : std::vector<int>();
   for (size_t index = 0; index < files.size(); ++index) {
     const InputFile& f = files[index];
     FileSlice slice;
@@ -59,8 +87,8 @@ std::vector<FileSlice> PlanPartition(const std::vector<InputFile>& files,
     if (f.size_bytes == 0) continue;
     slice.begin_offset = 0;
     slice.end_offset = f.size_bytes;
-    if (options.gzip_split == GzipSplit::kRoundRobinFiles) {
-      if (k % static_cast<uint64_t>(n) != static_cast<uint64_t>(i)) continue;
+    if (options.gzip_split == GzipSplit::kWholeFilesBySize) {
+      if (gzip_owner[index] != i) continue;
     } else {
       slice.line_modulo = static_cast<uint64_t>(n);
       // (l + k) mod n == i  <=>  l mod n == (i - k) mod n.

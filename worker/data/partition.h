@@ -24,10 +24,13 @@
 namespace ctrps::worker {
 
 enum class GzipSplit {
-  // The k-th gzip file of the list (k = 0, 1, ... over gzip files only) is
-  // read whole by reader k mod N. Each gzip file is decompressed once in the
-  // whole job; balance needs at least N gzip files of similar size.
-  kRoundRobinFiles,
+  // Each gzip file is read whole by one reader, dealt by compressed size:
+  // largest first, each to the reader with the fewest gzip bytes so far
+  // (ties: the lower reader; equal sizes: file-list order, so files of one
+  // size go round-robin). Each gzip file is decompressed once in the whole
+  // job; balance needs at least N gzip files (a file larger than the rest
+  // together still leaves the others less to read).
+  kWholeFilesBySize,
   // Every reader decompresses every gzip file and keeps line l of the k-th
   // gzip file when (l + k) mod N == i (l counted from 0, header included).
   // Balanced to one line, but costs N decompressions: for few, large files.
@@ -38,7 +41,7 @@ enum class GzipSplit {
 struct PartitionOptions {
   int reader_index = 0;  // this reader, in [0, num_readers)
   int num_readers = 1;   // readers sharing the input (e.g. one per worker rank)
-  GzipSplit gzip_split = GzipSplit::kRoundRobinFiles;
+  GzipSplit gzip_split = GzipSplit::kWholeFilesBySize;
 
   // InvalidArgument unless 1 <= num_readers <= 1<<20 and 0 <= reader_index < num_readers.
   Status Validate() const;

@@ -301,6 +301,9 @@ StatusOr<BundleManifest> ReadBundleManifest(const std::string& dir) {
     t.crc32 = pt.crc32();
     t.file_bytes = pt.file_bytes();
     t.init_zero_prefix = pt.init_zero_prefix();
+    if (t.width < 1 || t.width > (1 << 16))
+      return bad("table " + std::to_string(t.table_id) + " has width " + std::to_string(t.width) +
+                 ", outside [1, 65536]");
     if (t.init_zero_prefix < 0 || t.init_zero_prefix > t.width)
       return bad("table " + std::to_string(t.table_id) + " has init_zero_prefix " +
                  std::to_string(t.init_zero_prefix) + " outside [0, width " +

@@ -251,6 +251,9 @@ StatusOr<MappedTable> MappedTable::Open(const std::string& path, const TableEntr
                std::to_string(expected.table_id) + ", width " + std::to_string(expected.width) +
                ", " + std::to_string(expected.rows) + " rows, " + TableDtypeName(expected.dtype));
   if (h.rows >= (uint64_t{1} << 32)) return bad("more than 2^32 rows");
+  // Before any size arithmetic: a width from damaged bytes (here and in
+  // model.pb) must not wrap the body size into a small, plausible one.
+  if (h.width < 1 || h.width > (1u << 16)) return bad("width " + std::to_string(h.width) + " is impossible");
   const uint64_t body = BodyBytes(dtype, h.rows, h.width);
   if (size != kHeaderBytes + body)
     return bad(std::to_string(size) + " bytes, expected " + std::to_string(kHeaderBytes + body) +

@@ -13,14 +13,29 @@
 
 #include "common/crc32c.h"
 #include "storage/shard_file.h"
+#include "worker/train/model_io.h"
 
 namespace ctrps::worker {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr uint32_t kFormatVersion = 1;
+// 2: the manifest carries its own checksum (manifest_crc32c). Version 1
+// manifests (without it) are still read.
+constexpr uint32_t kFormatVersion = 2;
+constexpr uint32_t kFormatVersionWithoutChecksum = 1;
+// manifest_crc32c: field 19, wire type 5 (fixed32), as a varint tag.
+constexpr unsigned char kManifestCrcTag[2] = {0x9d, 0x01};
+constexpr size_t kManifestCrcBytes = 6;
 constexpr char kTmpSuffix[] = ".tmp";
 constexpr char kOldSuffix[] = ".old";
+constexpr char kStorePathName[] = "STORE_PATH";
+// A manifest lists a few files per shard: far below this.
+constexpr size_t kMaxManifestBytes = size_t{64} << 20;
+
+bool EndsWith(const std::string& s, const char* suffix) {
+  const size_t n = std::strlen(suffix);
+  return s.size() > n && s.compare(s.size() - n, n, suffix) == 0;
+}
 
 Status WriteSynced(const std::string& path, const std::string& bytes) {
   std::FILE* f = std::fopen(path.c_str(), "wb");
@@ -154,8 +169,14 @@ Status CommitCheckpoint(const std::string& tmp_dir, const std::string& final_dir
                         const ckpt::CheckpointManifest& manifest) {
   ckpt::CheckpointManifest m = manifest;
   m.set_format_version(kFormatVersion);
+  m.clear_manifest_crc32c();
   std::string bytes;
   if (!m.SerializeToString(&bytes)) return Status::Internal("cannot serialise the manifest");
+  // The checksum field goes last, over the bytes before it (a protobuf
+  // parser reads the concatenation as one message).
+  const uint32_t crc = Crc32c(0, bytes.data(), bytes.size());
+  bytes.append(reinterpret_cast<const char*>(kManifestCrcTag), sizeof(kManifestCrcTag));
+  for (int i = 0; i < 4; ++i) bytes.push_back(static_cast<char>((crc >> (8 * i)) & 0xff));
   RETURN_IF_ERROR(WriteSynced(tmp_dir + "/" + kCheckpointManifestName, bytes));
   RETURN_IF_ERROR(SyncDir(tmp_dir));
   std::error_code ec;
@@ -177,21 +198,56 @@ Status CommitCheckpoint(const std::string& tmp_dir, const std::string& final_dir
 StatusOr<ckpt::CheckpointManifest> ReadCheckpointManifest(const std::string& dir) {
   const std::string path = dir + "/" + kCheckpointManifestName;
   std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return Status::NotFound(dir + " is not a whole checkpoint: no " + kCheckpointManifestName);
+  if (!f)
+    return Status::NotFound(dir + " is not a whole checkpoint: no " + kCheckpointManifestName +
+                            " (a committed checkpoint always has one: damaged, if it is one)");
   std::string bytes;
   char buf[1 << 16];
   size_t got;
-  while ((got = std::fread(buf, 1, sizeof(buf), f)) > 0) bytes.append(buf, got);
+  while (bytes.size() <= kMaxManifestBytes && (got = std::fread(buf, 1, sizeof(buf), f)) > 0)
+    bytes.append(buf, got);
+  const bool read_error = std::ferror(f);
   std::fclose(f);
+  if (read_error) return Status::IOError("cannot read " + path);
+  if (bytes.empty())
+    return Status::Corruption(path + ": the manifest is empty (damaged: a committed checkpoint "
+                              "always has one)");
+  if (bytes.size() > kMaxManifestBytes)
+    return Status::Corruption(path + ": more than " + std::to_string(kMaxManifestBytes) +
+                              " bytes, not a manifest");
   ckpt::CheckpointManifest m;
   if (!m.ParseFromString(bytes))
     return Status::Corruption(path + ": the manifest does not parse (truncated or corrupt)");
-  if (m.format_version() != kFormatVersion)
+  // Its own checksum: required from version 2 on, and checked wherever
+  // present (a flipped version number does not turn it off).
+  if (m.format_version() != kFormatVersionWithoutChecksum || m.has_manifest_crc32c()) {
+    const size_t n = bytes.size();
+    uint32_t stored = 0;
+    const bool tail = n >= kManifestCrcBytes && static_cast<unsigned char>(bytes[n - 6]) ==
+                                                     kManifestCrcTag[0] &&
+                      static_cast<unsigned char>(bytes[n - 5]) == kManifestCrcTag[1];
+    for (int i = 0; tail && i < 4; ++i)
+      stored |= uint32_t{static_cast<unsigned char>(bytes[n - 4 + i])} << (8 * i);
+    if (!tail)
+      return Status::Corruption(path + ": the manifest does not end with its checksum "
+                                "(truncated or corrupt)");
+    const uint32_t actual = Crc32c(0, bytes.data(), n - kManifestCrcBytes);
+    if (actual != stored)
+      return Status::Corruption(path + ": the manifest fails its checksum (crc32c " +
+                                std::to_string(actual) + ", stored " + std::to_string(stored) +
+                                "): bit flips or a partial write");
+  }
+  if (m.format_version() != kFormatVersion && m.format_version() != kFormatVersionWithoutChecksum)
     return Status::Corruption(path + ": checkpoint format version " +
                               std::to_string(m.format_version()) + ", this build reads " +
+                              std::to_string(kFormatVersionWithoutChecksum) + " and " +
                               std::to_string(kFormatVersion));
   if (m.virtual_shards() == 0 || m.step() < 0)
     return Status::Corruption(path + ": manifest without virtual shards or step");
+  const int64_t named = CheckpointStep(fs::path(dir).lexically_normal().filename().string());
+  if (named >= 0 && named != m.step())
+    return Status::Corruption(path + ": the manifest says step " + std::to_string(m.step()) +
+                              ", the directory's name step " + std::to_string(named));
   return m;
 }
 
@@ -235,14 +291,15 @@ StatusOr<std::vector<CheckpointListing>> ListCheckpoints(const std::string& root
     if (!entry.is_directory()) continue;
     std::string name = entry.path().filename().string();
     std::string base = name;
-    const bool tmp = name.size() > 4 && name.compare(name.size() - 4, 4, kTmpSuffix) == 0;
-    if (tmp) base = name.substr(0, name.size() - 4);
+    const bool tmp = EndsWith(name, kTmpSuffix);
+    if (tmp) base = name.substr(0, name.size() - (sizeof(kTmpSuffix) - 1));
     const int64_t step = CheckpointStep(base);
     if (step < 0) continue;
     CheckpointListing l;
     l.name = name;
     l.path = entry.path().string();
     l.step = step;
+    l.unfinished = tmp;
     if (!tmp) {
       auto m = ReadCheckpointManifest(l.path);
       l.whole = m.ok();
@@ -261,7 +318,7 @@ StatusOr<std::string> FindResumableCheckpoint(const std::string& root,
                                               std::vector<std::string>* skipped) {
   ASSIGN_OR_RETURN(auto all, ListCheckpoints(root));
   for (auto it = all.rbegin(); it != all.rend(); ++it) {
-    if (it->name.size() > 4 && it->name.compare(it->name.size() - 4, 4, kTmpSuffix) == 0) {
+    if (it->unfinished) {
       if (skipped) skipped->push_back(it->name + ": unfinished (no commit), ignored");
       continue;
     }
@@ -303,6 +360,42 @@ Status RecoverInterruptedCommits(const std::string& root, std::vector<std::strin
   }
   if (!olds.empty()) return SyncDir(root);
   return Status::OK();
+}
+
+Status RemoveUnfinishedCheckpoints(const std::string& root, std::vector<std::string>* notes) {
+  ASSIGN_OR_RETURN(auto all, ListCheckpoints(root));
+  bool any = false;
+  for (const CheckpointListing& l : all) {
+    if (!l.unfinished) continue;
+    std::error_code ec;
+    fs::remove_all(l.path, ec);
+    if (ec) return Status::IOError("cannot remove " + l.path + ": " + ec.message());
+    any = true;
+    if (notes) notes->push_back(l.name + ": an unfinished checkpoint (never committed), removed");
+  }
+  return any ? SyncDir(root) : Status::OK();
+}
+
+namespace {
+std::string AbsolutePath(const std::string& path) {
+  std::error_code ec;
+  fs::path p = fs::weakly_canonical(fs::absolute(path, ec), ec).lexically_normal();
+  if (ec) return path;
+  if (!p.has_filename()) p = p.parent_path();  // "dir/" is "dir"
+  return p.string();
+}
+}  // namespace
+
+Status RecordStorePath(const std::string& root, const std::string& store_path) {
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  if (ec) return Status::IOError("cannot create " + root + ": " + ec.message());
+  return WriteSynced(root + "/" + kStorePathName, AbsolutePath(store_path) + "\n");
+}
+
+bool StorePathRecorded(const std::string& root, const std::string& store_path) {
+  auto text = ReadFileToString(root + "/" + kStorePathName);
+  return text.ok() && *text == AbsolutePath(store_path) + "\n";
 }
 
 Status ApplyCheckpointRetention(const std::string& root, int keep_last) {
@@ -380,6 +473,25 @@ Status CheckCheckpointMatches(const ckpt::CheckpointManifest& m, const Model& mo
   return Status::OK();
 }
 
+StatusOr<const float*> DenseArrayIn(const ckpt::CheckpointManifest& m, const std::string& dense,
+                                    const std::string& name, uint64_t floats,
+                                    const std::string& dir) {
+  const uint64_t file_floats = dense.size() / sizeof(float);
+  for (const auto& a : m.dense_arrays()) {
+    if (a.name() != name) continue;
+    // offset + floats could wrap: compare without adding.
+    if (a.floats() != floats || a.offset() > file_floats || a.floats() > file_floats - a.offset())
+      return Status::InvalidArgument(dir + ": dense array " + name + " has " +
+                                     std::to_string(a.floats()) + " floats at " +
+                                     std::to_string(a.offset()) + ", the model needs " +
+                                     std::to_string(floats) + " (dense.bin holds " +
+                                     std::to_string(file_floats) + ")");
+    return reinterpret_cast<const float*>(dense.data()) + a.offset();
+  }
+  return Status::InvalidArgument(dir + ": no dense array " + name +
+                                 " (was the dense optimizer changed?)");
+}
+
 Status LoadCheckpointWeights(const std::string& dir, Model* model, ps::EmbeddingClient* client) {
   RETURN_IF_ERROR(VerifyCheckpoint(dir));
   ASSIGN_OR_RETURN(ckpt::CheckpointManifest m, ReadCheckpointManifest(dir));
@@ -404,25 +516,10 @@ Status LoadCheckpointWeights(const std::string& dir, Model* model, ps::Embedding
                                    std::to_string(client->NumVirtualShards()));
   ASSIGN_OR_RETURN(std::vector<std::string> chain, CheckpointChain(dir));
   RETURN_IF_ERROR(client->LoadShards(chain));
-  std::string dense;
-  {
-    std::FILE* f = std::fopen((dir + "/" + kDenseFileName).c_str(), "rb");
-    if (!f) return Status::NotFound(dir + ": no " + kDenseFileName);
-    char buf[1 << 16];
-    size_t got;
-    while ((got = std::fread(buf, 1, sizeof(buf), f)) > 0) dense.append(buf, got);
-    std::fclose(f);
-  }
-  for (const auto& a : m.dense_arrays()) {
-    if (a.name() != "values") continue;
-    if (a.floats() != model->dense_size() || (a.offset() + a.floats()) * 4 > dense.size())
-      return Status::InvalidArgument(dir + ": " + std::to_string(a.floats()) +
-                                     " dense values, the model has " +
-                                     std::to_string(model->dense_size()));
-    std::memcpy(model->dense_values(), dense.data() + a.offset() * 4, a.floats() * 4);
-    return Status::OK();
-  }
-  return Status::Corruption(dir + ": the manifest lists no dense values");
+  ASSIGN_OR_RETURN(std::string dense, ReadFileToString(dir + "/" + kDenseFileName));
+  ASSIGN_OR_RETURN(const float* values, DenseArrayIn(m, dense, "values", model->dense_size(), dir));
+  std::memcpy(model->dense_values(), values, model->dense_size() * sizeof(float));
+  return Status::OK();
 }
 
 }  // namespace ctrps::worker

@@ -49,8 +49,9 @@ StatusOr<ckpt::FileEntry> WriteCheckpointFile(const std::string& dir, const std:
 [[nodiscard]] Status CommitCheckpoint(const std::string& tmp_dir, const std::string& final_dir,
                                       const ckpt::CheckpointManifest& manifest);
 
-// The manifest of checkpoint `dir` (NotFound without one, Corruption if it
-// does not parse or is not a version this build reads).
+// The manifest of checkpoint `dir` (NotFound without one; Corruption if it
+// is empty, does not parse, fails its own checksum, names another step
+// than the directory's name, or is not a version this build reads).
 StatusOr<ckpt::CheckpointManifest> ReadCheckpointManifest(const std::string& dir);
 
 // Checks every file the manifest lists: present, size, crc32, and for
@@ -65,10 +66,13 @@ StatusOr<std::vector<std::string>> CheckpointChain(const std::string& dir);
 struct CheckpointListing {
   std::string name, path;
   int64_t step = -1;
-  bool whole = false;   // has a manifest (not verified)
+  // A "ckpt-N.tmp" directory: a commit that never happened. It is never a
+  // checkpoint, whatever it holds.
+  bool unfinished = false;
+  bool whole = false;   // committed, with a manifest that reads (not verified)
   bool incremental = false;
 };
-// Checkpoint directories under root (whole and unfinished *.tmp), by step.
+// Checkpoint directories under root (committed and unfinished *.tmp), by step.
 StatusOr<std::vector<CheckpointListing>> ListCheckpoints(const std::string& root);
 
 // The newest checkpoint under root whose whole chain verifies. Each newer
@@ -86,6 +90,20 @@ StatusOr<std::string> FindResumableCheckpoint(const std::string& root,
 [[nodiscard]] Status RecoverInterruptedCommits(const std::string& root,
                                                std::vector<std::string>* notes);
 
+// Deletes the unfinished "ckpt-N.tmp" directories under root (a writer
+// killed before its commit), each described in *notes. For the job's one
+// checkpoint writer, before it writes: never for a directory that another
+// job may be writing.
+[[nodiscard]] Status RemoveUnfinishedCheckpoints(const std::string& root,
+                                                 std::vector<std::string>* notes);
+
+// The disk store (storage.path) of the job whose checkpoints are in root,
+// recorded there when the job starts fresh: a re-run after a crash before
+// the first commit finds that store's rows are its own earlier attempt's
+// (no checkpoint holds them), not another job's.
+[[nodiscard]] Status RecordStorePath(const std::string& root, const std::string& store_path);
+bool StorePathRecorded(const std::string& root, const std::string& store_path);
+
 // Deletes unfinished *.tmp directories and all but the newest keep_last
 // whole checkpoints, never a checkpoint that a kept increment builds on.
 [[nodiscard]] Status ApplyCheckpointRetention(const std::string& root, int keep_last);
@@ -97,6 +115,13 @@ StatusOr<std::string> FindResumableCheckpoint(const std::string& root,
 [[nodiscard]] Status CheckCheckpointMatches(const ckpt::CheckpointManifest& m, const Model& model,
                                             const std::vector<std::pair<int, int>>& table_dims_slots,
                                             uint32_t virtual_shards, int num_workers);
+
+// The dense array `name` (values, or an optimizer state) of a checkpoint
+// inside `dense`, the bytes of its dense.bin: InvalidArgument naming `dir`
+// unless the manifest has it with `floats` floats that lie inside the file.
+StatusOr<const float*> DenseArrayIn(const ckpt::CheckpointManifest& m, const std::string& dense,
+                                    const std::string& name, uint64_t floats,
+                                    const std::string& dir);
 
 // For serving and evaluation: loads checkpoint `dir` (verified first, its
 // chain included) into `model` (dense values only) and `client` (tables

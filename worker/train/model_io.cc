@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <vector>
 
@@ -143,6 +144,10 @@ Status LoadModel(const std::string& dir, Model* model, ps::EmbeddingClient* clie
         return bad("table " + std::to_string(id) + " of width " + std::to_string(width) +
                    " does not match the model");
       const size_t rec = 8 + 4 * static_cast<size_t>(width);
+      // rows * rec must not wrap into the file's size (and rows then
+      // size the allocations below).
+      if (rows > std::numeric_limits<size_t>::max() / rec)
+        return bad("table " + std::to_string(id) + " claims " + std::to_string(rows) + " rows");
       ASSIGN_OR_RETURN(std::string bytes,
                        load_checked("table_" + std::to_string(id) + ".bin", crc, rows * rec));
       std::vector<Key> keys(rows);

@@ -67,7 +67,18 @@ struct TrainerOptions {
   // (asynchronous modes: the next step's rows may miss this step's update).
   bool overlap_pull = false;
   CheckpointOptions checkpoint;  // off unless checkpoint.dir is set
+  // Early stopping keeps the best evaluated model (dense values and
+  // embedding rows, in checkpoint format) here, and restores it when
+  // training ends, so the test evaluation and the saved model are the
+  // best one's. Empty: checkpoint.dir/best when checkpoints are on (a
+  // resume finds it there), else no snapshot (the last model is kept).
+  // Under mpirun it must be on a filesystem every rank sees.
+  std::string best_model_dir;
   Status Validate() const;
+  std::string BestModelDir() const {
+    if (!best_model_dir.empty()) return best_model_dir;
+    return checkpoint.enabled() ? checkpoint.dir + "/best" : std::string();
+  }
 };
 
 struct EvalResult {
@@ -85,6 +96,10 @@ struct TrainResult {
   double final_train_loss = 0;   // mean loss over the last logging window
   bool early_stopped = false;
   EvalResult last_valid, best_valid;
+  // Early stopping: the step of the best evaluation, and whether the model
+  // now holds that step's weights (restored when training went on past it).
+  int64_t best_valid_step = -1;
+  bool restored_best = false;
   bool has_valid = false;
   // Seconds spent per phase (read includes waiting for the parser). pull:
   // sending requests and, unless overlapped, waiting for the rows; allreduce:
@@ -92,6 +107,12 @@ struct TrainResult {
   // their acknowledgement (the BSP barrier); wait: agreeing with the other
   // workers that every one has a batch, and waiting for an overlapped pull.
   double read_s = 0, pull_s = 0, compute_s = 0, allreduce_s = 0, push_s = 0, wait_s = 0;
+  // Checkpoints of this run (periodic and final) that were committed, and
+  // that failed (a full disk, say: training went on, the earlier ones stay).
+  int checkpoints_written = 0, checkpoints_failed = 0;
+  // The checkpoint taken when training ended failed (why): a resume would
+  // repeat work, so the job reports an error once the model is saved.
+  std::string final_checkpoint_error;
 };
 
 class Trainer {
@@ -141,6 +162,8 @@ class Trainer {
   // when `requested` names one checkpoint. Starting afresh in a checkpoint
   // dir that already holds checkpoints (auto_resume off, or none of them
   // usable) is refused: the new run's checkpoints would mix with them.
+  // Unfinished "ckpt-N.tmp" directories in options.checkpoint.dir (an
+  // earlier attempt killed mid-commit) are never checkpoints: removed.
   // Worker 0 chooses; every worker restores dense weights, optimizer
   // state, its reader position and RNG; the servers (or the local store)
   // load the rows. Sets *resumed_from to the checkpoint used ("" when
@@ -148,8 +171,10 @@ class Trainer {
   [[nodiscard]] Status Resume(const std::string& requested, bool auto_resume,
                               std::string* resumed_from);
 
-  // Checkpoints written by this trainer, and the training pause they took.
+  // Checkpoints written by this trainer, those that failed, and the
+  // training pause they took.
   int checkpoints_written() const { return checkpoints_written_; }
+  int checkpoints_failed() const { return checkpoints_failed_; }
   double checkpoint_seconds() const { return checkpoint_seconds_; }
   // The training pause of each checkpoint attempted, in seconds.
   const std::vector<double>& checkpoint_pauses() const { return checkpoint_pauses_; }
@@ -174,12 +199,20 @@ class Trainer {
   // Writes a checkpoint of the state after step_ (every worker calls it at
   // the same step). Returns an error only when the workers cannot agree
   // (fatal); a checkpoint that fails to write is logged, reported in the
-  // metrics, and training goes on with the previous checkpoints intact.
+  // metrics, counted, and training goes on with the previous checkpoints
+  // intact (the final one's failure is kept for TrainResult).
   [[nodiscard]] Status Checkpoint(const LoopState& p, const std::string& reader_position);
   // Chief's part: shards, dense file, manifest, commit, retention.
   Status CommitCheckpointAsChief(const std::string& tmp, const std::string& final_dir,
                                  const LoopState& p, std::vector<ckpt::FileEntry> worker_files);
   Status RestoreFrom(const std::string& dir);
+  // Early stopping (trainer_best.cc): every worker calls SaveBest after an
+  // evaluation that is the best so far; a failure to write it is logged
+  // and leaves no snapshot. RestoreBest puts the snapshot of step `step`
+  // back (dense values and rows) if there is one.
+  bool KeepsBest() const;
+  Status SaveBest();
+  StatusOr<bool> RestoreBest(int64_t step);
   // Worker 0's status on every worker (empty bytes = OK).
   Status AgreeWithChief(const Status& chief_status, const std::string& what);
   StatusOr<bool> CheckpointDue();
@@ -214,6 +247,9 @@ class Trainer {
   int chain_length_ = 0;
   double last_checkpoint_time_ = 0;  // seconds since the trainer started, at the last one
   int checkpoints_written_ = 0;
+  int checkpoints_failed_ = 0;
+  int64_t best_saved_step_ = -1;  // the step of the best model's snapshot, -1: none
+  std::string final_checkpoint_error_;
   double checkpoint_seconds_ = 0;
   std::vector<double> checkpoint_pauses_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

@@ -10,6 +10,7 @@
 #include "worker/nn/dense_optimizer.h"
 #include "worker/train/clock.h"
 #include "worker/train/model_io.h"
+#include "common/status_wire.h"
 #include "worker/train/trainer.h"
 
 namespace ctrps::worker {
@@ -23,8 +24,7 @@ std::string WorkerFileName(int w) {
 }
 
 std::vector<char> StatusBytes(const Status& s) {
-  if (s.ok()) return {};
-  const std::string text = s.ToString();
+  const std::string text = EncodeStatus(s);
   return std::vector<char>(text.begin(), text.end());
 }
 
@@ -34,8 +34,7 @@ Status Trainer::AgreeWithChief(const Status& chief_status, const std::string& wh
   if (!group_ || group_->size() < 2) return chief_status;
   std::vector<char> bytes = StatusBytes(chief_status);
   RETURN_IF_ERROR(group_->Broadcast(&bytes, what));
-  if (bytes.empty()) return Status::OK();
-  return Status::Internal(std::string(bytes.begin(), bytes.end()));
+  return DecodeStatus(std::string(bytes.begin(), bytes.end()));
 }
 
 StatusOr<bool> Trainer::CheckpointDue() {
@@ -92,6 +91,7 @@ Status Trainer::Checkpoint(const LoopState& p, const std::string& reader_positio
       st.set_best_valid_logloss(p.result->best_valid.logloss);
       st.set_best_valid_rows(p.result->best_valid.rows);
     }
+    if (p.result->best_valid_step >= 0) st.set_best_valid_step(p.result->best_valid_step);
     st.set_finished(p.finished);
     st.set_early_stopped(p.result->early_stopped);
     auto entry = WriteCheckpointFile(tmp, WorkerFileName(me), st.SerializeAsString(),
@@ -101,7 +101,7 @@ Status Trainer::Checkpoint(const LoopState& p, const std::string& reader_positio
       const std::string b = "1" + entry->SerializeAsString();
       mine.assign(b.begin(), b.end());
     } else {
-      const std::string b = "0" + entry.status().ToString();
+      const std::string b = "0" + entry.status().message();
       mine.assign(b.begin(), b.end());
     }
     std::vector<std::vector<char>> all;
@@ -136,8 +136,10 @@ Status Trainer::Checkpoint(const LoopState& p, const std::string& reader_positio
   checkpoint_pauses_.push_back(secs);
   last_checkpoint_time_ = Since(started_);
   if (!outcome.ok()) {
-    spdlog::error("{} failed, training goes on and earlier checkpoints are intact: {}", what,
-                  outcome.message());
+    ++checkpoints_failed_;
+    if (p.finished) final_checkpoint_error_ = what + ": " + outcome.message();
+    spdlog::error("{} failed{}, earlier checkpoints are intact: {}", what,
+                  p.finished ? "" : ", training goes on", outcome.message());
     if (metrics_)
       metrics_->Write(JsonLine().Add("event", "checkpoint_failed").Add("step", step_)
                           .Add("error", outcome.message()));
@@ -229,7 +231,13 @@ Status Trainer::CommitCheckpointAsChief(const std::string& tmp, const std::strin
   last_checkpoint_ = fs::path(final_dir).filename().string();
   last_checkpoint_step_ = step_;
   chain_length_ = m.chain_length();
-  RETURN_IF_ERROR_CTX(ApplyCheckpointRetention(co.dir, co.keep_last), "checkpoint retention");
+  // The checkpoint is committed: failing to delete older ones does not
+  // make it a failed checkpoint (it would be counted as one, and its
+  // increments would build on a base the trainer thinks absent).
+  Status retention = ApplyCheckpointRetention(co.dir, co.keep_last);
+  if (!retention.ok())
+    spdlog::warn("{} written, but older checkpoints could not be removed: {}", last_checkpoint_,
+                 retention.message());
   const double secs = Since(t0);
   spdlog::info("checkpoint {}: {} rows{}, {:.1f} MB in {:.2f}s ({:.0f} MB/s)", last_checkpoint_,
                rows, incremental ? " changed since " + m.base() : std::string(" (full)"),
@@ -266,6 +274,14 @@ Status Trainer::Resume(const std::string& requested, bool auto_resume,
       for (const std::string& n : notes) spdlog::warn("checkpoint dir {}: {}", dir, n);
       if (!decision.ok()) break;
     }
+    if (decision.ok() && !own.empty()) {
+      // This job is its checkpoint dir's one writer, and it writes nothing
+      // yet: a "ckpt-N.tmp" there is a commit an earlier attempt never
+      // made (a kill mid-write), never a checkpoint.
+      std::vector<std::string> notes;
+      decision = RemoveUnfinishedCheckpoints(own, &notes);
+      for (const std::string& n : notes) spdlog::warn("checkpoint dir {}: {}", own, n);
+    }
     if (decision.ok() && !root.empty() && fs::exists(root + "/" + kCheckpointManifestName, ec)) {
       // One named checkpoint: it must be whole; no fallback.
       decision = VerifyCheckpoint(root);
@@ -288,10 +304,14 @@ Status Trainer::Resume(const std::string& requested, bool auto_resume,
     if (decision.ok() && chosen.empty() && !own.empty()) {
       // A fresh start must not mix its checkpoints with earlier ones.
       auto existing = ListCheckpoints(own);
-      if (existing.ok() && !existing->empty())
+      std::string newest;
+      if (existing.ok())
+        for (const CheckpointListing& l : *existing)
+          if (!l.unfinished) newest = l.name;
+      if (!newest.empty())
         decision = Status::FailedPrecondition(
-            "checkpoint.dir " + own + " already holds checkpoints (newest " +
-            existing->back().name + ") that this run would not resume from" +
+            "checkpoint.dir " + own + " already holds checkpoints (newest " + newest +
+            ") that this run would not resume from" +
             (auto_resume ? " (none of them is usable, see above)"
                          : " (checkpoint.auto_resume is false)") +
             ": move them away, or choose another checkpoint.dir");
@@ -300,14 +320,14 @@ Status Trainer::Resume(const std::string& requested, bool auto_resume,
   // Worker 0's choice (or error) goes to every worker.
   std::vector<char> bytes;
   if (chief) {
-    const std::string b = decision.ok() ? "P" + chosen : "E" + decision.ToString();
+    const std::string b = decision.ok() ? "P" + chosen : "E" + EncodeStatus(decision);
     bytes.assign(b.begin(), b.end());
   }
   if (group_ && group_->size() > 1)
     RETURN_IF_ERROR(group_->Broadcast(&bytes, "the choice of checkpoint to resume from"));
   const std::string b(bytes.begin(), bytes.end());
   if (b.empty()) return Status::Corruption("empty resume decision from worker 0");
-  if (b[0] == 'E') return Status::FailedPrecondition(b.substr(1));
+  if (b[0] == 'E') return DecodeStatus(b.substr(1));
   chosen = b.substr(1);
   if (chosen.empty()) return Status::OK();
   Status s = RestoreFrom(chosen);
@@ -337,17 +357,8 @@ Status Trainer::RestoreFrom(const std::string& dir) {
 
   // Dense values and optimizer state.
   ASSIGN_OR_RETURN(std::string dense, ReadFileToString(dir + "/" + kDenseFileName));
-  auto array = [&](const std::string& name, size_t floats) -> StatusOr<const float*> {
-    for (const auto& a : m.dense_arrays()) {
-      if (a.name() != name) continue;
-      if (a.floats() != floats || (a.offset() + a.floats()) * sizeof(float) > dense.size())
-        return Status::InvalidArgument(dir + ": dense array " + name + " has " +
-                                       std::to_string(a.floats()) + " floats, the model needs " +
-                                       std::to_string(floats));
-      return reinterpret_cast<const float*>(dense.data()) + a.offset();
-    }
-    return Status::InvalidArgument(dir + ": no dense array " + name +
-                                   " (was the dense optimizer changed?)");
+  auto array = [&](const std::string& name, size_t floats) {
+    return DenseArrayIn(m, dense, name, floats, dir);
   };
   ASSIGN_OR_RETURN(const float* values, array("values", model_->dense_size()));
   std::memcpy(model_->dense_values(), values, model_->dense_size() * sizeof(float));

@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/status_wire.h"
 #include "common/hash.h"
 #include "worker/eval/auc.h"
 #include "worker/train/clock.h"
@@ -119,14 +120,14 @@ StatusOr<EvalResult> Trainer::GlobalMetrics(const std::vector<float>& scores,
       reply[0] = 1;
       std::memcpy(reply.data() + 1, &*r, sizeof(EvalResult));
     } else {
-      const std::string text = r.status().ToString();
+      const std::string text = EncodeStatus(r.status());
       reply.assign(1, 0);
       reply.insert(reply.end(), text.begin(), text.end());
     }
   }
   RETURN_IF_ERROR(group_->Broadcast(&reply, what));
   if (reply.empty()) return Status::Corruption(what + ": empty reply from worker 0");
-  if (reply[0] != 1) return Status::Internal(std::string(reply.begin() + 1, reply.end()));
+  if (reply[0] != 1) return DecodeStatus(std::string(reply.begin() + 1, reply.end()));
   if (reply.size() != 1 + sizeof(EvalResult))
     return Status::Corruption(what + ": malformed reply from worker 0");
   EvalResult r;

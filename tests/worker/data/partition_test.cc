@@ -118,20 +118,20 @@ TEST_P(ExactlyOnceTest, EveryLineReadOnceOverAllReaders) {
 
 INSTANTIATE_TEST_SUITE_P(Readers, ExactlyOnceTest,
                          ::testing::Combine(::testing::Range(1, 8),
-                                            ::testing::Values(GzipSplit::kRoundRobinFiles, GzipSplit::kLineModulo)),
+                                            ::testing::Values(GzipSplit::kWholeFilesBySize, GzipSplit::kLineModulo)),
                          [](const ::testing::TestParamInfo<std::tuple<int, GzipSplit>>& info) {
                            return std::to_string(std::get<0>(info.param)) + "_readers_" +
-                                  (std::get<1>(info.param) == GzipSplit::kRoundRobinFiles ? "gzip_round_robin"
+                                  (std::get<1>(info.param) == GzipSplit::kWholeFilesBySize ? "gzip_by_size"
                                                                                            : "gzip_line_modulo");
                          });
 
 TEST(PartitionTest, ReadersKeepFileOrderWithinTheirPartition) {
   Fixture fx = MakeFixture(TestDir(), /*with_gzip=*/false);
-  LineList one = ReadPartition(fx.files, ReaderOptions(0, 1, GzipSplit::kRoundRobinFiles));
+  LineList one = ReadPartition(fx.files, ReaderOptions(0, 1, GzipSplit::kWholeFilesBySize));
   EXPECT_EQ(one, fx.all_lines);  // a single reader reads everything in order
   LineList concat;
   for (int i = 0; i < 3; ++i) {
-    LineList part = ReadPartition(fx.files, ReaderOptions(i, 3, GzipSplit::kRoundRobinFiles));
+    LineList part = ReadPartition(fx.files, ReaderOptions(i, 3, GzipSplit::kWholeFilesBySize));
     concat.insert(concat.end(), part.begin(), part.end());
   }
   EXPECT_EQ(concat, fx.all_lines);  // byte ranges are contiguous and ordered
@@ -142,7 +142,7 @@ TEST(PartitionTest, MoreReadersThanLinesAndBytes) {
   InputFile f{WriteFile(dir + "/two.txt", "x\ny"), 3, false};
   int total = 0;
   for (int i = 0; i < 7; ++i) {
-    LineList part = ReadPartition({f}, ReaderOptions(i, 7, GzipSplit::kRoundRobinFiles));
+    LineList part = ReadPartition({f}, ReaderOptions(i, 7, GzipSplit::kWholeFilesBySize));
     EXPECT_LE(part.size(), 1u);
     total += static_cast<int>(part.size());
   }
@@ -155,7 +155,7 @@ TEST(PartitionTest, HeaderGoesToTheOwnerOfOffsetZeroOrToAllGzipReaders) {
   InputFile plain{WriteFile(dir + "/p.csv", content), content.size(), false};
   InputFile gz{WriteGzip(dir + "/q.csv.gz", content), 0, true};
   gz.size_bytes = testing::ReadFileBytes(gz.path).size();
-  for (GzipSplit split : {GzipSplit::kRoundRobinFiles, GzipSplit::kLineModulo}) {
+  for (GzipSplit split : {GzipSplit::kWholeFilesBySize, GzipSplit::kLineModulo}) {
     int headers = 0;
     size_t rows = 0;
     for (int i = 0; i < 3; ++i) {
@@ -185,6 +185,38 @@ TEST(PartitionTest, PlanSplitsBytesEvenlyAndDealsGzipRoundRobin) {
   EXPECT_TRUE(slices[2].gzip);
 }
 
+// Uneven .gz files are dealt by size, so no worker reads most of the bytes
+// while another idles (before: the k-th file to reader k mod N, here
+// 200 vs 20 bytes for two readers).
+TEST(PartitionTest, PlanDealsGzipFilesBySize) {
+  std::vector<InputFile> files = {{"g0", 100, true}, {"g1", 10, true}, {"g2", 100, true},
+                                  {"g3", 10, true},  {"p", 40, false}, {"g4", 0, true}};
+  std::vector<uint64_t> load(2, 0);
+  std::vector<int> owners(files.size(), 0);
+  for (int i = 0; i < 2; ++i) {
+    PartitionOptions options;
+    options.num_readers = 2;
+    options.reader_index = i;
+    for (const FileSlice& s : PlanPartition(files, options)) {
+      if (!s.gzip) continue;
+      load[i] += files[s.file_index].size_bytes;
+      ++owners[s.file_index];
+    }
+  }
+  EXPECT_EQ(load[0], 110u);
+  EXPECT_EQ(load[1], 110u);
+  for (int f : {0, 1, 2, 3}) EXPECT_EQ(owners[f], 1) << "file " << f << " read once";
+  EXPECT_EQ(owners[5], 0);  // empty: nobody's
+  // Equal sizes: round-robin in list order, as before.
+  std::vector<InputFile> same = {{"a", 10, true}, {"b", 10, true}, {"c", 10, true}};
+  PartitionOptions options;
+  options.num_readers = 2;
+  options.reader_index = 1;
+  auto slices = PlanPartition(same, options);
+  ASSERT_EQ(slices.size(), 1u);
+  EXPECT_EQ(slices[0].file_index, 1);
+}
+
 TEST(PartitionOptionsTest, Validate) {
   PartitionOptions options;
   EXPECT_TRUE(options.Validate().ok());
@@ -200,7 +232,7 @@ TEST(PartitionOptionsTest, Validate) {
 TEST(PartitionReaderTest, SeekToPositionResumesExactlyAtEveryLine) {
   Fixture fx = MakeFixture(TestDir(), /*with_gzip=*/true);
   for (int n : {1, 3}) {
-    for (GzipSplit split : {GzipSplit::kRoundRobinFiles, GzipSplit::kLineModulo}) {
+    for (GzipSplit split : {GzipSplit::kWholeFilesBySize, GzipSplit::kLineModulo}) {
       for (int i = 0; i < n; ++i) {
         PartitionReaderOptions options = ReaderOptions(i, n, split);
         LineList full = ReadPartition(fx.files, options);
@@ -228,7 +260,7 @@ TEST(PartitionReaderTest, SeekRejectsForeignOrBrokenPositions) {
   std::string dir = TestDir();
   std::string content = "aaaa\nbbbb\ncccc\ndddd\n";
   std::vector<InputFile> files = {{WriteFile(dir + "/x.txt", content), content.size(), false}};
-  auto reader = MustOpen(files, ReaderOptions(1, 2, GzipSplit::kRoundRobinFiles));
+  auto reader = MustOpen(files, ReaderOptions(1, 2, GzipSplit::kWholeFilesBySize));
   ReadPosition pos;
   pos.file_index = 0;
   pos.byte_offset = 2;  // before this reader's range [10, 20)
@@ -253,7 +285,7 @@ TEST(PartitionReaderTest, LocationGivesAbsoluteLineNumbersForMidFileReaders) {
   for (int i = 1; i <= 100; ++i) content += "line" + std::to_string(i) + "\n";
   std::vector<InputFile> files = {{WriteFile(dir + "/f.txt", content), content.size(), false}};
   for (int i = 0; i < 4; ++i) {
-    auto reader = MustOpen(files, ReaderOptions(i, 4, GzipSplit::kRoundRobinFiles));
+    auto reader = MustOpen(files, ReaderOptions(i, 4, GzipSplit::kWholeFilesBySize));
     InputLine line;
     while (*reader->Next(&line)) {
       std::string number(line.text.substr(4));
@@ -261,7 +293,7 @@ TEST(PartitionReaderTest, LocationGivesAbsoluteLineNumbersForMidFileReaders) {
     }
   }
   // Beyond the scan budget the location falls back to the byte offset.
-  PartitionReaderOptions options = ReaderOptions(3, 4, GzipSplit::kRoundRobinFiles);
+  PartitionReaderOptions options = ReaderOptions(3, 4, GzipSplit::kWholeFilesBySize);
   options.max_line_number_scan_bytes = 10;
   auto reader = MustOpen(files, options);
   InputLine line;

@@ -444,6 +444,16 @@ TEST(CheckpointFaultTest, CorruptNewestFallsBackToPreviousWhole) {
        [&](const std::string& c) {
          std::ofstream(c + "/" + kCheckpointManifestName, std::ios::trunc) << "garbage";
        }},
+      {"empty manifest",
+       [&](const std::string& c) { fs::resize_file(c + "/" + kCheckpointManifestName, 0); }},
+      {"truncated manifest",
+       [&](const std::string& c) {
+         const std::string m = c + "/" + kCheckpointManifestName;
+         fs::resize_file(m, fs::file_size(m) - 7);
+       }},
+      {"missing manifest", [&](const std::string& c) { fs::remove(c + "/" + kCheckpointManifestName); }},
+      {"flipped manifest byte",
+       [&](const std::string& c) { FlipByte(c + "/" + kCheckpointManifestName, 3); }},
   };
   for (const Case& c : cases) {
     const std::string copy = FreshDir("ckpt-corrupt-case");
@@ -472,6 +482,64 @@ TEST(CheckpointFaultTest, CorruptNewestFallsBackToPreviousWhole) {
   }
 }
 
+// The manifest has its own checksum: every single-bit flip in it (here one
+// bit of every byte) makes the checkpoint damaged, so a resume falls back
+// past it. Before, a flip in dense_optimizer_steps, say, passed verify and
+// resume and silently changed the model; one in step or num_workers made
+// the resume fail instead of falling back.
+TEST(CheckpointFaultTest, EveryManifestBitFlipIsDetected) {
+  const std::string dir = FreshDir("ckpt-manifest-flips");
+  {
+    Job job(Every(dir, 10, 1, 5), 20);
+    ASSERT_TRUE(job.Run().ok());
+  }
+  const std::string newest = Newest(dir);
+  const std::string path = newest + "/" + kCheckpointManifestName;
+  const uint64_t size = fs::file_size(path);
+  std::ifstream in(path, std::ios::binary);
+  const std::string original((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_EQ(original.size(), size);
+  int passed = 0;
+  std::string first;
+  for (uint64_t i = 0; i < size; ++i) {
+    std::string bytes = original;
+    bytes[i] = static_cast<char>(bytes[i] ^ (1 << (i % 8)));
+    std::ofstream(path, std::ios::trunc | std::ios::binary) << bytes;
+    if (VerifyCheckpoint(newest).ok()) {
+      if (first.empty()) first = "byte " + std::to_string(i);
+      ++passed;
+    }
+  }
+  std::ofstream(path, std::ios::trunc | std::ios::binary) << original;
+  EXPECT_EQ(passed, 0) << passed << " of " << size << " flips pass verify, the first at " << first;
+  EXPECT_TRUE(VerifyCheckpoint(newest).ok());
+}
+
+// A version 1 manifest (written before manifests had a checksum) is read.
+TEST(CheckpointFaultTest, ManifestWithoutChecksumOfVersionOneIsRead) {
+  const std::string dir = FreshDir("ckpt-manifest-v1");
+  {
+    Job job(Every(dir, 10, 1, 5), 10);
+    ASSERT_TRUE(job.Run().ok());
+  }
+  const std::string newest = Newest(dir);
+  auto m = ReadCheckpointManifest(newest);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_TRUE(m->has_manifest_crc32c());
+  m->set_format_version(1);
+  m->clear_manifest_crc32c();
+  std::string bytes;
+  ASSERT_TRUE(m->SerializeToString(&bytes));
+  std::ofstream(newest + "/" + kCheckpointManifestName, std::ios::trunc | std::ios::binary) << bytes;
+  EXPECT_TRUE(VerifyCheckpoint(newest).ok());
+  // A version 2 manifest without its checksum is damaged.
+  m->set_format_version(2);
+  ASSERT_TRUE(m->SerializeToString(&bytes));
+  std::ofstream(newest + "/" + kCheckpointManifestName, std::ios::trunc | std::ios::binary) << bytes;
+  Status s = VerifyCheckpoint(newest);
+  EXPECT_NE(s.message().find("does not end with its checksum"), std::string::npos) << s.ToString();
+}
+
 TEST(CheckpointFaultTest, ManifestNamingAbsentFileIsDetected) {
   const std::string dir = FreshDir("ckpt-absent");
   {
@@ -485,9 +553,10 @@ TEST(CheckpointFaultTest, ManifestNamingAbsentFileIsDetected) {
   e->set_path("shard-9999.rows");
   e->set_bytes(10);
   e->set_kind(ckpt::FileEntry::SHARD);
-  std::string bytes;
-  ASSERT_TRUE(m->SerializeToString(&bytes));
-  std::ofstream(newest + "/" + kCheckpointManifestName, std::ios::trunc | std::ios::binary) << bytes;
+  // Rewritten with a valid checksum (a manifest that lies, not a damaged one).
+  const std::string tmp = newest + ".tmp";
+  fs::rename(newest, tmp);
+  ASSERT_TRUE(CommitCheckpoint(tmp, newest, *m).ok());
   Status s = VerifyCheckpoint(newest);
   EXPECT_NE(s.message().find("shard-9999.rows listed in the manifest is missing"), std::string::npos)
       << s.ToString();
@@ -531,6 +600,11 @@ TEST(CheckpointFaultTest, FullDiskLeavesEarlierCheckpointsIntact) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(job.trainer->step(), 12);
   EXPECT_EQ(job.trainer->checkpoints_written(), 1);
+  // Counted, and the final one's failure reported (the job then exits 1).
+  EXPECT_EQ(r->checkpoints_written, 1);
+  EXPECT_EQ(r->checkpoints_failed, 2);  // step 10 and the final one, step 12
+  EXPECT_NE(r->final_checkpoint_error.find(CheckpointName(12)), std::string::npos)
+      << r->final_checkpoint_error;
   auto all = ListCheckpoints(dir);
   ASSERT_TRUE(all.ok());
   ASSERT_EQ(all->size(), 1u) << "a failed checkpoint left a directory behind";
@@ -582,11 +656,57 @@ TEST(CheckpointFaultTest, FreshStartRefusesADirWithCheckpoints) {
   Status s = fresh.Run("", /*auto_resume=*/false);
   EXPECT_NE(s.message().find("already holds checkpoints (newest ckpt-0000000010)"),
             std::string::npos) << s.ToString();
+  // One code name, not the decision's wrapped in another.
+  EXPECT_EQ(s.ToString().find("Failed precondition: Failed precondition"), std::string::npos)
+      << s.ToString();
+  EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition);
   // Every checkpoint damaged: refused too, rather than overwritten.
   FlipByte(dir + "/" + CheckpointName(10) + "/dense.bin", 3);
   Job again(Every(dir, 10, 1));
   s = again.Run();
   EXPECT_NE(s.message().find("none of them is usable"), std::string::npos) << s.ToString();
+}
+
+// A kill during the first checkpoint's write leaves only "ckpt-N.tmp": the
+// same command run again starts fresh (and removes it) instead of refusing
+// a directory that holds no checkpoint. Beside a whole checkpoint, a .tmp
+// is ignored and removed too, and the resume uses the whole one.
+TEST(CheckpointFaultTest, LeftoverTmpIsNeverACheckpoint) {
+  const std::string dir = FreshDir("ckpt-tmp-only");
+  fs::create_directories(dir + "/" + CheckpointName(20) + ".tmp");
+  std::ofstream(dir + "/" + CheckpointName(20) + ".tmp/dense.bin") << "half written";
+  Job fresh(Every(dir, 10, 1), 10);
+  Status s = fresh.Run();
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_FALSE(fs::exists(dir + "/" + CheckpointName(20) + ".tmp"));
+  EXPECT_TRUE(VerifyCheckpoint(dir + "/" + CheckpointName(10)).ok());
+  // With auto_resume off too (a fresh start by choice).
+  const std::string dir2 = FreshDir("ckpt-tmp-only-2");
+  fs::create_directories(dir2 + "/" + CheckpointName(30) + ".tmp");
+  Job fresh2(Every(dir2, 10, 1), 10);
+  s = fresh2.Run("", /*auto_resume=*/false);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  // Newer than a whole checkpoint: the resume goes on from the whole one.
+  fs::create_directories(dir + "/" + CheckpointName(40) + ".tmp");
+  Job resumed(Every(dir, 10, 1), 20);
+  std::string from;
+  ASSERT_TRUE(resumed.trainer->Resume("", true, &from).ok());
+  EXPECT_EQ(fs::path(from).filename().string(), CheckpointName(10));
+  EXPECT_FALSE(fs::exists(dir + "/" + CheckpointName(40) + ".tmp"));
+}
+
+// The disk store a fresh job uses is recorded in its checkpoint dir, so a
+// re-run can tell its own earlier attempt's rows from another job's.
+TEST(CheckpointFaultTest, StorePathIsRecorded) {
+  const std::string dir = FreshDir("ckpt-store-path");
+  EXPECT_FALSE(StorePathRecorded(dir, "some/store"));
+  ASSERT_TRUE(RecordStorePath(dir, "some/store").ok());
+  EXPECT_TRUE(StorePathRecorded(dir, "some/store"));
+  EXPECT_TRUE(StorePathRecorded(dir, "some/./store/"));
+  EXPECT_FALSE(StorePathRecorded(dir, "other/store"));
+  auto all = ListCheckpoints(dir);
+  ASSERT_TRUE(all.ok());
+  EXPECT_TRUE(all->empty());
 }
 
 TEST(CheckpointFaultTest, RefusesCheckpointOfAnotherModel) {
