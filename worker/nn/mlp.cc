@@ -137,6 +137,7 @@ void Mlp::ForwardFolded(const MatrixF& x, const MatrixF& w0) {
 void Mlp::ForwardImpl(const MatrixF& x, bool training, const MatrixF* w0) {
   if (w0 == nullptr) CHECK_EQ(x.rows(), in_dim());
   last_folded_ = w0 != nullptr;
+  serving_call_ = !training && !kernels_.empty();
   const Eigen::Index B = x.cols();
   const bool drop = training && dropout_ > 0.0f && dims_.size() > 2;
   const uint64_t call = drop ? dropout_calls_++ : 0;
@@ -163,11 +164,19 @@ void Mlp::ForwardColumns(const MatrixF& x, int64_t b0, int64_t b1, bool drop, ui
     const Linear& layer = layers_[l];
     const MatrixF& in = l > 0 ? acts_[l - 1] : x;
     MatrixF& a = acts_[l];
-    BroadcastBias(layer.bias().data(), b0, b1, &a);
-    if (l == 0 && w0 != nullptr) {
-      a.middleCols(b0, n).noalias() += *w0 * in.middleCols(b0, n);
+    const LinearKernel* kernel =
+        serving_call_ && !(l == 0 && w0 != nullptr) && l < static_cast<int>(kernels_.size())
+            ? kernels_[l]
+            : nullptr;
+    if (kernel != nullptr) {  // serving: W x + b from the kernel's own weights
+      kernel->Apply(in.data() + b0 * in.rows(), n, a.data() + b0 * a.rows());
     } else {
-      a.middleCols(b0, n).noalias() += layer.weight() * in.middleCols(b0, n);
+      BroadcastBias(layer.bias().data(), b0, b1, &a);
+      if (l == 0 && w0 != nullptr) {
+        a.middleCols(b0, n).noalias() += *w0 * in.middleCols(b0, n);
+      } else {
+        a.middleCols(b0, n).noalias() += layer.weight() * in.middleCols(b0, n);
+      }
     }
     if (!taps_.empty() && taps_[l] != nullptr) *taps_[l] = a;
     if (act_[l] == Act::kReluDropout) {

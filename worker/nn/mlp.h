@@ -24,6 +24,16 @@
 
 namespace ctrps::worker {
 
+// Serving: one linear map computed from weights held elsewhere (a pruned
+// layer's sparse form, worker/serve/sparse_engine.h). Apply writes
+// y(:, b) = W x(:, b) + bias for the n columns (x in x n, y out x n,
+// column-major, contiguous), no activation. Not used in training.
+class LinearKernel {
+ public:
+  virtual ~LinearKernel() = default;
+  virtual void Apply(const float* x, int64_t n, float* y) const = 0;
+};
+
 // How layer l of an MLP is built: full (rank 0) or low rank.
 struct MlpLayerRank {
   int rank = 0;       // 0: one dims[l+1] x dims[l] layer; k > 0: two thin layers through k
@@ -62,6 +72,12 @@ class Mlp {
   // pre-activation output of linear map l (dims x B) into *taps[l] (null:
   // not tapped). Single-threaded Forward only. Empty vector: none.
   void SetTaps(std::vector<MatrixF*> taps) { taps_ = std::move(taps); }
+  // Serving kernels: while set, an inference Forward computes linear map l
+  // with kernels[l] (null: its own GEMM) instead of its weight, except a
+  // folded first layer (ForwardFolded). Empty vector: none.
+  void SetServingKernels(std::vector<const LinearKernel*> kernels) {
+    kernels_ = std::move(kernels);
+  }
   // Forward FLOPs per example (2 per multiply-add).
   double FlopsPerExample() const;
 
@@ -76,6 +92,8 @@ class Mlp {
   std::vector<Act> act_;          // per linear map: what follows it
   std::vector<int> stream_;       // per linear map: its dropout stream (the layer index)
   std::vector<MatrixF*> taps_;
+  std::vector<const LinearKernel*> kernels_;
+  bool serving_call_ = false;  // the current Forward is an inference one
   float dropout_ = 0;
   uint64_t dropout_seed_ = 0;
   uint64_t dropout_calls_ = 0;

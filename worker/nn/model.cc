@@ -210,6 +210,28 @@ Status ModelBase::SetLayerTaps(const std::vector<std::pair<std::string, MatrixF*
   return Status::OK();
 }
 
+Status ModelBase::SetServingKernels(
+    const std::vector<std::pair<std::string, const LinearKernel*>>& kernels) {
+  std::vector<std::vector<const LinearKernel*>> per_mlp(mlps_.size());
+  for (size_t m = 0; m < mlps_.size(); ++m) per_mlp[m].assign(mlps_[m]->num_layers(), nullptr);
+  for (const auto& [name, kernel] : kernels) {
+    bool found = false;
+    for (size_t m = 0; m < mlps_.size() && !found; ++m)
+      for (int l = 0; l < mlps_[m]->num_layers() && !found; ++l)
+        if (mlps_[m]->layer_name(l) == name) {
+          per_mlp[m][l] = kernel;
+          found = true;
+        }
+    if (!found) return Status::NotFound("the model has no linear layer '" + name + "'");
+  }
+  for (size_t m = 0; m < mlps_.size(); ++m) {
+    const bool any = std::any_of(per_mlp[m].begin(), per_mlp[m].end(),
+                                 [](const LinearKernel* p) { return p != nullptr; });
+    mlps_[m]->SetServingKernels(any ? per_mlp[m] : std::vector<const LinearKernel*>());
+  }
+  return Status::OK();
+}
+
 std::vector<MlpLayerRank> MlpRanks(const ModelOptions& options, const std::string& prefix,
                                    int num_layers) {
   std::vector<MlpLayerRank> ranks;

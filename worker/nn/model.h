@@ -46,6 +46,8 @@ struct DenseParamInfo {
   size_t offset = 0;  // into the flat value/grad buffers
 };
 
+class LinearKernel;  // mlp.h
+
 enum class ModelType { kLR, kFM, kFwFM, kDeepFM, kDeepFwFM, kDCNv2, kDLRM };
 
 const char* ModelTypeName(ModelType t);
@@ -143,6 +145,13 @@ class Model {
   // NotFound for a name the model does not have.
   [[nodiscard]] virtual Status SetLayerTaps(
       const std::vector<std::pair<std::string, MatrixF*>>& taps) = 0;
+
+  // Serving: linear maps ("mlp.1", "top_mlp.0"; the names SetLayerTaps
+  // takes) computed by the given kernels in inference Forwards (e.g. a
+  // pruned layer's sparse form; the kernels outlive their use). An empty
+  // list removes them. NotFound for a name the model does not have.
+  [[nodiscard]] virtual Status SetServingKernels(
+      const std::vector<std::pair<std::string, const LinearKernel*>>& kernels) = 0;
 
   // Position of the dropout mask stream (training Forward calls so far).
   // Masks are a pure function of (seed, this counter), so a checkpoint that

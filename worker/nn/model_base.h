@@ -21,6 +21,8 @@ class ModelBase : public Model {
   float* dense_grads() override { return params_.grads(); }
   size_t dense_size() const override { return params_.size(); }
   Status SetLayerTaps(const std::vector<std::pair<std::string, MatrixF*>>& taps) override;
+  Status SetServingKernels(
+      const std::vector<std::pair<std::string, const LinearKernel*>>& kernels) override;
 
  protected:
   ModelOptions options_;

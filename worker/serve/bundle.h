@@ -12,6 +12,7 @@
 #include "worker/data/batch.h"
 #include "worker/data/line_parser.h"
 #include "worker/nn/model.h"
+#include "worker/serve/sparse_kernels.h"
 
 namespace ctrps::worker::serve {
 
@@ -50,6 +51,34 @@ struct TableEntry {
   uint32_t crc32 = 0;
   uint64_t file_bytes = 0;
   int init_zero_prefix = 0;  // kKeySeededInit: leading floats of a new row that are 0
+  // Persisted as proto TableLayout: never renumber.
+  enum class Layout : uint32_t { kDenseRows = 0, kSparseRows = 1 };
+  Layout layout = Layout::kDenseRows;
+  uint64_t nnz = 0;  // kSparseRows: stored values
+};
+
+// A pruned MLP weight ("<layer>.weight") stored by its non-zeros.
+struct SparseWeight {
+  std::string layer;  // "mlp.1"
+  CsrMatrix csr;      // out x in
+};
+
+// The surviving field pairs of a pruned FwFM's R: r_ij = (R_ij + R_ji) / 2 != 0, i < j.
+struct FieldPairList {
+  std::string tensor;  // "fwfm.r"; empty: none stored
+  int num_fields = 0;
+  std::vector<uint16_t> first, second;  // i < j, ascending by (i, j)
+  std::vector<float> values;
+};
+
+// The sparse parts of a pruned model (bundle format 3). The manifest's
+// `dense` still lists every tensor, these included (expanded with zeros), so
+// the model loads as any other; the writer leaves the covered dense tensors
+// out of model.pb.
+struct SparseParts {
+  std::vector<SparseWeight> weights;
+  FieldPairList pairs;
+  bool empty() const { return weights.empty() && pairs.tensor.empty(); }
 };
 
 struct BundleManifest {
@@ -59,6 +88,7 @@ struct BundleManifest {
   std::vector<TableEntry> tables;
   UnknownKeyRows unknown_keys;
   std::string compression_method;  // empty: uncompressed
+  SparseParts sparse;              // pruned models: empty when dense
   std::string source;
 };
 

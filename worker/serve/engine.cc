@@ -1,5 +1,6 @@
 #include "worker/serve/engine.h"
 
+#include <algorithm>
 #include <cmath>
 #include <unordered_map>
 
@@ -16,6 +17,7 @@ struct InferenceEngine::Shared {
   std::vector<MappedTable> tables;
   bool init_unknown = false;                  // unknown keys get key-seeded rows, not zeros
   std::vector<storage::RowInitOptions> init;  // per table
+  std::unique_ptr<const SparseFactorPath> sparse;  // pruned factor models
 };
 
 namespace {
@@ -78,10 +80,16 @@ StatusOr<std::unique_ptr<InferenceEngine>> InferenceEngine::Open(const std::stri
   }
   shared->init_unknown =
       shared->manifest.unknown_keys.policy == UnknownKeyRows::Policy::kKeySeededInit;
+  const bool pruned =
+      !shared->manifest.sparse.empty() ||
+      std::any_of(shared->manifest.tables.begin(), shared->manifest.tables.end(),
+                  [](const TableEntry& t) { return t.layout == TableEntry::Layout::kSparseRows; });
+  if (pruned) shared->sparse = SparseFactorPath::Build(shared->manifest);
   std::unique_ptr<InferenceEngine> engine(new InferenceEngine(shared));
   RETURN_IF_ERROR_CTX(LoadDense(shared->manifest, engine->model_.get()),
                       dir + "/" + kBundleModelFile);
   engine->model_->PrepareForServing();
+  RETURN_IF_ERROR_CTX(engine->InstallKernels(engine->model_.get()), dir + "/" + kBundleModelFile);
   return engine;
 }
 
@@ -100,14 +108,54 @@ InferenceEngine::InferenceEngine(std::shared_ptr<const Shared> shared)
     fr.index.assign(1, 0);
     fr.rows.resize(model_->RowWidth(f), 1);
   }
+  if (shared_->sparse) {
+    shared_->sparse->InitScratch(&sparse_scratch_);
+    sparse_rows_.assign(static_cast<size_t>(kSparseTile) * F * shared_->sparse->row_width(), 0.0f);
+  }
+}
+
+bool InferenceEngine::sparse_path() const { return shared_->sparse != nullptr; }
+
+std::string InferenceEngine::DescribeSparsePath() const {
+  if (shared_->sparse) return shared_->sparse->Describe();
+  if (kernels_.empty()) return "none (dense model)";
+  std::string s = "dense model with sparse kernels for";
+  for (const auto& k : kernels_)
+    s += " " + std::to_string(k->csr().rows) + "x" + std::to_string(k->csr().cols) + " (density " +
+         std::to_string(k->csr().density()) + ")";
+  return s;
 }
 
 InferenceEngine::~InferenceEngine() = default;
+
+Status InferenceEngine::InstallKernels(Model* model) {
+  const SparseParts& sp = manifest_->sparse;
+  if (shared_->sparse || sp.weights.empty()) return Status::OK();
+  if (kernels_.empty()) {
+    for (const SparseWeight& w : sp.weights) {
+      if (w.csr.density() > kTileMaxDensity) continue;
+      const DenseTensor* bias = nullptr;
+      for (const DenseTensor& t : manifest_->dense)
+        if (t.name == w.layer + ".bias") bias = &t;
+      if (bias == nullptr || bias->rows != w.csr.rows || bias->cols != 1)
+        return Status::Corruption("sparse.weights '" + w.layer + "' has no bias '" + w.layer +
+                                  ".bias' of " + std::to_string(w.csr.rows) + " x 1");
+      kernels_.push_back(std::make_unique<SparseLinearKernel>(w.csr, bias->values));
+    }
+  }
+  std::vector<std::pair<std::string, const LinearKernel*>> named;
+  size_t k = 0;
+  for (const SparseWeight& w : sp.weights)
+    if (w.csr.density() <= kTileMaxDensity) named.push_back({w.layer, kernels_[k++].get()});
+  return model->SetServingKernels(named).WithContext("sparse.weights");
+}
 
 std::unique_ptr<InferenceEngine> InferenceEngine::Fork() const {
   std::unique_ptr<InferenceEngine> e(new InferenceEngine(shared_));
   std::copy_n(model_->dense_values(), model_->dense_size(), e->model_->dense_values());
   e->model_->PrepareForServing();
+  const Status st = e->InstallKernels(e->model_.get());
+  CHECK(st.ok()) << st.ToString();  // installed at Open
   return e;
 }
 
@@ -129,8 +177,23 @@ void InferenceEngine::PredictBatchLogits(const Batch& batch, float* logits) {
   const int B = batch.size();
   if (B == 0) return;
   CHECK_EQ(batch.num_fields, num_fields()) << "batch parsed for another model";
-  builder_.Build(batch, &batch_);
   const int F = num_fields();
+  if (shared_->sparse) {
+    const SparseFactorPath& sp = *shared_->sparse;
+    const size_t W = static_cast<size_t>(sp.row_width());
+    for (int b0 = 0; b0 < B; b0 += kSparseTile) {
+      const int n = std::min(kSparseTile, B - b0);
+      for (int t = 0; t < n; ++t) {
+        const Key* keys = &batch.keys[static_cast<size_t>(b0 + t) * F];
+        float* rows = sparse_rows_.data() + static_cast<size_t>(t) * F * W;
+        for (int f = 0; f < F; ++f) unknown_keys_ += !LookupRow(f, keys[f], rows + f * W);
+      }
+      sp.Tile(sparse_rows_.data(), &batch.values[static_cast<size_t>(b0) * F], n,
+              &sparse_scratch_, logits + b0);
+    }
+    return;
+  }
+  builder_.Build(batch, &batch_);
   for (int f = 0; f < F; ++f) {
     FieldRows& fr = batch_.fields[f];
     const MappedTable& t = shared_->tables[f];
@@ -159,6 +222,12 @@ void InferenceEngine::PredictBatch(const Batch& batch, float* probabilities) {
 
 float InferenceEngine::PredictRowLogit(const Key* keys, const float* values) {
   const int F = num_fields();
+  if (shared_->sparse) {
+    const int W = shared_->sparse->row_width();
+    float* rows = sparse_rows_.data();
+    for (int f = 0; f < F; ++f) unknown_keys_ += !LookupRow(f, keys[f], rows + f * W);
+    return shared_->sparse->Row(rows, values, &sparse_scratch_);
+  }
   for (int f = 0; f < F; ++f) {
     FieldRows& fr = row_.fields[f];
     fr.unique_keys[0] = keys[f];
@@ -170,6 +239,8 @@ float InferenceEngine::PredictRowLogit(const Key* keys, const float* values) {
     row_model_ = MustNewModel(manifest_->model);
     std::copy_n(model_->dense_values(), model_->dense_size(), row_model_->dense_values());
     row_model_->PrepareForServing();
+    const Status st = InstallKernels(row_model_.get());
+    CHECK(st.ok()) << st.ToString();  // installed at Open
   }
   row_model_->Forward(row_, /*training=*/false, &row_logits_);
   return row_logits_[0];

@@ -18,6 +18,16 @@
 // coordinates there), interactions that need the full vectors decode them,
 // and low-rank layers run as their two thin GEMMs.
 //
+// Pruned models (bundle format 3, DeepLight): a factor-family model (LR, FM,
+// FwFM, DeepFM, DeepFwFM without compressed structure) is scored by the
+// sparse path (sparse_engine.h): FwFM over the surviving pairs only, MLP
+// layers through sparse kernels where their density pays, rows read from
+// sparse-row tables by their non-zeros; it equals the dense engine on the
+// same weights up to float summation order. Other model types (DCN-v2, DLRM,
+// compressed models) run the dense model with their pruned MLP layers
+// computed by sparse kernels (Model::SetServingKernels); sparse-row tables
+// read sparse everywhere.
+//
 // A key absent from its table reads as the bundle's UnknownKeyRows say: an
 // all-zero row (a feature never seen in training adds nothing), or the
 // key-seeded initial row training would have created, which is what
@@ -35,6 +45,7 @@
 #include "worker/data/batch.h"
 #include "worker/nn/model.h"
 #include "worker/serve/bundle.h"
+#include "worker/serve/sparse_engine.h"
 #include "worker/train/sparse_batch_builder.h"
 
 namespace ctrps::worker::serve {
@@ -68,6 +79,10 @@ class InferenceEngine {
   // (example, field) pairs whose key was absent from its table, since Open/Fork.
   uint64_t unknown_keys() const { return unknown_keys_; }
 
+  // Whether predictions take the sparse path; a one-line description of it.
+  bool sparse_path() const;
+  std::string DescribeSparsePath() const;
+
  private:
   struct Shared;
   explicit InferenceEngine(std::shared_ptr<const Shared> shared);
@@ -85,6 +100,12 @@ class InferenceEngine {
   std::vector<int> missing_;  // unique keys of a field that were absent
   std::vector<uint8_t> missing_flag_;
   uint64_t unknown_keys_ = 0;
+  // Pruned MLP layers of other models: kernels set on model_ and row_model_.
+  [[nodiscard]] Status InstallKernels(Model* model);
+  std::vector<std::unique_ptr<SparseLinearKernel>> kernels_;
+  // The sparse path's buffers (unused without one).
+  SparseFactorPath::Scratch sparse_scratch_;
+  std::vector<float> sparse_rows_;  // kSparseTile x F rows
 };
 
 inline float Sigmoid(float logit) { return 1.0f / (1.0f + std::exp(-logit)); }

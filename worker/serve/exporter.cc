@@ -54,6 +54,50 @@ BundleManifest DescribeModel(Model* model, const DataSpec& data) {
   return m;
 }
 
+SparseParts DeriveSparseParts(Model* model, const ExportOptions& options) {
+  SparseParts sp;
+  if (!options.sparse) return sp;
+  const ModelOptions& mo = model->options();
+  const float* values = model->dense_values();
+  auto find = [&](const std::string& name) -> const DenseParamInfo* {
+    for (const DenseParamInfo& p : model->DenseParams())
+      if (p.name == name) return &p;
+    return nullptr;
+  };
+  for (const LinearLayerShape& l : LinearLayers(mo)) {
+    if (l.rank != 0) continue;
+    const DenseParamInfo* p = find(l.layer + ".weight");
+    if (p == nullptr) continue;
+    SparseWeight w;
+    w.layer = l.layer;
+    w.csr = CsrMatrix::FromDense(values + p->offset, p->rows, p->cols);
+    if (w.csr.density() <= options.sparse_weight_max_density) sp.weights.push_back(std::move(w));
+  }
+  if (mo.type == ModelType::kFwFM || mo.type == ModelType::kDeepFwFM) {
+    const DenseParamInfo* p = find("fwfm.r");
+    const int F = mo.num_fields;
+    if (p != nullptr && F >= 2) {
+      FieldPairList fp;
+      fp.tensor = p->name;
+      fp.num_fields = F;
+      const float* r = values + p->offset;
+      for (int i = 0; i < F; ++i)
+        for (int j = i + 1; j < F; ++j) {
+          // As FwFmInteraction symmetrises R: 0.5 (R + R^T).
+          const float v = 0.5f * (r[static_cast<size_t>(j) * F + i] + r[static_cast<size_t>(i) * F + j]);
+          if (v == 0.0f) continue;
+          fp.first.push_back(static_cast<uint16_t>(i));
+          fp.second.push_back(static_cast<uint16_t>(j));
+          fp.values.push_back(v);
+        }
+      if (F <= 65536 &&
+          fp.values.size() <= options.sparse_pairs_max_density * (double(F) * (F - 1) / 2))
+        sp.pairs = std::move(fp);
+    }
+  }
+  return sp;
+}
+
 StatusOr<std::string> BeginOutputDir(const std::string& dir) {
   const std::string tmp = dir + ".tmp";
   std::error_code ec;
@@ -99,10 +143,38 @@ Status ExportBundle(Model* model, ps::EmbeddingClient* source, const DataSpec& d
     // embedding) at 0, as worker::Trainer::DeclareTables declares them.
     const int emb = mo.emb_dims.empty() ? 0 : mo.emb_dims[f];
     e.init_zero_prefix = t.width - emb;
-    RETURN_IF_ERROR(WriteTableFile(tmp + "/" + e.file, f, t.width, options.table_dtype,
-                                   t.keys.data(), t.keys.size(), t.rows.data(), &e));
+    // Pruned rows: stored by their non-zeros when that pays. A row with
+    // nothing left is dropped when unknown keys read as zeros (it scores the
+    // same); under key-seeded unknown rows it stays, empty, since an absent
+    // key would read a seeded row instead of the pruned zeros.
+    bool sparse_rows = false;
+    const bool drop_empty = options.unknown_keys.policy == UnknownKeyRows::Policy::kZero;
+    if (options.sparse && SparseRowsSupported(t.width, options.table_dtype)) {
+      uint64_t nnz = 0, kept = 0;
+      for (size_t i = 0; i < t.keys.size(); ++i) {
+        uint64_t row_nnz = 0;
+        for (int k = 0; k < t.width; ++k) row_nnz += t.rows[i * t.width + k] != 0.0f;
+        nnz += row_nnz;
+        kept += row_nnz > 0 || !drop_empty;
+      }
+      sparse_rows =
+          TableFileBytes(TableEntry::Layout::kSparseRows, options.table_dtype, kept, t.width,
+                         nnz) <=
+          options.sparse_table_max_bytes_ratio *
+              TableFileBytes(TableEntry::Layout::kDenseRows, options.table_dtype,
+                             t.keys.size(), t.width, 0);
+    }
+    if (sparse_rows) {
+      RETURN_IF_ERROR(WriteSparseTableFile(tmp + "/" + e.file, f, t.width, options.table_dtype,
+                                           t.keys.data(), t.keys.size(), t.rows.data(),
+                                           drop_empty, &e));
+    } else {
+      RETURN_IF_ERROR(WriteTableFile(tmp + "/" + e.file, f, t.width, options.table_dtype,
+                                     t.keys.data(), t.keys.size(), t.rows.data(), &e));
+    }
     m.tables.push_back(e);
   }
+  m.sparse = DeriveSparseParts(model, options);
   for (const auto& [name, contents] : options.extra_files)
     RETURN_IF_ERROR(WriteWholeFile(tmp + "/" + name, contents));
   RETURN_IF_ERROR(WriteBundleManifest(tmp, m));

@@ -31,7 +31,27 @@ struct ExportOptions {
   std::string source;
   // name -> contents, written beside the model (e.g. config.pbtxt).
   std::vector<std::pair<std::string, std::string>> extra_files;
+
+  // Pruned models (DeepLight, COMPRESSION.md section 3): the sparse parts
+  // are derived from the model's exact zeros, whatever pruned them, and
+  // stored by their non-zeros (bundle format 3; a model with none stays
+  // version 1 or 2). false: every part dense.
+  bool sparse = true;
+  // A full-rank MLP weight with at most this fraction non-zero is stored as
+  // CSR (the bundle shrinks below about 0.66; the engine then picks sparse or
+  // dense kernels per path by density, see engine.h).
+  double sparse_weight_max_density = 0.5;
+  // An FwFM R whose surviving pairs are at most this fraction of all F(F-1)/2
+  // is stored as the list of those pairs (and served over them only).
+  double sparse_pairs_max_density = 0.5;
+  // A table is written with sparse rows when that file is at most this
+  // fraction of the dense-row file's bytes (fp32 and fp16, width <= 64).
+  double sparse_table_max_bytes_ratio = 0.9;
 };
+
+// The sparse parts of `model` (its exact zeros) under options' thresholds:
+// CSR weights of sparse-enough full-rank MLP layers, the surviving FwFM pairs.
+SparseParts DeriveSparseParts(Model* model, const ExportOptions& options);
 
 // One table's rows sorted by key: keys[i]'s row is rows[i * width, (i+1) * width).
 struct SortedRows {

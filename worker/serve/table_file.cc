@@ -21,6 +21,8 @@ namespace {
 
 constexpr char kMagic[8] = {'C', 'T', 'R', 'P', 'S', 'E', 'M', 'B'};
 constexpr uint32_t kVersion = 1;
+constexpr uint32_t kSparseVersion = 2;  // sparse rows
+constexpr int kRowsPerBlock = 16;        // sparse rows: one value start per 16 rows
 constexpr size_t kHeaderBytes = 64;
 
 struct Header {
@@ -30,7 +32,12 @@ struct Header {
   uint32_t table_id = 0;
   uint64_t rows = 0;
   uint32_t crc = 0;
+  uint32_t mask_bytes = 0;  // version 2
+  uint64_t nnz = 0;         // version 2
 };
+
+uint32_t MaskBytes(int width) { return width <= 8 ? 1 : width <= 16 ? 2 : width <= 32 ? 4 : 8; }
+uint64_t Blocks(uint64_t rows) { return (rows + kRowsPerBlock - 1) / kRowsPerBlock + 1; }
 
 void EncodeHeader(const Header& h, char* out) {
   std::memset(out, 0, kHeaderBytes);
@@ -41,6 +48,10 @@ void EncodeHeader(const Header& h, char* out) {
   std::memcpy(out + 20, &h.table_id, 4);
   std::memcpy(out + 24, &h.rows, 8);
   std::memcpy(out + 32, &h.crc, 4);
+  if (h.version == kSparseVersion) {
+    std::memcpy(out + 36, &h.mask_bytes, 4);
+    std::memcpy(out + 40, &h.nnz, 8);
+  }
 }
 
 size_t ElementBytes(TableDtype t) {
@@ -58,6 +69,36 @@ size_t ElementBytes(TableDtype t) {
 // Bytes after the header: keys, scales (int8), values.
 uint64_t BodyBytes(TableDtype t, uint64_t rows, int width) {
   return rows * 8 + (t == TableDtype::kInt8 ? rows * 4 : 0) + rows * width * ElementBytes(t);
+}
+
+// Sparse rows: keys, masks, block starts, values.
+uint64_t SparseBodyBytes(TableDtype t, uint64_t rows, int width, uint64_t nnz) {
+  return rows * 8 + rows * MaskBytes(width) + Blocks(rows) * 8 + nnz * ElementBytes(t);
+}
+
+Status WriteFile(const std::string& path, const Header& h, const std::string& body) {
+  char header[kHeaderBytes];
+  EncodeHeader(h, header);
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) return Status::IOError("cannot create " + path + ": " + std::strerror(errno));
+  bool ok = std::fwrite(header, 1, kHeaderBytes, f) == kHeaderBytes &&
+            std::fwrite(body.data(), 1, body.size(), f) == body.size() && std::fflush(f) == 0;
+  ok = std::fclose(f) == 0 && ok;
+  if (!ok) return Status::IOError("cannot write " + path + ": " + std::strerror(errno));
+  return Status::OK();
+}
+
+Status CheckKeys(const std::string& path, int table_id, const Key* keys, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    if (KeyTable(keys[i]) != table_id)
+      return Status::InvalidArgument(path + ": key " + std::to_string(keys[i]) +
+                                     " belongs to table " + std::to_string(KeyTable(keys[i])) +
+                                     ", not " + std::to_string(table_id));
+    if (i > 0 && keys[i] <= keys[i - 1])
+      return Status::InvalidArgument(path + ": keys are not strictly ascending at row " +
+                                     std::to_string(i));
+  }
+  return Status::OK();
 }
 
 uint32_t Crc(uint32_t crc, const char* p, uint64_t n) {
@@ -114,17 +155,79 @@ float HalfToFloat(uint16_t h) {
   return f;
 }
 
+bool SparseRowsSupported(int width, TableDtype dtype) {
+  return width >= 1 && width <= 64 &&
+         (dtype == TableDtype::kFloat32 || dtype == TableDtype::kFloat16);
+}
+
+uint64_t TableFileBytes(TableEntry::Layout layout, TableDtype dtype, uint64_t rows, int width,
+                        uint64_t nnz) {
+  return kHeaderBytes + (layout == TableEntry::Layout::kSparseRows
+                             ? SparseBodyBytes(dtype, rows, width, nnz)
+                             : BodyBytes(dtype, rows, width));
+}
+
+Status WriteSparseTableFile(const std::string& path, int table_id, int width, TableDtype dtype,
+                            const Key* keys, size_t n, const float* rows, bool drop_empty,
+                            TableEntry* entry) {
+  if (!SparseRowsSupported(width, dtype))
+    return Status::InvalidArgument(path + ": sparse rows need width 1 .. 64 and fp32 or fp16, not " +
+                                   std::to_string(width) + " " + TableDtypeName(dtype));
+  RETURN_IF_ERROR(CheckKeys(path, table_id, keys, n));
+  const size_t w = static_cast<size_t>(width);
+  const uint32_t mb = MaskBytes(width);
+  std::string key_bytes, masks, values;
+  std::vector<uint64_t> starts;
+  uint64_t kept = 0, nnz = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const float* r = rows + i * w;
+    uint64_t mask = 0;
+    for (size_t k = 0; k < w; ++k)
+      if (r[k] != 0.0f) mask |= uint64_t{1} << k;
+    if (mask == 0 && drop_empty) continue;
+    if (kept % kRowsPerBlock == 0) starts.push_back(nnz);
+    key_bytes.append(reinterpret_cast<const char*>(&keys[i]), 8);
+    masks.append(reinterpret_cast<const char*>(&mask), mb);
+    for (size_t k = 0; k < w; ++k) {
+      if (!(mask >> k & 1)) continue;
+      if (dtype == TableDtype::kFloat32) {
+        values.append(reinterpret_cast<const char*>(&r[k]), 4);
+      } else {
+        const uint16_t h = FloatToHalf(r[k]);
+        values.append(reinterpret_cast<const char*>(&h), 2);
+      }
+      ++nnz;
+    }
+    ++kept;
+  }
+  starts.push_back(nnz);
+  std::string body = key_bytes + masks;
+  body.append(reinterpret_cast<const char*>(starts.data()), starts.size() * 8);
+  body += values;
+  Header h;
+  h.version = kSparseVersion;
+  h.dtype = static_cast<uint32_t>(dtype);
+  h.width = static_cast<uint32_t>(width);
+  h.table_id = static_cast<uint32_t>(table_id);
+  h.rows = kept;
+  h.crc = Crc(0, body.data(), body.size());
+  h.mask_bytes = mb;
+  h.nnz = nnz;
+  RETURN_IF_ERROR(WriteFile(path, h, body));
+  entry->table_id = table_id;
+  entry->width = width;
+  entry->rows = kept;
+  entry->dtype = dtype;
+  entry->crc32 = h.crc;
+  entry->file_bytes = kHeaderBytes + body.size();
+  entry->layout = TableEntry::Layout::kSparseRows;
+  entry->nnz = nnz;
+  return Status::OK();
+}
+
 Status WriteTableFile(const std::string& path, int table_id, int width, TableDtype dtype,
                       const Key* keys, size_t n, const float* rows, TableEntry* entry) {
-  for (size_t i = 0; i < n; ++i) {
-    if (KeyTable(keys[i]) != table_id)
-      return Status::InvalidArgument(path + ": key " + std::to_string(keys[i]) +
-                                     " belongs to table " + std::to_string(KeyTable(keys[i])) +
-                                     ", not " + std::to_string(table_id));
-    if (i > 0 && keys[i] <= keys[i - 1])
-      return Status::InvalidArgument(path + ": keys are not strictly ascending at row " +
-                                     std::to_string(i));
-  }
+  RETURN_IF_ERROR(CheckKeys(path, table_id, keys, n));
   std::string body;
   body.reserve(BodyBytes(dtype, n, width));
   body.append(reinterpret_cast<const char*>(keys), n * 8);
@@ -158,15 +261,9 @@ Status WriteTableFile(const std::string& path, int table_id, int width, TableDty
   h.table_id = static_cast<uint32_t>(table_id);
   h.rows = n;
   h.crc = Crc(0, body.data(), body.size());
-  char header[kHeaderBytes];
-  EncodeHeader(h, header);
-
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) return Status::IOError("cannot create " + path + ": " + std::strerror(errno));
-  bool ok = std::fwrite(header, 1, kHeaderBytes, f) == kHeaderBytes &&
-            std::fwrite(body.data(), 1, body.size(), f) == body.size() && std::fflush(f) == 0;
-  ok = std::fclose(f) == 0 && ok;
-  if (!ok) return Status::IOError("cannot write " + path + ": " + std::strerror(errno));
+  RETURN_IF_ERROR(WriteFile(path, h, body));
+  entry->layout = TableEntry::Layout::kDenseRows;
+  entry->nnz = 0;
   entry->table_id = table_id;
   entry->width = width;
   entry->rows = n;
@@ -197,6 +294,9 @@ MappedTable& MappedTable::operator=(MappedTable&& o) noexcept {
     keys_ = o.keys_;
     scales_ = o.scales_;
     values_ = o.values_;
+    masks_ = o.masks_;
+    mask_bytes_ = o.mask_bytes_;
+    block_starts_ = o.block_starts_;
     shift_ = o.shift_;
     starts_ = std::move(o.starts_);
     o.map_ = nullptr;
@@ -236,13 +336,33 @@ StatusOr<MappedTable> MappedTable::Open(const std::string& path, const TableEntr
   std::memcpy(&h.table_id, p + 20, 4);
   std::memcpy(&h.rows, p + 24, 8);
   std::memcpy(&h.crc, p + 32, 4);
-  if (h.version != kVersion)
-    return bad("format version " + std::to_string(h.version) + ", expected 1");
-  for (size_t i = 36; i < kHeaderBytes; ++i)
+  const bool sparse = expected.layout == TableEntry::Layout::kSparseRows;
+  const uint32_t want_version = sparse ? kSparseVersion : kVersion;
+  if (h.version != want_version)
+    return bad("format version " + std::to_string(h.version) + ", expected " +
+               std::to_string(want_version) + " (model.pb says " +
+               (sparse ? "sparse" : "dense") + " rows)");
+  if (sparse) {
+    std::memcpy(&h.mask_bytes, p + 36, 4);
+    std::memcpy(&h.nnz, p + 40, 8);
+  }
+  for (size_t i = sparse ? 48 : 36; i < kHeaderBytes; ++i)
     if (p[i] != 0)
       return bad("non-zero header padding at byte " + std::to_string(i) + " (corrupt)");
   if (h.dtype > 2) return bad("unknown dtype " + std::to_string(h.dtype));
   const TableDtype dtype = static_cast<TableDtype>(h.dtype);
+  if (sparse) {
+    if (!SparseRowsSupported(static_cast<int>(h.width), dtype))
+      return bad("sparse rows of width " + std::to_string(h.width) + " and dtype " +
+                 TableDtypeName(dtype) + " (supported: width 1 .. 64, fp32 or fp16)");
+    if (h.mask_bytes != MaskBytes(static_cast<int>(h.width)))
+      return bad("mask bytes " + std::to_string(h.mask_bytes) + " for width " +
+                 std::to_string(h.width) + ", expected " +
+                 std::to_string(MaskBytes(static_cast<int>(h.width))));
+    if (h.nnz != expected.nnz)
+      return bad("header says " + std::to_string(h.nnz) + " stored values; model.pb expects " +
+                 std::to_string(expected.nnz));
+  }
   if (static_cast<int>(h.width) != expected.width || h.rows != expected.rows ||
       dtype != expected.dtype || static_cast<int>(h.table_id) != expected.table_id)
     return bad("header says table " + std::to_string(h.table_id) + ", width " +
@@ -254,7 +374,11 @@ StatusOr<MappedTable> MappedTable::Open(const std::string& path, const TableEntr
   // Before any size arithmetic: a width from damaged bytes (here and in
   // model.pb) must not wrap the body size into a small, plausible one.
   if (h.width < 1 || h.width > (1u << 16)) return bad("width " + std::to_string(h.width) + " is impossible");
-  const uint64_t body = BodyBytes(dtype, h.rows, h.width);
+  if (sparse && h.nnz > h.rows * h.width)
+    return bad(std::to_string(h.nnz) + " stored values for " + std::to_string(h.rows) +
+               " rows of width " + std::to_string(h.width));
+  const uint64_t body = sparse ? SparseBodyBytes(dtype, h.rows, h.width, h.nnz)
+                               : BodyBytes(dtype, h.rows, h.width);
   if (size != kHeaderBytes + body)
     return bad(std::to_string(size) + " bytes, expected " + std::to_string(kHeaderBytes + body) +
                " (truncated or padded)");
@@ -266,7 +390,30 @@ StatusOr<MappedTable> MappedTable::Open(const std::string& path, const TableEntr
   t.dtype_ = dtype;
   t.keys_ = reinterpret_cast<const Key*>(p + kHeaderBytes);
   const char* after_keys = p + kHeaderBytes + h.rows * 8;
-  if (dtype == TableDtype::kInt8) {
+  if (sparse) {
+    t.masks_ = reinterpret_cast<const uint8_t*>(after_keys);
+    t.mask_bytes_ = h.mask_bytes;
+    t.block_starts_ =
+        reinterpret_cast<const uint64_t*>(after_keys + h.rows * static_cast<uint64_t>(h.mask_bytes));
+    t.values_ = reinterpret_cast<const char*>(t.block_starts_) + Blocks(h.rows) * 8;
+    // Masks within the width, block starts matching the masks' counts.
+    const uint64_t outside = h.width >= 64 ? 0 : ~uint64_t{0} << h.width;
+    uint64_t count = 0;
+    for (uint64_t i = 0; i < h.rows; ++i) {
+      if (i % kRowsPerBlock == 0 && t.block_starts_[i / kRowsPerBlock] != count)
+        return bad("block start " + std::to_string(i / kRowsPerBlock) + " is " +
+                   std::to_string(t.block_starts_[i / kRowsPerBlock]) + ", the masks count " +
+                   std::to_string(count));
+      const uint64_t m = t.Mask(i);
+      if (m & outside)
+        return bad("row " + std::to_string(i) + " has mask bits at or above width " +
+                   std::to_string(h.width));
+      count += static_cast<uint64_t>(__builtin_popcountll(m));
+    }
+    if (count != h.nnz || t.block_starts_[Blocks(h.rows) - 1] != h.nnz)
+      return bad("the masks hold " + std::to_string(count) + " values, the header says " +
+                 std::to_string(h.nnz));
+  } else if (dtype == TableDtype::kInt8) {
     t.scales_ = reinterpret_cast<const float*>(after_keys);
     t.values_ = after_keys + h.rows * 4;
   } else {
@@ -293,7 +440,23 @@ StatusOr<MappedTable> MappedTable::Open(const std::string& path, const TableEntr
   return t;
 }
 
-void MappedTable::ReadRow(uint64_t i, float* out) const {
+void MappedTable::ReadSparseRow(uint64_t i, float* out) const {
+  const uint64_t b = i / kRowsPerBlock;
+  uint64_t v = block_starts_[b];
+  for (uint64_t r = b * kRowsPerBlock; r < i; ++r)
+    v += static_cast<uint64_t>(__builtin_popcountll(Mask(r)));
+  uint64_t m = Mask(i);
+  std::fill_n(out, width_, 0.0f);
+  if (dtype_ == TableDtype::kFloat32) {
+    const float* vals = static_cast<const float*>(values_) + v;
+    for (; m != 0; m &= m - 1) out[__builtin_ctzll(m)] = *vals++;
+  } else {
+    const uint16_t* vals = static_cast<const uint16_t*>(values_) + v;
+    for (; m != 0; m &= m - 1) out[__builtin_ctzll(m)] = HalfToFloat(*vals++);
+  }
+}
+
+void MappedTable::ReadDenseRow(uint64_t i, float* out) const {
   const size_t w = static_cast<size_t>(width_);
   switch (dtype_) {
     case TableDtype::kFloat32:

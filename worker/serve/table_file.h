@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,20 @@ namespace ctrps::worker::serve {
 [[nodiscard]] Status WriteTableFile(const std::string& path, int table_id, int width,
                                     TableDtype dtype, const Key* keys, size_t n, const float* rows,
                                     TableEntry* entry);
+
+// Writes the sparse-row form (table file format version 2, see bundle.proto)
+// of the same rows: each row's non-zeros behind a bit mask (fp32 or fp16,
+// width 1 .. 64). With drop_empty, rows with no non-zero are left out (they
+// read as the bundle's zero unknown-key rows); otherwise they stay with an
+// empty mask. Fills entry (layout kSparseRows, nnz, rows written, ...).
+[[nodiscard]] Status WriteSparseTableFile(const std::string& path, int table_id, int width,
+                                          TableDtype dtype, const Key* keys, size_t n,
+                                          const float* rows, bool drop_empty, TableEntry* entry);
+// Whether a table of this width and dtype can be written sparse.
+bool SparseRowsSupported(int width, TableDtype dtype);
+// Bytes of a table file: dense rows, or sparse rows holding `nnz` values.
+uint64_t TableFileBytes(TableEntry::Layout layout, TableDtype dtype, uint64_t rows, int width,
+                        uint64_t nnz);
 
 // A read-only, memory-mapped table. Thread-safe after Open (const only).
 class MappedTable {
@@ -52,19 +67,32 @@ class MappedTable {
       if (keys_[mid] < key)
         lo = mid + 1;
       else
-        hi = mid;
+        hi = mid + 1;  // keys_[mid] may be the key: keep it in [lo, hi)
     }
     for (; lo < hi; ++lo)
       if (keys_[lo] == key) return lo;
     return -1;
   }
-  // Writes row i (width floats, dequantised) to out.
-  void ReadRow(uint64_t i, float* out) const;
+  bool sparse_rows() const { return masks_ != nullptr; }
+  // Writes row i (width floats, dequantised; zeros where a sparse row stores nothing) to out.
+  void ReadRow(uint64_t i, float* out) const {
+    if (masks_ != nullptr)
+      ReadSparseRow(i, out);
+    else
+      ReadDenseRow(i, out);
+  }
   // Writes key's row to out, or zeros if the key is absent; returns whether found.
   bool Lookup(Key key, float* out) const;
 
  private:
   void Unmap();
+  void ReadDenseRow(uint64_t i, float* out) const;
+  void ReadSparseRow(uint64_t i, float* out) const;
+  uint64_t Mask(uint64_t i) const {
+    uint64_t m = 0;
+    std::memcpy(&m, masks_ + i * mask_bytes_, mask_bytes_);
+    return m;
+  }
 
   void* map_ = nullptr;
   size_t map_bytes_ = 0;
@@ -74,6 +102,10 @@ class MappedTable {
   const Key* keys_ = nullptr;
   const float* scales_ = nullptr;  // int8 only
   const void* values_ = nullptr;
+  // Sparse rows (format version 2): per-row masks and per-16-row value starts.
+  const uint8_t* masks_ = nullptr;
+  size_t mask_bytes_ = 0;
+  const uint64_t* block_starts_ = nullptr;
   int shift_ = 56;
   std::vector<uint32_t> starts_;  // bucket b's keys are [starts_[b], starts_[b+1])
 };

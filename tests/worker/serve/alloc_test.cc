@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "tests/worker/serve/prune_util.h"
 #include "tests/worker/serve/serve_test_util.h"
 #include "worker/nn/threading.h"
 #include "worker/serve/engine.h"
@@ -29,11 +30,15 @@ namespace ctrps::worker::serve {
 namespace {
 
 // Warm single-row and batched predictions of a bundle of `mo` allocate nothing.
-void ExpectNoWarmAllocation(const ModelOptions& mo, const std::string& name) {
+void ExpectNoWarmAllocation(const ModelOptions& mo, const std::string& name,
+                            bool pruned = false) {
   // The serving set-up: one compute thread per engine (Eigen's multi-threaded
   // GEMM allocates its per-thread blocking on every call).
   SetNumThreads(1);
   testing::TrainedModel tm(mo, 2, 64);
+  // Pruned (bundle format 3): sparse MLP layers, FwFM pairs, sparse rows.
+  if (pruned)
+    ASSERT_TRUE(testing::PruneByMagnitude(tm.model.get(), tm.client.get(), 0.95, 0.8, 0.4).ok());
   ExportOptions o;
   o.out_dir = testing::TmpDir("alloc_" + name);
   o.unknown_keys = testing::TrainerInit(tm);
@@ -86,6 +91,24 @@ TEST_P(NoAllocationCompressed, WarmPredictionsDoNotAllocate) {
   ExpectNoWarmAllocation(testing::CompressedModel(GetParam(), 5),
                          TestName(GetParam()) + "_compressed");
 }
+
+// Pruned models: the sparse path (factor models) and the dense model over
+// sparse-row tables (the others) allocate nothing once warm either.
+class NoAllocationPruned : public ::testing::TestWithParam<ModelType> {};
+
+TEST_P(NoAllocationPruned, WarmPredictionsDoNotAllocate) {
+  ModelOptions mo = testing::SmallModel(GetParam(), 5);
+  mo.mlp_dims = {40, 24};
+  ExpectNoWarmAllocation(mo, TestName(GetParam()) + "_pruned", /*pruned=*/true);
+}
+
+INSTANTIATE_TEST_SUITE_P(PrunedModels, NoAllocationPruned,
+                         ::testing::Values(ModelType::kFM, ModelType::kFwFM, ModelType::kDeepFM,
+                                           ModelType::kDeepFwFM, ModelType::kDCNv2,
+                                           ModelType::kDLRM),
+                         [](const ::testing::TestParamInfo<ModelType>& i) {
+                           return TestName(i.param);
+                         });
 
 INSTANTIATE_TEST_SUITE_P(AllModels, NoAllocation,
                          ::testing::Values(ModelType::kLR, ModelType::kFM, ModelType::kFwFM,

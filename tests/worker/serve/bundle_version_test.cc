@@ -128,7 +128,7 @@ TEST_F(DamagedBundle, RefusesDamagedStructureNamingTheField) {
       "v1_with_structure", [](proto::BundleModel* p) { p->set_format_version(1); },
       "format_version 1 holds no compressed structure");
   ExpectRefused(
-      "v3", [](proto::BundleModel* p) { p->set_format_version(3); }, "format_version 3");
+      "v4", [](proto::BundleModel* p) { p->set_format_version(4); }, "format_version 4");
   ExpectRefused(
       "no_version", [](proto::BundleModel* p) { p->clear_format_version(); }, "format_version 0");
   ExpectRefused(

@@ -3,12 +3,14 @@
 // every model type; the vocabulary file maps keys and detects damage.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
+#include "tests/worker/serve/prune_util.h"
 #include "tests/worker/serve/serve_test_util.h"
 #include "worker/serve/engine.h"
 #include "worker/serve/exporter.h"
@@ -159,6 +161,53 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"dlrm_dot_compressed", ModelType::kDLRM, 0, false, false, true},
                       Case{"dlrm_cat_compressed", ModelType::kDLRM, 0, true, false, true}),
     [](const ::testing::TestParamInfo<Case>& i) { return std::string(i.param.name); });
+
+// Pruned models (DeepLight): the ONNX graph keeps dense ops over the pruned
+// weights (zeros included; ONNX Runtime's CPU provider has no sparse Gemm or
+// sparse initializers for MatMul), and predicts what the native sparse path
+// of the format-3 bundle of the same model predicts.
+class OnnxMatchesSparseEngine : public ::testing::TestWithParam<ModelType> {};
+
+TEST_P(OnnxMatchesSparseEngine, PrunedModelUnderOnnxRuntimeEqualsTheSparseEngine) {
+  const int F = 5;
+  ModelOptions mo = SmallModel(GetParam(), F);
+  mo.mlp_dims = {40, 24};
+  TrainedModel tm(mo, 3, 100);
+  ASSERT_TRUE(testing::PruneByMagnitude(tm.model.get(), tm.client.get(), 0.95, 0.8, 0.4).ok());
+  const std::string name = std::string("onnx_pruned_") + ModelTypeName(GetParam());
+  OnnxExportOptions oo;
+  oo.out_dir = TmpDir(name);
+  Status s = ExportOnnx(tm.model.get(), tm.client.get(), testing::SpecFor(F), oo);
+  if (s.code() == Status::Code::kUnimplemented) GTEST_SKIP() << s.message();
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ExportOptions bo;
+  bo.out_dir = TmpDir(name + "_bundle");
+  ASSERT_TRUE(ExportBundle(tm.model.get(), tm.client.get(), testing::SpecFor(F), bo).ok());
+  auto engine = InferenceEngine::Open(bo.out_dir);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  EXPECT_TRUE((*engine)->sparse_path());
+  Batch all = Concat(tm.data);
+  for (int i = 0; i < 20; ++i) all.keys[static_cast<size_t>(i) * 7 % all.keys.size()] ^= 0x5a5a5a;
+  std::vector<float> logits(all.size());
+  (*engine)->PredictBatchLogits(all, logits.data());
+  const std::string why = OrtUnavailable();
+  if (!why.empty()) GTEST_SKIP() << "ONNX Runtime check skipped: " << why;
+  const std::vector<float> ort = RunOrt(oo.out_dir, all);
+  ASSERT_EQ(ort.size(), 2 * logits.size());
+  double max_logit = 0;
+  for (int b = 0; b < all.size(); ++b)
+    max_logit = std::max(max_logit, std::fabs(double(ort[b]) - logits[b]));
+  EXPECT_LT(max_logit, 1e-5) << (*engine)->DescribeSparsePath();
+}
+
+INSTANTIATE_TEST_SUITE_P(PrunedModels, OnnxMatchesSparseEngine,
+                         ::testing::Values(ModelType::kFwFM, ModelType::kDeepFM,
+                                           ModelType::kDeepFwFM),
+                         [](const ::testing::TestParamInfo<ModelType>& i) {
+                           std::string n = ModelTypeName(i.param);
+                           n.erase(std::remove(n.begin(), n.end(), '-'), n.end());
+                           return n;
+                         });
 
 TEST(OnnxVocabularyTest, MapsKeysToRowsAndDetectsDamage) {
   const std::string dir = TmpDir("vocab");

@@ -1,0 +1,282 @@
+#include "worker/serve/sparse_engine.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <unordered_map>
+
+namespace ctrps::worker::serve {
+namespace {
+
+constexpr int T = kSparseTile;
+
+}  // namespace
+
+std::unique_ptr<SparseFactorPath> SparseFactorPath::Build(const BundleManifest& m) {
+  const ModelOptions& o = m.model;
+  const ModelType t = o.type;
+  if (t != ModelType::kLR && t != ModelType::kFM && t != ModelType::kFwFM &&
+      t != ModelType::kDeepFM && t != ModelType::kDeepFwFM)
+    return nullptr;
+  if (!o.low_rank.empty()) return nullptr;
+  for (int d : o.emb_decode_dims)
+    if (d != 0) return nullptr;
+  std::unordered_map<std::string, const DenseTensor*> by_name;
+  for (const DenseTensor& d : m.dense) by_name[d.name] = &d;
+  auto get = [&](const std::string& name, int rows, int cols) -> const DenseTensor* {
+    auto it = by_name.find(name);
+    if (it == by_name.end() || it->second->rows != rows || it->second->cols != cols) return nullptr;
+    return it->second;
+  };
+  auto p = std::unique_ptr<SparseFactorPath>(new SparseFactorPath);
+  p->type_ = t;
+  p->F_ = o.num_fields;
+  p->d_ = t == ModelType::kLR ? 0 : o.emb_dims.empty() ? 0 : o.emb_dims[0];
+  for (int f = 0; f < p->F_ && t != ModelType::kLR; ++f)
+    if (o.emb_dims[f] != p->d_) return nullptr;
+  p->W_ = 1 + p->d_;
+  const DenseTensor* bias = get("bias", 1, 1);
+  if (bias == nullptr) return nullptr;
+  p->bias_ = bias->values[0];
+  const int F = p->F_, d = p->d_;
+  if (t == ModelType::kFM || t == ModelType::kDeepFM) p->pair_ = Pair::kFm;
+  if (t == ModelType::kFwFM || t == ModelType::kDeepFwFM) {
+    p->pair_ = Pair::kFwFm;
+    const DenseTensor* r = get("fwfm.r", F, F);
+    if (r == nullptr) return nullptr;
+    for (int i = 0; i < F; ++i)
+      for (int j = i + 1; j < F; ++j) {
+        // As FwFmInteraction symmetrises R: 0.5 (R + R^T).
+        const float v = 0.5f * (r->values[static_cast<size_t>(j) * F + i] +
+                                r->values[static_cast<size_t>(i) * F + j]);
+        if (v == 0.0f) continue;
+        p->pi_.push_back(static_cast<uint16_t>(i));
+        p->pj_.push_back(static_cast<uint16_t>(j));
+        p->pr_.push_back(v);
+      }
+  }
+  if (t == ModelType::kDeepFM || t == ModelType::kDeepFwFM) {
+    std::vector<int> dims = {F * d};
+    dims.insert(dims.end(), o.mlp_dims.begin(), o.mlp_dims.end());
+    dims.push_back(1);
+    for (size_t l = 0; l + 1 < dims.size(); ++l) {
+      Layer L;
+      L.name = "mlp." + std::to_string(l);
+      L.in = dims[l];
+      L.out = dims[l + 1];
+      L.relu = l + 2 < dims.size();
+      const DenseTensor* w = get(L.name + ".weight", L.out, L.in);
+      const DenseTensor* b = get(L.name + ".bias", L.out, 1);
+      if (w == nullptr || b == nullptr) return nullptr;
+      L.dense = w->values;
+      L.bias = b->values;
+      L.csr = CsrMatrix::FromDense(w->values.data(), L.out, L.in);
+      L.sparse_row = L.csr.density() <= kSingleRowMaxDensity;
+      L.sparse_tile = L.csr.density() <= kTileMaxDensity;
+      if (L.sparse_row) L.sell = Sell8Matrix::FromCsr(L.csr, L.bias.data());
+      p->max_width_ = std::max({p->max_width_, L.in, L.out});
+      p->layers_.push_back(std::move(L));
+    }
+  }
+  p->max_width_ = std::max(p->max_width_, F * d);
+  return p;
+}
+
+void SparseFactorPath::InitScratch(Scratch* s) const {
+  const size_t w = static_cast<size_t>(max_width_ + 8) / 8 * 8;
+  s->x.assign(static_cast<size_t>(F_) * d_ + 8, 0.0f);
+  s->h0.assign(w, 0.0f);
+  s->h1.assign(w, 0.0f);
+  s->scratch.assign(w, 0.0f);
+  s->tx.assign(static_cast<size_t>(F_) * d_ * T + T, 0.0f);
+  s->th0.assign(w * T, 0.0f);
+  s->th1.assign(w * T, 0.0f);
+  s->tacc.assign(static_cast<size_t>(std::max(d_, 1)) * T + T, 0.0f);
+  s->tlin.assign(T, 0.0f);
+}
+
+float SparseFactorPath::Row(const float* rows, const float* values, Scratch* s) const {
+  const int F = F_, d = d_, W = W_;
+  float linear = 0.0f;
+  float* x = s->x.data();
+  for (int f = 0; f < F; ++f) {
+    const float* r = rows + static_cast<size_t>(f) * W;
+    const float v = values[f];
+    linear += v * r[0];
+    for (int k = 0; k < d; ++k) x[f * d + k] = v * r[1 + k];
+  }
+  float logit = linear + bias_;
+  if (pair_ == Pair::kFwFm) {
+    float acc = 0.0f;
+    const size_t P = pr_.size();
+    for (size_t p = 0; p < P; ++p) {
+      const float* a = x + pi_[p] * d;
+      const float* b = x + pj_[p] * d;
+      float dot = 0.0f;
+      for (int k = 0; k < d; ++k) dot += a[k] * b[k];
+      acc += pr_[p] * dot;
+    }
+    logit += acc;
+  } else if (pair_ == Pair::kFm) {
+    float sq = 0.0f, ss = 0.0f;
+    for (int k = 0; k < d; ++k) {
+      float sum = 0.0f;
+      for (int f = 0; f < F; ++f) {
+        const float e = x[f * d + k];
+        sum += e;
+        sq += e * e;
+      }
+      ss += sum * sum;
+    }
+    logit += 0.5f * (ss - sq);
+  }
+  if (!layers_.empty()) {
+    const float* in = x;
+    float* bufs[2] = {s->h0.data(), s->h1.data()};
+    int which = 0;
+    for (const Layer& L : layers_) {
+      float* out = bufs[which];
+      if (L.sparse_row)
+        Sell8MV(L.sell, in, L.relu, s->scratch.data(), out);
+      else
+        DenseMV(L.dense.data(), L.out, L.in, L.bias.data(), in, L.relu, out);
+      in = out;
+      which ^= 1;
+    }
+    logit += in[0];
+  }
+  return logit;
+}
+
+void SparseFactorPath::Tile(const float* rows, const float* values, int n, Scratch* s,
+                            float* logits) const {
+  const int F = F_, d = d_, W = W_;
+  float* tx = s->tx.data();
+  float* lin = s->tlin.data();
+  // Gather: value-scaled embeddings feature-major, linear terms; the tile's
+  // unused examples are zeros.
+  for (int t = 0; t < T; ++t) lin[t] = bias_;
+  if (n < T)
+    for (int i = 0; i < F * d; ++i) std::fill(tx + static_cast<size_t>(i) * T + n, tx + (i + 1) * size_t{T}, 0.0f);
+  for (int t = 0; t < n; ++t) {
+    const float* r = rows + static_cast<size_t>(t) * F * W;
+    const float* v = values + static_cast<size_t>(t) * F;
+    float linear = 0.0f;
+    for (int f = 0; f < F; ++f) {
+      const float* rf = r + static_cast<size_t>(f) * W;
+      linear += v[f] * rf[0];
+      for (int k = 0; k < d; ++k) tx[static_cast<size_t>(f * d + k) * T + t] = v[f] * rf[1 + k];
+    }
+    lin[t] += linear;
+  }
+  if (pair_ == Pair::kFwFm) {
+    float* acc = s->tacc.data();  // T: the pair term
+    float* dot = acc + T;         // T
+    std::fill(acc, acc + T, 0.0f);
+    const size_t P = pr_.size();
+    for (size_t p = 0; p < P; ++p) {
+      const float* a = tx + static_cast<size_t>(pi_[p]) * d * T;
+      const float* b = tx + static_cast<size_t>(pj_[p]) * d * T;
+      for (int t = 0; t < T; ++t) dot[t] = a[t] * b[t];
+      for (int k = 1; k < d; ++k)
+        for (int t = 0; t < T; ++t) dot[t] += a[k * T + t] * b[k * T + t];
+      const float r = pr_[p];
+      for (int t = 0; t < T; ++t) acc[t] += r * dot[t];
+    }
+    for (int t = 0; t < T; ++t) lin[t] += acc[t];
+  } else if (pair_ == Pair::kFm) {
+    float* ss = s->tacc.data();  // T
+    float* sum = ss + T;         // T
+    float sq[T];
+    for (int t = 0; t < T; ++t) ss[t] = sq[t] = 0.0f;
+    for (int k = 0; k < d; ++k) {
+      for (int t = 0; t < T; ++t) sum[t] = 0.0f;
+      for (int f = 0; f < F; ++f) {
+        const float* e = tx + static_cast<size_t>(f * d + k) * T;
+        for (int t = 0; t < T; ++t) {
+          sum[t] += e[t];
+          sq[t] += e[t] * e[t];
+        }
+      }
+      for (int t = 0; t < T; ++t) ss[t] += sum[t] * sum[t];
+    }
+    for (int t = 0; t < T; ++t) lin[t] += 0.5f * (ss[t] - sq[t]);
+  }
+  if (!layers_.empty()) {
+    const float* in = tx;
+    float* bufs[2] = {s->th0.data(), s->th1.data()};
+    int which = 0;
+    for (const Layer& L : layers_) {
+      float* out = bufs[which];
+      if (L.sparse_tile)
+        SpMMTile(L.csr, L.bias.data(), in, L.relu, out);
+      else
+        DenseMMTile(L.dense.data(), L.out, L.in, L.bias.data(), in, L.relu, out);
+      in = out;
+      which ^= 1;
+    }
+    for (int t = 0; t < T; ++t) lin[t] += in[t];
+  }
+  std::copy_n(lin, n, logits);
+}
+
+std::string SparseFactorPath::Describe() const {
+  std::string s = ModelTypeName(type_);
+  char buf[256];
+  if (pair_ == Pair::kFwFm) {
+    std::snprintf(buf, sizeof buf, ", FwFM pairs %zu of %d", pr_.size(), F_ * (F_ - 1) / 2);
+    s += buf;
+  }
+  for (const Layer& L : layers_) {
+    std::snprintf(buf, sizeof buf, ", %s %dx%d density %.4f (row %s, tile %s)", L.name.c_str(),
+                  L.out, L.in, L.csr.density(), L.sparse_row ? "sparse" : "dense",
+                  L.sparse_tile ? "sparse" : "dense");
+    s += buf;
+  }
+  return s;
+}
+
+uint64_t SparseFactorPath::mlp_nnz() const {
+  uint64_t n = 0;
+  for (const Layer& L : layers_) n += L.csr.nnz();
+  return n;
+}
+
+SparseLinearKernel::SparseLinearKernel(const CsrMatrix& w, std::vector<float> bias)
+    : csr_(w), bias_(std::move(bias)) {
+  sparse_row_ = csr_.density() <= kSingleRowMaxDensity;
+  if (sparse_row_)
+    sell_ = Sell8Matrix::FromCsr(csr_, bias_.data());
+  else
+    dense_ = csr_.ToDense();
+  tx_.assign(static_cast<size_t>(csr_.cols) * T, 0.0f);
+  ty_.assign(static_cast<size_t>(csr_.rows) * T, 0.0f);
+  scratch_.assign(static_cast<size_t>(csr_.rows + 7) / 8 * 8, 0.0f);
+}
+
+void SparseLinearKernel::Apply(const float* x, int64_t n, float* y) const {
+  const int in = csr_.cols, out = csr_.rows;
+  if (n == 1) {
+    if (sparse_row_)
+      Sell8MV(sell_, x, /*relu=*/false, scratch_.data(), y);
+    else
+      DenseMV(dense_.data(), out, in, bias_.data(), x, /*relu=*/false, y);
+    return;
+  }
+  for (int64_t b0 = 0; b0 < n; b0 += T) {
+    const int m = static_cast<int>(std::min<int64_t>(T, n - b0));
+    float* tx = tx_.data();
+    for (int t = 0; t < m; ++t) {
+      const float* xc = x + static_cast<size_t>(b0 + t) * in;
+      for (int i = 0; i < in; ++i) tx[static_cast<size_t>(i) * T + t] = xc[i];
+    }
+    if (m < T)
+      for (int i = 0; i < in; ++i) std::fill_n(tx + static_cast<size_t>(i) * T + m, T - m, 0.0f);
+    SpMMTile(csr_, bias_.data(), tx, /*relu=*/false, ty_.data());
+    for (int t = 0; t < m; ++t) {
+      float* yc = y + static_cast<size_t>(b0 + t) * out;
+      for (int o = 0; o < out; ++o) yc[o] = ty_[static_cast<size_t>(o) * T + t];
+    }
+  }
+}
+
+}  // namespace ctrps::worker::serve

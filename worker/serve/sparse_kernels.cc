@@ -1,0 +1,259 @@
+#include "worker/serve/sparse_kernels.h"
+
+#include <algorithm>
+#include <cstring>
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define CTRPS_SPARSE_AVX2 1
+#endif
+
+namespace ctrps::worker::serve {
+namespace {
+
+#ifdef CTRPS_SPARSE_AVX2
+inline float HorizontalSum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+#endif
+
+bool IsZero(float v) { return v == 0.0f; }  // true for -0.0 too
+
+}  // namespace
+
+CsrMatrix CsrMatrix::FromDense(const float* colmajor, int rows, int cols) {
+  CsrMatrix m;
+  m.rows = rows;
+  m.cols = cols;
+  m.row_starts.assign(static_cast<size_t>(rows) + 1, 0);
+  for (int o = 0; o < rows; ++o) {
+    for (int i = 0; i < cols; ++i) {
+      const float v = colmajor[static_cast<size_t>(i) * rows + o];
+      if (IsZero(v)) continue;
+      m.col.push_back(static_cast<uint32_t>(i));
+      m.values.push_back(v);
+    }
+    m.row_starts[o + 1] = static_cast<uint32_t>(m.values.size());
+  }
+  return m;
+}
+
+std::vector<float> CsrMatrix::ToDense() const {
+  std::vector<float> d(static_cast<size_t>(rows) * cols, 0.0f);
+  for (int o = 0; o < rows; ++o)
+    for (uint32_t k = row_starts[o]; k < row_starts[o + 1]; ++k)
+      d[static_cast<size_t>(col[k]) * rows + o] = values[k];
+  return d;
+}
+
+void SpMV(const CsrMatrix& w, const float* bias, const float* x, bool relu, float* y) {
+  const uint32_t* rs = w.row_starts.data();
+  const uint32_t* c = w.col.data();
+  const float* v = w.values.data();
+  for (int o = 0; o < w.rows; ++o) {
+    uint32_t k = rs[o];
+    const uint32_t e = rs[o + 1];
+    float s = 0.0f;
+#ifdef CTRPS_SPARSE_AVX2
+    if (e - k >= 8) {
+      __m256 acc = _mm256_setzero_ps();
+      for (; k + 8 <= e; k += 8) {
+        const __m256i idx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + k));
+        acc = _mm256_fmadd_ps(_mm256_loadu_ps(v + k), _mm256_i32gather_ps(x, idx, 4), acc);
+      }
+      s = HorizontalSum(acc);
+    }
+#endif
+    for (; k < e; ++k) s += v[k] * x[c[k]];
+    if (bias != nullptr) s += bias[o];
+    y[o] = relu ? std::max(s, 0.0f) : s;
+  }
+}
+
+void SpMMTile(const CsrMatrix& w, const float* bias, const float* x, bool relu, float* y) {
+  constexpr int T = kSparseTile;
+  const uint32_t* rs = w.row_starts.data();
+  const uint32_t* c = w.col.data();
+  const float* v = w.values.data();
+  for (int o = 0; o < w.rows; ++o) {
+    const float b = bias != nullptr ? bias[o] : 0.0f;
+    float* yo = y + static_cast<size_t>(o) * T;
+#ifdef CTRPS_SPARSE_AVX2
+    static_assert(T == 64, "the AVX2 tile kernel holds 8 vectors");
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
+           a7 = a0;
+    for (uint32_t k = rs[o]; k < rs[o + 1]; ++k) {
+      const __m256 wk = _mm256_broadcast_ss(v + k);
+      const float* xr = x + static_cast<size_t>(c[k]) * T;
+      a0 = _mm256_fmadd_ps(wk, _mm256_loadu_ps(xr), a0);
+      a1 = _mm256_fmadd_ps(wk, _mm256_loadu_ps(xr + 8), a1);
+      a2 = _mm256_fmadd_ps(wk, _mm256_loadu_ps(xr + 16), a2);
+      a3 = _mm256_fmadd_ps(wk, _mm256_loadu_ps(xr + 24), a3);
+      a4 = _mm256_fmadd_ps(wk, _mm256_loadu_ps(xr + 32), a4);
+      a5 = _mm256_fmadd_ps(wk, _mm256_loadu_ps(xr + 40), a5);
+      a6 = _mm256_fmadd_ps(wk, _mm256_loadu_ps(xr + 48), a6);
+      a7 = _mm256_fmadd_ps(wk, _mm256_loadu_ps(xr + 56), a7);
+    }
+    const __m256 bv = _mm256_set1_ps(b), zero = _mm256_setzero_ps();
+    __m256 acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+    for (int j = 0; j < 8; ++j) {
+      __m256 r = _mm256_add_ps(acc[j], bv);
+      if (relu) r = _mm256_max_ps(r, zero);
+      _mm256_storeu_ps(yo + 8 * j, r);
+    }
+#else
+    float acc[T] = {};
+    for (uint32_t k = rs[o]; k < rs[o + 1]; ++k) {
+      const float* xr = x + static_cast<size_t>(c[k]) * T;
+      for (int t = 0; t < T; ++t) acc[t] += v[k] * xr[t];
+    }
+    for (int t = 0; t < T; ++t) yo[t] = relu ? std::max(acc[t] + b, 0.0f) : acc[t] + b;
+#endif
+  }
+}
+
+void DenseMV(const float* w, int rows, int cols, const float* bias, const float* x, bool relu,
+             float* y) {
+  // Column-major: y = sum_i x[i] W(:, i), skipping zero inputs (ReLU outputs).
+  for (int o = 0; o < rows; ++o) y[o] = bias != nullptr ? bias[o] : 0.0f;
+  for (int i = 0; i < cols; ++i) {
+    const float xi = x[i];
+    if (xi == 0.0f) continue;
+    const float* wc = w + static_cast<size_t>(i) * rows;
+    for (int o = 0; o < rows; ++o) y[o] += wc[o] * xi;
+  }
+  if (relu)
+    for (int o = 0; o < rows; ++o) y[o] = std::max(y[o], 0.0f);
+}
+
+void DenseMMTile(const float* w, int rows, int cols, const float* bias, const float* x, bool relu,
+                 float* y) {
+  constexpr int T = kSparseTile;
+  for (int o = 0; o < rows; ++o) {
+    float acc[T];
+    const float b = bias != nullptr ? bias[o] : 0.0f;
+    for (int t = 0; t < T; ++t) acc[t] = 0.0f;
+    for (int i = 0; i < cols; ++i) {
+      const float wi = w[static_cast<size_t>(i) * rows + o];
+      const float* xr = x + static_cast<size_t>(i) * T;
+      for (int t = 0; t < T; ++t) acc[t] += wi * xr[t];
+    }
+    float* yo = y + static_cast<size_t>(o) * T;
+    for (int t = 0; t < T; ++t) yo[t] = relu ? std::max(acc[t] + b, 0.0f) : acc[t] + b;
+  }
+}
+
+Sell8Matrix Sell8Matrix::FromCsr(const CsrMatrix& m, const float* bias) {
+  Sell8Matrix s;
+  s.rows = m.rows;
+  s.cols = m.cols;
+  const int padded = (m.rows + 7) / 8 * 8;
+  std::vector<uint32_t> order(m.rows);
+  for (int o = 0; o < m.rows; ++o) order[o] = static_cast<uint32_t>(o);
+  auto len = [&](uint32_t o) { return m.row_starts[o + 1] - m.row_starts[o]; };
+  std::stable_sort(order.begin(), order.end(),
+                   [&](uint32_t a, uint32_t b) { return len(a) > len(b); });
+  s.row_of.assign(padded, static_cast<uint32_t>(m.rows));
+  s.bias.assign(padded, 0.0f);
+  s.slice_starts.push_back(0);
+  for (int r0 = 0; r0 < padded; r0 += 8) {
+    uint32_t steps = 0;
+    for (int r = r0; r < std::min(m.rows, r0 + 8); ++r) steps = std::max(steps, len(order[r]));
+    for (uint32_t j = 0; j < steps; ++j)
+      for (int r = r0; r < r0 + 8; ++r) {
+        const bool real = r < m.rows && j < len(order[r]);
+        const uint32_t k = real ? m.row_starts[order[r]] + j : 0;
+        s.col.push_back(real ? static_cast<int32_t>(m.col[k]) : 0);
+        s.values.push_back(real ? m.values[k] : 0.0f);
+      }
+    s.slice_starts.push_back(s.slice_starts.back() + steps);
+    for (int r = r0; r < std::min(m.rows, r0 + 8); ++r) {
+      s.row_of[r] = order[r];
+      s.bias[r] = bias != nullptr ? bias[order[r]] : 0.0f;
+    }
+  }
+  return s;
+}
+
+void Sell8MV(const Sell8Matrix& w, const float* x, bool relu, float* scratch, float* y) {
+  const int slices = static_cast<int>(w.slice_starts.size()) - 1;
+  const int32_t* c = w.col.data();
+  const float* v = w.values.data();
+  for (int s = 0; s < slices; ++s) {
+#ifdef CTRPS_SPARSE_AVX2
+    __m256 acc = _mm256_loadu_ps(w.bias.data() + 8 * s), acc2 = _mm256_setzero_ps();
+    uint32_t j = w.slice_starts[s];
+    const uint32_t e = w.slice_starts[s + 1];
+    for (; j + 2 <= e; j += 2) {
+      const __m256i i0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + 8 * size_t{j}));
+      const __m256i i1 =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + 8 * size_t{j} + 8));
+      acc = _mm256_fmadd_ps(_mm256_loadu_ps(v + 8 * size_t{j}), _mm256_i32gather_ps(x, i0, 4),
+                            acc);
+      acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(v + 8 * size_t{j} + 8),
+                             _mm256_i32gather_ps(x, i1, 4), acc2);
+    }
+    if (j < e) {
+      const __m256i i0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + 8 * size_t{j}));
+      acc = _mm256_fmadd_ps(_mm256_loadu_ps(v + 8 * size_t{j}), _mm256_i32gather_ps(x, i0, 4),
+                            acc);
+    }
+    acc = _mm256_add_ps(acc, acc2);
+    if (relu) acc = _mm256_max_ps(acc, _mm256_setzero_ps());
+    _mm256_storeu_ps(scratch + 8 * s, acc);
+#else
+    float acc[8];
+    for (int r = 0; r < 8; ++r) acc[r] = w.bias[8 * s + r];
+    for (uint32_t j = w.slice_starts[s]; j < w.slice_starts[s + 1]; ++j)
+      for (int r = 0; r < 8; ++r) acc[r] += v[8 * size_t{j} + r] * x[c[8 * size_t{j} + r]];
+    for (int r = 0; r < 8; ++r) scratch[8 * s + r] = relu ? std::max(acc[r], 0.0f) : acc[r];
+#endif
+  }
+  for (int r = 0; r < w.rows; ++r) y[w.row_of[r]] = scratch[r];
+}
+
+Blocked8Matrix Blocked8Matrix::FromDense(const float* colmajor, int rows, int cols) {
+  Blocked8Matrix m;
+  m.rows = rows;
+  m.cols = cols;
+  m.col_starts.assign(static_cast<size_t>(cols) + 1, 0);
+  for (int i = 0; i < cols; ++i) {
+    const float* c = colmajor + static_cast<size_t>(i) * rows;
+    for (int r0 = 0; r0 < rows; r0 += 8) {
+      bool any = false;
+      for (int r = r0; r < std::min(rows, r0 + 8); ++r) any = any || !IsZero(c[r]);
+      if (!any) continue;
+      m.block_row.push_back(static_cast<uint32_t>(r0));
+      for (int r = r0; r < r0 + 8; ++r) m.values.push_back(r < rows ? c[r] : 0.0f);
+    }
+    m.col_starts[i + 1] = static_cast<uint32_t>(m.block_row.size());
+  }
+  return m;
+}
+
+void Blocked8MV(const Blocked8Matrix& w, const float* bias, const float* x, bool relu, float* y) {
+  const int padded = (w.rows + 7) / 8 * 8;
+  for (int o = 0; o < padded; ++o) y[o] = bias != nullptr && o < w.rows ? bias[o] : 0.0f;
+  for (int i = 0; i < w.cols; ++i) {
+    const float xi = x[i];
+    if (xi == 0.0f) continue;
+#ifdef CTRPS_SPARSE_AVX2
+    const __m256 xv = _mm256_set1_ps(xi);
+    for (uint32_t b = w.col_starts[i]; b < w.col_starts[i + 1]; ++b) {
+      float* yb = y + w.block_row[b];
+      _mm256_storeu_ps(yb, _mm256_fmadd_ps(_mm256_loadu_ps(w.values.data() + 8 * size_t{b}), xv,
+                                           _mm256_loadu_ps(yb)));
+    }
+#else
+    for (uint32_t b = w.col_starts[i]; b < w.col_starts[i + 1]; ++b)
+      for (int r = 0; r < 8; ++r) y[w.block_row[b] + r] += w.values[8 * size_t{b} + r] * xi;
+#endif
+  }
+  if (relu)
+    for (int o = 0; o < padded; ++o) y[o] = std::max(y[o], 0.0f);
+}
+
+}  // namespace ctrps::worker::serve

@@ -1,0 +1,90 @@
+// Sparse serving kernels for pruned models (DeepLight, COMPRESSION.md
+// section 3): a pruned MLP layer y = W x + b with most of W exactly zero.
+//
+// Storage is CSR by output unit (row), with 32-bit column indices and the
+// values beside them, so a row's non-zeros are one contiguous run:
+//   - single example (SpMV): y[o] = b[o] + sum_k w_k x[col_k], rows of 8 or
+//     more non-zeros through AVX2 gathers, short rows scalar;
+//   - a tile of T examples stored feature-major (x[i * T + t]: feature i of
+//     the tile's examples contiguous), SpMM: for each row o the T
+//     accumulators stay in registers (T = 64: eight AVX2 vectors) and each
+//     non-zero adds w_k times the contiguous run x[col_k * T .. + T).
+// A blocked format (8 x 1 column blocks of outputs, fully vectorised) was
+// measured against it on the DeepFwFM shapes (400 x 390, 400 x 400) at 1 to
+// 10% unstructured density: magnitude pruning leaves isolated non-zeros, so
+// a block holds 1.04 to 1.3 of its 8 slots and does 6 to 8x the work of CSR
+// (bench/inference_bench --sparse prints the kernel table).
+//
+// Every kernel writes its output and allocates nothing.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace ctrps::worker::serve {
+
+// Examples per tile of the batched kernels.
+inline constexpr int kSparseTile = 64;
+
+struct CsrMatrix {
+  int rows = 0, cols = 0;
+  std::vector<uint32_t> row_starts;  // rows + 1, row_starts[0] = 0
+  std::vector<uint32_t> col;         // nnz column indices, ascending within a row
+  std::vector<float> values;         // nnz
+  uint64_t nnz() const { return values.size(); }
+  double density() const {
+    return rows > 0 && cols > 0 ? static_cast<double>(nnz()) / (double(rows) * cols) : 0.0;
+  }
+  // The non-zeros of a rows x cols column-major matrix (exact zeros dropped;
+  // -0.0 counts as zero).
+  static CsrMatrix FromDense(const float* colmajor, int rows, int cols);
+  // The dense column-major matrix (zeros where nothing is stored).
+  std::vector<float> ToDense() const;
+};
+
+// y[o] = bias[o] + sum_k W(o, k) x[k], then max(., 0) if relu. bias may be null.
+void SpMV(const CsrMatrix& w, const float* bias, const float* x, bool relu, float* y);
+
+// Tile form: x is w.cols x kSparseTile feature-major, y w.rows x kSparseTile.
+void SpMMTile(const CsrMatrix& w, const float* bias, const float* x, bool relu, float* y);
+
+// Dense counterparts for the layers kept dense in a sparse model (W
+// column-major rows x cols; the output layer, or layers too dense to gain).
+void DenseMV(const float* w, int rows, int cols, const float* bias, const float* x, bool relu,
+             float* y);
+void DenseMMTile(const float* w, int rows, int cols, const float* bias, const float* x, bool relu,
+                 float* y);
+
+// Sliced ELL with 8-row slices (SELL-8-sigma), built from a CSR matrix for
+// the single-example kernel: rows sorted by non-zero count (descending), each
+// slice of 8 sorted rows padded to its longest row, stored interleaved so one
+// gather and one FMA advance all 8 rows. Few loop exits (one per slice), so
+// few mispredicted branches, which dominate a CSR row loop at 1% density
+// (about 4 non-zeros a row).
+struct Sell8Matrix {
+  int rows = 0, cols = 0;
+  std::vector<uint32_t> slice_starts;  // slices + 1, in steps of 8 entries
+  std::vector<int32_t> col;            // 8 per step (padding: column 0)
+  std::vector<float> values;           // 8 per step (padding: 0)
+  std::vector<uint32_t> row_of;        // sorted position -> row (rows padded to 8: rows)
+  std::vector<float> bias;             // in sorted order (rows padded to 8)
+  static Sell8Matrix FromCsr(const CsrMatrix& m, const float* bias);
+  uint64_t padded_entries() const { return values.size(); }
+};
+// y = W x + bias (the bias given to FromCsr), then ReLU if relu.
+// scratch: rows rounded up to 8 floats.
+void Sell8MV(const Sell8Matrix& w, const float* x, bool relu, float* scratch, float* y);
+
+// The blocked alternative measured against CSR (not used for serving):
+// 8 x 1 blocks of consecutive output units per input column.
+struct Blocked8Matrix {
+  int rows = 0, cols = 0;  // rows padded to a multiple of 8 in the values
+  std::vector<uint32_t> col_starts;  // cols + 1, into blocks
+  std::vector<uint32_t> block_row;   // first output unit of each block (multiple of 8)
+  std::vector<float> values;         // 8 per block
+  static Blocked8Matrix FromDense(const float* colmajor, int rows, int cols);
+};
+// y (rows rounded up to 8) = W x + bias, relu; the scatter form of SpMV.
+void Blocked8MV(const Blocked8Matrix& w, const float* bias, const float* x, bool relu, float* y);
+
+}  // namespace ctrps::worker::serve
