@@ -99,6 +99,8 @@ InferenceEngine::InferenceEngine(std::shared_ptr<const Shared> shared)
       model_(MustNewModel(manifest_->model)),
       builder_(RowWidths(*model_)) {
   const int F = num_fields();
+  found_.assign(F, -1);
+  value_at_.assign(F, 0);
   row_.batch_size = 1;
   row_.fields.resize(F);
   row_.values.resize(F, 1);
@@ -166,11 +168,43 @@ bool InferenceEngine::LookupRow(int field, Key key, float* out) const {
     t.ReadRow(static_cast<uint64_t>(i), out);
     return true;
   }
+  UnknownRow(field, key, out);
+  return false;
+}
+
+void InferenceEngine::UnknownRow(int field, Key key, float* out) const {
+  const MappedTable& t = shared_->tables[field];
   if (shared_->init_unknown)
     storage::InitRow(shared_->init[field], key, t.width(), /*slot_floats=*/0, out);
   else
     std::fill_n(out, t.width(), 0.0f);
-  return false;
+}
+
+template <typename Out>
+void InferenceEngine::LookupRows(const Key* keys, Out out) {
+  const int F = num_fields();
+  const std::vector<MappedTable>& tables = shared_->tables;
+  for (int f = 0; f < F; ++f) tables[f].PrefetchBucket(keys[f]);
+  for (int f = 0; f < F; ++f) tables[f].PrefetchKeys(keys[f]);
+  for (int f = 0; f < F; ++f) {
+    found_[f] = tables[f].Find(keys[f]);
+    if (found_[f] >= 0) tables[f].PrefetchRow(static_cast<uint64_t>(found_[f]));
+  }
+  for (int f = 0; f < F; ++f)  // sparse rows: locate the values, fetch them
+    if (found_[f] >= 0 && tables[f].sparse_rows()) {
+      value_at_[f] = tables[f].SparseValueIndex(static_cast<uint64_t>(found_[f]));
+      tables[f].PrefetchSparseValues(value_at_[f]);
+    }
+  for (int f = 0; f < F; ++f) {
+    if (found_[f] >= 0 && tables[f].sparse_rows()) {
+      tables[f].ReadSparseRowAt(static_cast<uint64_t>(found_[f]), value_at_[f], out(f));
+    } else if (found_[f] >= 0) {
+      tables[f].ReadRow(static_cast<uint64_t>(found_[f]), out(f));
+    } else {
+      UnknownRow(f, keys[f], out(f));
+      ++unknown_keys_;
+    }
+  }
 }
 
 void InferenceEngine::PredictBatchLogits(const Batch& batch, float* logits) {
@@ -186,7 +220,7 @@ void InferenceEngine::PredictBatchLogits(const Batch& batch, float* logits) {
       for (int t = 0; t < n; ++t) {
         const Key* keys = &batch.keys[static_cast<size_t>(b0 + t) * F];
         float* rows = sparse_rows_.data() + static_cast<size_t>(t) * F * W;
-        for (int f = 0; f < F; ++f) unknown_keys_ += !LookupRow(f, keys[f], rows + f * W);
+        LookupRows(keys, [&](int f) { return rows + f * W; });
       }
       sp.Tile(sparse_rows_.data(), &batch.values[static_cast<size_t>(b0) * F], n,
               &sparse_scratch_, logits + b0);
@@ -225,15 +259,14 @@ float InferenceEngine::PredictRowLogit(const Key* keys, const float* values) {
   if (shared_->sparse) {
     const int W = shared_->sparse->row_width();
     float* rows = sparse_rows_.data();
-    for (int f = 0; f < F; ++f) unknown_keys_ += !LookupRow(f, keys[f], rows + f * W);
+    LookupRows(keys, [&](int f) { return rows + f * W; });
     return shared_->sparse->Row(rows, values, &sparse_scratch_);
   }
   for (int f = 0; f < F; ++f) {
-    FieldRows& fr = row_.fields[f];
-    fr.unique_keys[0] = keys[f];
-    unknown_keys_ += !LookupRow(f, keys[f], fr.rows.data());
+    row_.fields[f].unique_keys[0] = keys[f];
     row_.values(f, 0) = values[f];
   }
+  LookupRows(keys, [&](int f) { return row_.fields[f].rows.data(); });
   if (!row_model_) {  // first single-row call: its own model, so its buffers
                       // (sized for one example) and the batch model's never resize
     row_model_ = MustNewModel(manifest_->model);

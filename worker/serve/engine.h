@@ -89,6 +89,12 @@ class InferenceEngine {
   // Field `field`'s row of `key` into out; false (and the bundle's
   // unknown-key row) if the key is absent.
   bool LookupRow(int field, Key key, float* out) const;
+  // The unknown-key row of `key` in field's table.
+  void UnknownRow(int field, Key key, float* out) const;
+  // One example's rows: field f's into out(f), the fields' lookups staged
+  // so their cache misses overlap; counts unknown keys.
+  template <typename Out>
+  void LookupRows(const Key* keys, Out out);
 
   std::shared_ptr<const Shared> shared_;
   const BundleManifest* manifest_ = nullptr;
@@ -99,6 +105,8 @@ class InferenceEngine {
   VectorF logits_, row_logits_;
   std::vector<int> missing_;  // unique keys of a field that were absent
   std::vector<uint8_t> missing_flag_;
+  std::vector<int64_t> found_;     // LookupRows: per field, the row index or -1
+  std::vector<uint64_t> value_at_;  // LookupRows: sparse rows' first value index
   uint64_t unknown_keys_ = 0;
   // Pruned MLP layers of other models: kernels set on model_ and row_model_.
   [[nodiscard]] Status InstallKernels(Model* model);

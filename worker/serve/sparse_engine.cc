@@ -72,7 +72,28 @@ std::unique_ptr<SparseFactorPath> SparseFactorPath::Build(const BundleManifest& 
       L.csr = CsrMatrix::FromDense(w->values.data(), L.out, L.in);
       L.sparse_row = L.csr.density() <= kSingleRowMaxDensity;
       L.sparse_tile = L.csr.density() <= kTileMaxDensity;
-      if (L.sparse_row) L.sell = Sell8Matrix::FromCsr(L.csr, L.bias.data());
+      // One example: a layer after a SELL layer reads its output in that
+      // layer's sorted order, so its columns are renumbered to match.
+      const std::vector<uint32_t>* prev = p->layers_.empty() || !p->layers_.back().sparse_row
+                                              ? nullptr
+                                              : &p->layers_.back().sell.row_of;
+      std::vector<uint32_t> pos;  // original input index -> position in the sorted input
+      if (prev != nullptr) {
+        pos.assign(L.in, 0);
+        for (int r = 0; r < L.in; ++r) pos[(*prev)[r]] = static_cast<uint32_t>(r);
+      }
+      if (L.sparse_row) {
+        CsrMatrix c = L.csr;
+        for (uint32_t& col : c.col)
+          if (!pos.empty()) col = pos[col];
+        L.sell = Sell8Matrix::FromCsr(c, L.bias.data());
+      } else {
+        L.dense_row = L.dense;
+        if (!pos.empty())
+          for (int i = 0; i < L.in; ++i)
+            std::copy_n(L.dense.begin() + static_cast<size_t>(i) * L.out, L.out,
+                        L.dense_row.begin() + static_cast<size_t>(pos[i]) * L.out);
+      }
       p->max_width_ = std::max({p->max_width_, L.in, L.out});
       p->layers_.push_back(std::move(L));
     }
@@ -135,10 +156,10 @@ float SparseFactorPath::Row(const float* rows, const float* values, Scratch* s) 
     int which = 0;
     for (const Layer& L : layers_) {
       float* out = bufs[which];
-      if (L.sparse_row)
-        Sell8MV(L.sell, in, L.relu, s->scratch.data(), out);
+      if (L.sparse_row)  // out in the sorted order; the next layer reads it so
+        Sell8MV(L.sell, in, L.relu, out, nullptr);
       else
-        DenseMV(L.dense.data(), L.out, L.in, L.bias.data(), in, L.relu, out);
+        DenseMV(L.dense_row.data(), L.out, L.in, L.bias.data(), in, L.relu, out);
       in = out;
       which ^= 1;
     }

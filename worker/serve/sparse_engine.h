@@ -60,6 +60,7 @@ class SparseFactorPath {
     int in = 0, out = 0;
     bool relu = false;
     std::vector<float> bias, dense;  // dense: column-major out x in
+    std::vector<float> dense_row;    // one example: dense with columns in the input's order
     CsrMatrix csr;
     Sell8Matrix sell;
     bool sparse_row = false, sparse_tile = false;

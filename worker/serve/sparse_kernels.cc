@@ -117,6 +117,18 @@ void SpMMTile(const CsrMatrix& w, const float* bias, const float* x, bool relu, 
 
 void DenseMV(const float* w, int rows, int cols, const float* bias, const float* x, bool relu,
              float* y) {
+  if (rows == 1) {  // an output layer: one contiguous dot product
+    float acc[8] = {};
+    int i = 0;
+    for (; i + 8 <= cols; i += 8)
+      for (int k = 0; k < 8; ++k) acc[k] += w[i + k] * x[i + k];
+    float s = 0.0f;
+    for (; i < cols; ++i) s += w[i] * x[i];
+    for (int k = 0; k < 8; ++k) s += acc[k];
+    if (bias != nullptr) s += bias[0];
+    y[0] = relu ? std::max(s, 0.0f) : s;
+    return;
+  }
   // Column-major: y = sum_i x[i] W(:, i), skipping zero inputs (ReLU outputs).
   for (int o = 0; o < rows; ++o) y[o] = bias != nullptr ? bias[o] : 0.0f;
   for (int i = 0; i < cols; ++i) {
@@ -212,7 +224,8 @@ void Sell8MV(const Sell8Matrix& w, const float* x, bool relu, float* scratch, fl
     for (int r = 0; r < 8; ++r) scratch[8 * s + r] = relu ? std::max(acc[r], 0.0f) : acc[r];
 #endif
   }
-  for (int r = 0; r < w.rows; ++r) y[w.row_of[r]] = scratch[r];
+  if (y != nullptr)
+    for (int r = 0; r < w.rows; ++r) y[w.row_of[r]] = scratch[r];
 }
 
 Blocked8Matrix Blocked8Matrix::FromDense(const float* colmajor, int rows, int cols) {

@@ -1,19 +1,28 @@
 // Sparse serving kernels for pruned models (DeepLight, COMPRESSION.md
 // section 3): a pruned MLP layer y = W x + b with most of W exactly zero.
 //
-// Storage is CSR by output unit (row), with 32-bit column indices and the
-// values beside them, so a row's non-zeros are one contiguous run:
-//   - single example (SpMV): y[o] = b[o] + sum_k w_k x[col_k], rows of 8 or
-//     more non-zeros through AVX2 gathers, short rows scalar;
+// The bundle stores CSR by output unit (row); the engine builds what each
+// kernel wants from it at load:
+//   - single example: SELL-8-sigma (below): one AVX2 gather + FMA advances 8
+//     rows. A CSR row loop (y[o] = b[o] + sum_k w_k x[col_k]) is bound by
+//     the mispredicted exit of each short row (about 4 non-zeros a row at
+//     1%), SELL has one exit per 8 rows and pads little once rows are sorted
+//     by length (1608 entries for 1570 non-zeros at 400 x 400, 1%);
 //   - a tile of T examples stored feature-major (x[i * T + t]: feature i of
-//     the tile's examples contiguous), SpMM: for each row o the T
+//     the tile's examples contiguous), CSR SpMM: for each row o the T
 //     accumulators stay in registers (T = 64: eight AVX2 vectors) and each
 //     non-zero adds w_k times the contiguous run x[col_k * T .. + T).
-// A blocked format (8 x 1 column blocks of outputs, fully vectorised) was
-// measured against it on the DeepFwFM shapes (400 x 390, 400 x 400) at 1 to
-// 10% unstructured density: magnitude pruning leaves isolated non-zeros, so
-// a block holds 1.04 to 1.3 of its 8 slots and does 6 to 8x the work of CSR
-// (bench/inference_bench --sparse prints the kernel table).
+// Measured on the DeepFwFM shapes (400 x 390, 400 x 400; 2-core AMD EPYC
+// Zen3, loaded; bench/inference_bench --sparse prints the table), one
+// example, 1% / 10% / 30% density: CSR SpMV 2.2 / 16 / 41-54 us, SELL-8 1.5
+// / 12-14 / 35-58 us, dense GEMV 11-13 us throughout, so one example runs
+// sparse up to about 8% density (kSingleRowMaxDensity). A blocked format (8 x
+// 1 blocks of outputs per input column, vectorised, zero inputs skipped) was
+// measured too: magnitude pruning leaves isolated non-zeros, so a block
+// holds 1.04 to 1.4 of its 8 slots, and its per-column loops mispredict like
+// CSR's rows: 2.3 / 19-21 us, and at 30% it still loses to dense (24-30 us).
+// Tiles of 64: CSR SpMM 9-11 us at 1%, 75-87 us at 10%, 260-285 us at 30%
+// against 790-880 us dense (kTileMaxDensity 0.5).
 //
 // Every kernel writes its output and allocates nothing.
 #pragma once
@@ -72,7 +81,9 @@ struct Sell8Matrix {
   uint64_t padded_entries() const { return values.size(); }
 };
 // y = W x + bias (the bias given to FromCsr), then ReLU if relu.
-// scratch: rows rounded up to 8 floats.
+// scratch: rows rounded up to 8 floats. With y null the result stays in
+// scratch in the sorted order (scratch[r] is row row_of[r]), for a next
+// layer whose columns were renumbered to match (saves the scatter).
 void Sell8MV(const Sell8Matrix& w, const float* x, bool relu, float* scratch, float* y);
 
 // The blocked alternative measured against CSR (not used for serving):

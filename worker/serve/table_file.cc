@@ -22,7 +22,7 @@ namespace {
 constexpr char kMagic[8] = {'C', 'T', 'R', 'P', 'S', 'E', 'M', 'B'};
 constexpr uint32_t kVersion = 1;
 constexpr uint32_t kSparseVersion = 2;  // sparse rows
-constexpr int kRowsPerBlock = 16;        // sparse rows: one value start per 16 rows
+constexpr int kRowsPerBlock = 16;        // sparse rows: one block record per 16 rows
 constexpr size_t kHeaderBytes = 64;
 
 struct Header {
@@ -37,7 +37,9 @@ struct Header {
 };
 
 uint32_t MaskBytes(int width) { return width <= 8 ? 1 : width <= 16 ? 2 : width <= 32 ? 4 : 8; }
-uint64_t Blocks(uint64_t rows) { return (rows + kRowsPerBlock - 1) / kRowsPerBlock + 1; }
+uint64_t Blocks(uint64_t rows) { return (rows + kRowsPerBlock - 1) / kRowsPerBlock; }
+// A block record: the value index of its first row, then its 16 rows' masks.
+uint64_t RecordBytes(int width) { return 8 + kRowsPerBlock * uint64_t{MaskBytes(width)}; }
 
 void EncodeHeader(const Header& h, char* out) {
   std::memset(out, 0, kHeaderBytes);
@@ -71,9 +73,9 @@ uint64_t BodyBytes(TableDtype t, uint64_t rows, int width) {
   return rows * 8 + (t == TableDtype::kInt8 ? rows * 4 : 0) + rows * width * ElementBytes(t);
 }
 
-// Sparse rows: keys, masks, block starts, values.
+// Sparse rows: keys, block records, values.
 uint64_t SparseBodyBytes(TableDtype t, uint64_t rows, int width, uint64_t nnz) {
-  return rows * 8 + rows * MaskBytes(width) + Blocks(rows) * 8 + nnz * ElementBytes(t);
+  return rows * 8 + Blocks(rows) * RecordBytes(width) + nnz * ElementBytes(t);
 }
 
 Status WriteFile(const std::string& path, const Header& h, const std::string& body) {
@@ -176,8 +178,8 @@ Status WriteSparseTableFile(const std::string& path, int table_id, int width, Ta
   RETURN_IF_ERROR(CheckKeys(path, table_id, keys, n));
   const size_t w = static_cast<size_t>(width);
   const uint32_t mb = MaskBytes(width);
-  std::string key_bytes, masks, values;
-  std::vector<uint64_t> starts;
+  std::string key_bytes, records, values;
+  const std::string empty_record(RecordBytes(width), '\0');
   uint64_t kept = 0, nnz = 0;
   for (size_t i = 0; i < n; ++i) {
     const float* r = rows + i * w;
@@ -185,9 +187,13 @@ Status WriteSparseTableFile(const std::string& path, int table_id, int width, Ta
     for (size_t k = 0; k < w; ++k)
       if (r[k] != 0.0f) mask |= uint64_t{1} << k;
     if (mask == 0 && drop_empty) continue;
-    if (kept % kRowsPerBlock == 0) starts.push_back(nnz);
+    if (kept % kRowsPerBlock == 0) {
+      records += empty_record;
+      std::memcpy(&records[records.size() - empty_record.size()], &nnz, 8);
+    }
     key_bytes.append(reinterpret_cast<const char*>(&keys[i]), 8);
-    masks.append(reinterpret_cast<const char*>(&mask), mb);
+    std::memcpy(&records[records.size() - empty_record.size() + 8 + (kept % kRowsPerBlock) * mb],
+                &mask, mb);
     for (size_t k = 0; k < w; ++k) {
       if (!(mask >> k & 1)) continue;
       if (dtype == TableDtype::kFloat32) {
@@ -200,10 +206,7 @@ Status WriteSparseTableFile(const std::string& path, int table_id, int width, Ta
     }
     ++kept;
   }
-  starts.push_back(nnz);
-  std::string body = key_bytes + masks;
-  body.append(reinterpret_cast<const char*>(starts.data()), starts.size() * 8);
-  body += values;
+  std::string body = key_bytes + records + values;
   Header h;
   h.version = kSparseVersion;
   h.dtype = static_cast<uint32_t>(dtype);
@@ -296,7 +299,7 @@ MappedTable& MappedTable::operator=(MappedTable&& o) noexcept {
     values_ = o.values_;
     masks_ = o.masks_;
     mask_bytes_ = o.mask_bytes_;
-    block_starts_ = o.block_starts_;
+    record_bytes_ = o.record_bytes_;
     shift_ = o.shift_;
     starts_ = std::move(o.starts_);
     o.map_ = nullptr;
@@ -393,24 +396,29 @@ StatusOr<MappedTable> MappedTable::Open(const std::string& path, const TableEntr
   if (sparse) {
     t.masks_ = reinterpret_cast<const uint8_t*>(after_keys);
     t.mask_bytes_ = h.mask_bytes;
-    t.block_starts_ =
-        reinterpret_cast<const uint64_t*>(after_keys + h.rows * static_cast<uint64_t>(h.mask_bytes));
-    t.values_ = reinterpret_cast<const char*>(t.block_starts_) + Blocks(h.rows) * 8;
-    // Masks within the width, block starts matching the masks' counts.
+    t.record_bytes_ = RecordBytes(static_cast<int>(h.width));
+    t.values_ = after_keys + Blocks(h.rows) * t.record_bytes_;
+    // Masks within the width (and empty past the last row), block starts
+    // matching the masks' counts.
     const uint64_t outside = h.width >= 64 ? 0 : ~uint64_t{0} << h.width;
     uint64_t count = 0;
-    for (uint64_t i = 0; i < h.rows; ++i) {
-      if (i % kRowsPerBlock == 0 && t.block_starts_[i / kRowsPerBlock] != count)
-        return bad("block start " + std::to_string(i / kRowsPerBlock) + " is " +
-                   std::to_string(t.block_starts_[i / kRowsPerBlock]) + ", the masks count " +
-                   std::to_string(count));
-      const uint64_t m = t.Mask(i);
-      if (m & outside)
-        return bad("row " + std::to_string(i) + " has mask bits at or above width " +
-                   std::to_string(h.width));
-      count += static_cast<uint64_t>(__builtin_popcountll(m));
+    for (uint64_t b = 0; b < Blocks(h.rows); ++b) {
+      uint64_t start;
+      std::memcpy(&start, t.masks_ + b * t.record_bytes_, 8);
+      if (start != count)
+        return bad("block " + std::to_string(b) + " starts at value " + std::to_string(start) +
+                   ", the masks before it hold " + std::to_string(count));
+      for (uint64_t i = b * kRowsPerBlock; i < (b + 1) * kRowsPerBlock; ++i) {
+        const uint64_t m = t.Mask(i);
+        if (m & outside)
+          return bad("row " + std::to_string(i) + " has mask bits at or above width " +
+                     std::to_string(h.width));
+        if (i >= h.rows && m != 0)
+          return bad("block " + std::to_string(b) + " has a mask past the last row");
+        count += static_cast<uint64_t>(__builtin_popcountll(m));
+      }
     }
-    if (count != h.nnz || t.block_starts_[Blocks(h.rows) - 1] != h.nnz)
+    if (count != h.nnz)
       return bad("the masks hold " + std::to_string(count) + " values, the header says " +
                  std::to_string(h.nnz));
   } else if (dtype == TableDtype::kInt8) {
@@ -441,10 +449,30 @@ StatusOr<MappedTable> MappedTable::Open(const std::string& path, const TableEntr
 }
 
 void MappedTable::ReadSparseRow(uint64_t i, float* out) const {
-  const uint64_t b = i / kRowsPerBlock;
-  uint64_t v = block_starts_[b];
-  for (uint64_t r = b * kRowsPerBlock; r < i; ++r)
-    v += static_cast<uint64_t>(__builtin_popcountll(Mask(r)));
+  ReadSparseRowAt(i, SparseValueIndex(i), out);
+}
+
+uint64_t MappedTable::SparseValueIndex(uint64_t i) const {
+  // The block record (one cache line for masks up to 2 bytes): its start,
+  // plus the bits of the masks before row i, counted a word at a time
+  // without a data-dependent branch.
+  const uint8_t* rec = masks_ + (i / kRowsPerBlock) * record_bytes_;
+  uint64_t v;
+  std::memcpy(&v, rec, 8);
+  const int64_t before = static_cast<int64_t>((i % kRowsPerBlock) * mask_bytes_);
+  const int words = static_cast<int>(2 * mask_bytes_);  // 16 masks = 2 m words
+  for (int w = 0; w < words; ++w) {
+    uint64_t word;
+    std::memcpy(&word, rec + 8 + 8 * w, 8);
+    const int64_t avail = before - 8 * w;
+    const uint64_t keep =
+        avail >= 8 ? ~uint64_t{0} : avail <= 0 ? 0 : (uint64_t{1} << (8 * avail)) - 1;
+    v += static_cast<uint64_t>(__builtin_popcountll(word & keep));
+  }
+  return v;
+}
+
+void MappedTable::ReadSparseRowAt(uint64_t i, uint64_t v, float* out) const {
   uint64_t m = Mask(i);
   std::fill_n(out, width_, 0.0f);
   if (dtype_ == TableDtype::kFloat32) {

@@ -74,6 +74,25 @@ class MappedTable {
     return -1;
   }
   bool sparse_rows() const { return masks_ != nullptr; }
+  // Staged lookups (one example's fields at once, so their cache misses
+  // overlap): prefetch what Find reads, in its order, then the row.
+  void PrefetchBucket(Key key) const { __builtin_prefetch(&starts_[KeyHash(key) >> shift_]); }
+  void PrefetchKeys(Key key) const { __builtin_prefetch(keys_ + starts_[KeyHash(key) >> shift_]); }
+  // Sparse rows: row i's first stored value (reads its block record, which
+  // PrefetchRow fetched); prefetch it, then ReadRow at it.
+  uint64_t SparseValueIndex(uint64_t i) const;
+  void PrefetchSparseValues(uint64_t v) const {
+    __builtin_prefetch(static_cast<const char*>(values_) +
+                       v * (dtype_ == TableDtype::kFloat16 ? 2 : 4));
+  }
+  void ReadSparseRowAt(uint64_t i, uint64_t v, float* out) const;
+  void PrefetchRow(uint64_t i) const {
+    if (masks_ != nullptr)
+      __builtin_prefetch(masks_ + (i / 16) * record_bytes_);
+    else if (scales_ == nullptr)
+      __builtin_prefetch(static_cast<const char*>(values_) +
+                         i * width_ * (dtype_ == TableDtype::kFloat16 ? 2 : 4));
+  }
   // Writes row i (width floats, dequantised; zeros where a sparse row stores nothing) to out.
   void ReadRow(uint64_t i, float* out) const {
     if (masks_ != nullptr)
@@ -90,7 +109,7 @@ class MappedTable {
   void ReadSparseRow(uint64_t i, float* out) const;
   uint64_t Mask(uint64_t i) const {
     uint64_t m = 0;
-    std::memcpy(&m, masks_ + i * mask_bytes_, mask_bytes_);
+    std::memcpy(&m, masks_ + (i / 16) * record_bytes_ + 8 + (i % 16) * mask_bytes_, mask_bytes_);
     return m;
   }
 
@@ -102,10 +121,9 @@ class MappedTable {
   const Key* keys_ = nullptr;
   const float* scales_ = nullptr;  // int8 only
   const void* values_ = nullptr;
-  // Sparse rows (format version 2): per-row masks and per-16-row value starts.
-  const uint8_t* masks_ = nullptr;
-  size_t mask_bytes_ = 0;
-  const uint64_t* block_starts_ = nullptr;
+  // Sparse rows (format version 2): block records of 16 rows (value start, masks).
+  const uint8_t* masks_ = nullptr;  // the first record
+  size_t mask_bytes_ = 0, record_bytes_ = 0;
   int shift_ = 56;
   std::vector<uint32_t> starts_;  // bucket b's keys are [starts_[b], starts_[b+1])
 };

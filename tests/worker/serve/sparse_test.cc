@@ -316,7 +316,7 @@ TEST(PrunedRows, SparseTableFileRoundTripsAndRefusesDamage) {
         bytes.assign(std::istreambuf_iterator<char>(in), {});
       }
       std::string bad = bytes;
-      bad[64 + 8 * n + 1] |= 0x40;  // row 0's mask, bit 14 (>= width 11)
+      bad[64 + 8 * n + 8 + 1] |= 0x40;  // row 0's mask (after its block's start), bit 14 (>= width 11)
       const uint32_t crc = static_cast<uint32_t>(
           crc32(0, reinterpret_cast<const Bytef*>(bad.data() + 64), static_cast<uInt>(bad.size() - 64)));
       std::memcpy(&bad[32], &crc, 4);
