@@ -24,7 +24,7 @@
 namespace ctrps::worker::serve {
 
 // A layer runs sparse for one example at or below this density, else dense.
-inline constexpr double kSingleRowMaxDensity = 0.08;
+inline constexpr double kSingleRowMaxDensity = 0.10;
 // A layer runs sparse for a tile of examples at or below this density.
 inline constexpr double kTileMaxDensity = 0.5;
 

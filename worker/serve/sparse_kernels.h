@@ -16,7 +16,7 @@
 // Zen3, loaded; bench/inference_bench --sparse prints the table), one
 // example, 1% / 10% / 30% density: CSR SpMV 2.2 / 16 / 41-54 us, SELL-8 1.5
 // / 12-14 / 35-58 us, dense GEMV 11-13 us throughout, so one example runs
-// sparse up to about 8% density (kSingleRowMaxDensity). A blocked format (8 x
+// sparse up to about 10% density (kSingleRowMaxDensity). A blocked format (8 x
 // 1 blocks of outputs per input column, vectorised, zero inputs skipped) was
 // measured too: magnitude pruning leaves isolated non-zeros, so a block
 // holds 1.04 to 1.4 of its 8 slots, and its per-column loops mispredict like

@@ -77,7 +77,14 @@ class MappedTable {
   // Staged lookups (one example's fields at once, so their cache misses
   // overlap): prefetch what Find reads, in its order, then the row.
   void PrefetchBucket(Key key) const { __builtin_prefetch(&starts_[KeyHash(key) >> shift_]); }
-  void PrefetchKeys(Key key) const { __builtin_prefetch(keys_ + starts_[KeyHash(key) >> shift_]); }
+  // The keys of key's bucket, and the row of its first key: with about one
+  // key a bucket that is usually key's row, so the row's miss overlaps the
+  // keys' instead of following it.
+  void PrefetchKeys(Key key) const {
+    const uint32_t first = starts_[KeyHash(key) >> shift_];
+    __builtin_prefetch(keys_ + first);
+    if (first < rows_) PrefetchRow(first);
+  }
   // Sparse rows: row i's first stored value (reads its block record, which
   // PrefetchRow fetched); prefetch it, then ReadRow at it.
   uint64_t SparseValueIndex(uint64_t i) const;
