@@ -94,8 +94,8 @@ struct TempBundle {
 StatusOr<std::string> ExportTemporaryBundle(const std::string& model) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  const bool saved = fs::exists(model + "/MANIFEST", ec) || fs::exists(model + "/MANIFEST.pb", ec);
-  if (!saved)
+  const bool is_saved = fs::exists(model + "/MANIFEST", ec) || fs::exists(model + "/MANIFEST.pb", ec);
+  if (!is_saved)
     return Status::NotFound("--model " + model +
                             ": not a serving bundle (no model.pb), nor a model saved by `ctrps "
                             "train` or a checkpoint: `ctrps export --checkpoint MODEL --out "
