@@ -261,6 +261,7 @@ StatusOr<TrainResult> Trainer::Train(BatchSource* train, BatchSource* valid) {
           return Status::Internal("training loss is " + std::to_string(loss) + " at step " +
                                   std::to_string(step_) + ": lower the learning rates");
         model_->Backward(dlogits_, &slot.sparse);
+        if (hook_) hook_->BeforePush(&slot.sparse);
       }
       res.compute_s += Since(t);
 
@@ -296,6 +297,7 @@ StatusOr<TrainResult> Trainer::Train(BatchSource* train, BatchSource* valid) {
       dense_optimizer_->Step(model_->dense_values(), model_->dense_grads());
       res.compute_s += Since(t);
       ++step_;
+      if (hook_) RETURN_IF_ERROR_CTX(hook_->AfterStep(step_), "after step " + std::to_string(step_));
       if (prefetched) cur ^= 1;
 
       res.samples += batch_rows;
@@ -347,6 +349,8 @@ StatusOr<TrainResult> Trainer::Train(BatchSource* train, BatchSource* valid) {
     if (window_steps > 0) res.final_train_loss = window_loss / window_steps;
     res.epochs_completed = epoch + 1;
     spdlog::info("epoch {} done: step {}, {} samples", epoch + 1, step_, res.samples);
+    if (hook_ && step_ > 0)
+      RETURN_IF_ERROR_CTX(hook_->AfterEpoch(step_), "at the end of epoch " + std::to_string(epoch + 1));
     if (valid && !res.early_stopped) RETURN_IF_ERROR(evaluate());
   }
   if (resumed_finished && valid) res.has_valid = false;  // nothing was evaluated

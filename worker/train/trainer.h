@@ -19,6 +19,7 @@
 #include "worker/nn/model.h"
 #include "worker/train/checkpoint.h"
 #include "worker/train/sparse_batch_builder.h"
+#include "worker/train/trainer_hook.h"
 
 namespace ctrps::worker {
 
@@ -126,6 +127,9 @@ class Trainer {
   // allreduce, step agreement, global evaluation and the replica checksum.
   // Not owned; null (the default) is a single worker.
   void SetWorkerGroup(ps::WorkerGroup* group) { group_ = group; }
+  // A compression method run inside training (worker/train/trainer_hook.h);
+  // not owned; null (the default) is none.
+  void SetHook(TrainerHook* hook) { hook_ = hook; }
 
   // Declares one table per field (table id = field index) on the client.
   [[nodiscard]] Status DeclareTables();
@@ -234,6 +238,7 @@ class Trainer {
   ps::EmbeddingClient* client_;
   MetricsWriter* metrics_;
   ps::WorkerGroup* group_ = nullptr;
+  TrainerHook* hook_ = nullptr;
   SparseBatchBuilder builder_;
   Slot slots_[2];  // training: current and prefetched
   Slot eval_;
