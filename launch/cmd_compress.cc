@@ -18,8 +18,10 @@
 #include <spdlog/spdlog.h>
 
 #include "common/logging.h"
+#include "common/memory.h"
 #include "common/metrics_writer.h"
 #include "compression/afm.h"
+#include "compression/deeplight.h"
 #include "launch/cluster.h"
 #include "launch/commands.h"
 #include "launch/job_setup.h"
@@ -96,9 +98,17 @@ StatusOr<AfmPlan> MakePlan(const config::CompressionStage& st, const worker::Dat
 
 std::string StageName(const config::CompressionStage& st, int i) {
   if (!st.name().empty()) return st.name();
-  return std::string(st.method() == config::CompressionStage::WEIGHT_SVD ? "weight_svd" : "afm") +
-         "-" + std::to_string(i);
+  const char* m = st.method() == config::CompressionStage::WEIGHT_SVD  ? "weight_svd"
+                  : st.method() == config::CompressionStage::DEEPLIGHT ? "deeplight"
+                                                                       : "afm";
+  return std::string(m) + "-" + std::to_string(i);
 }
+
+bool IsDeepLight(const config::CompressionStage& st) {
+  return st.method() == config::CompressionStage::DEEPLIGHT;
+}
+
+
 
 // Every plan checked against the model it will meet (earlier stages'
 // layers and fields marked as compressed), before any work.
@@ -108,6 +118,12 @@ StatusOr<std::vector<AfmPlan>> PlanAll(const LoadedConfig& c, const worker::Data
   const auto& stages = c.job.compression().stages();
   for (int i = 0; i < stages.size(); ++i) {
     const std::string where = c.Where("compression.stages[" + std::to_string(i) + "]");
+    if (IsDeepLight(stages[i])) {
+      RETURN_IF_ERROR(compression::ValidateDeepLight(MakeDeepLightOptions(stages[i].deeplight()),
+                                                     model, where + ".deeplight"));
+      plans.emplace_back();
+      continue;
+    }
     ASSIGN_OR_RETURN(AfmPlan p, MakePlan(stages[i], schema, where));
     RETURN_IF_ERROR(compression::ValidateAfmPlan(p, model, where + ".afm"));
     for (const auto& [layer, r] : p.layers) model.low_rank.push_back({layer, 1, false});
@@ -172,6 +188,7 @@ class CompressJob {
   Status Barrier(const std::string& what);
   std::string StageDir(int i) const;
   std::string ConfigText() const;
+  std::string ScratchDir() const;
 
   const LoadedConfig& c_;
   WorkerRole role_;
@@ -188,6 +205,11 @@ std::string CompressJob::StageDir(int i) const {
   char n[32];
   std::snprintf(n, sizeof(n), "%02d-", i);
   return c_.job.output().dir() + "/stages/" + n + StageName(c_.job.compression().stages(i), i);
+}
+
+std::string CompressJob::ScratchDir() const {
+  const std::string& s = c_.job.compression().scratch_dir();
+  return s.empty() ? c_.job.output().dir() + "/rewrite" : s;
 }
 
 std::string CompressJob::ConfigText() const {
@@ -326,8 +348,7 @@ Status CompressJob::RunStage(int i, const AfmPlan& plan) {
     configs = declare.TableConfigs();
   }
   RETURN_IF_ERROR(Barrier("the barrier before the table rewrite of stage " + name));
-  std::string scratch = c_.job.compression().scratch_dir();
-  if (scratch.empty()) scratch = c_.job.output().dir() + "/rewrite";
+  const std::string scratch = ScratchDir();
   uint64_t rewritten = 0;
   for (const auto& tc : out.tables) {
     RETURN_IF_ERROR_CTX(role_.client->RewriteTable(configs[tc.field],
@@ -384,6 +405,17 @@ Status CompressJob::FineTune(int i, bool resume) {
   if (to.checkpoint.enabled()) RETURN_IF_ERROR(trainer->Resume("", true, &resumed_from));
   if (resume && resumed_from.empty())
     return Status::Internal("stage " + name + ": its fine-tuning checkpoint could not be resumed");
+  // DeepLight prunes during this training (after the resume: persistent
+  // masks are rebuilt from the restored zeros).
+  std::unique_ptr<compression::DeepLightPruner> pruner;
+  if (IsDeepLight(st)) {
+    compression::DeepLightOptions dl = MakeDeepLightOptions(st.deeplight());
+    dl.start_step = 0;  // the source model is the warm-up
+    pruner = std::make_unique<compression::DeepLightPruner>(
+        dl, model_.get(), role_.client, role_.group, role_.chief, ScratchDir(),
+        role_.chief ? &metrics_ : nullptr);
+    trainer->SetHook(pruner.get());
+  }
   if (!resumed_from.empty()) spdlog::info("[{}] fine-tuning resumes from {}", name, resumed_from);
   if (ft.epochs() == 0 && resumed_from.empty()) return Status::OK();
   spdlog::info("[{}] fine-tuning {} ({} dense params)", name,
@@ -459,6 +491,10 @@ Status CompressJob::Run() {
     // Validated above against the source; here against the current model.
     std::vector<AfmPlan> p;
     for (int i = 0; i < stages.size(); ++i) {
+      if (IsDeepLight(stages[i])) {
+        p.emplace_back();
+        continue;
+      }
       ASSIGN_OR_RETURN(AfmPlan plan, MakePlan(stages[i], schema_, "compression.stages[" + std::to_string(i) + "]"));
       p.push_back(plan);
     }
@@ -468,7 +504,11 @@ Status CompressJob::Run() {
     const std::string name = StageName(stages[i], i);
     const auto t0 = std::chrono::steady_clock::now();
     const bool resuming = i == first && resume_fine_tune;
-    if (!resuming) {
+    if (!resuming && IsDeepLight(stages[i])) {
+      RETURN_IF_ERROR(compression::ValidateDeepLight(
+          MakeDeepLightOptions(stages[i].deeplight()), model_->options(),
+          c_.Where("compression.stages[" + std::to_string(i) + "].deeplight")));
+    } else if (!resuming) {
       RETURN_IF_ERROR_CTX(compression::ValidateAfmPlan(plans[i], model_->options(),
                                                        c_.Where("compression.stages[" + std::to_string(i) + "].afm")),
                           "stage " + name);
@@ -509,10 +549,16 @@ Status CompressJob::Run() {
       table += fmt::format("; test AUC {:+.5f}", last.test.auc - base->test.auc);
     table += "\n";
   }
-  metrics_.Write(JsonLine().Add("event", "compress_done").Add("model", out_dir));
-  std::printf("\nctrps compress: %s done (%d stages)\n%s  model    %s\n  metrics  %s\n",
+  // Peak memory of this process (with TIERED tables: against the budget).
+  const int64_t peak = PeakRssBytes();
+  std::string memory = "  peak RSS " + HumanBytes(peak);
+  if (c_.job.storage().kind() == config::StorageConfig::TIERED)
+    memory += " (storage.dram_budget_bytes " + HumanBytes(c_.job.storage().dram_budget_bytes()) + ")";
+  metrics_.Write(JsonLine().Add("event", "compress_done").Add("model", out_dir)
+                     .Add("peak_rss_bytes", static_cast<long long>(peak)));
+  std::printf("\nctrps compress: %s done (%d stages)\n%s%s\n  model    %s\n  metrics  %s\n",
               c_.job.name().c_str(), static_cast<int>(stages.size()), table.c_str(),
-              out_dir.c_str(), metrics_.path().c_str());
+              memory.c_str(), out_dir.c_str(), metrics_.path().c_str());
   return Status::OK();
 }
 

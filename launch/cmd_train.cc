@@ -237,6 +237,17 @@ Status TrainWorker(const LoadedConfig& c, const WorkerRole& role) {
                job.train().threads(),
                nw > 1 ? ", worker " + std::to_string(wi) + " of " + std::to_string(nw) : "",
                job.data().train());
+  // DeepLight's gradual pruning inside training (after the resume, so
+  // persistent masks are rebuilt from the restored zeros).
+  std::unique_ptr<compression::DeepLightPruner> pruner;
+  if (job.train().has_deeplight()) {
+    const compression::DeepLightOptions dl = MakeDeepLightOptions(job.train().deeplight());
+    RETURN_IF_ERROR(compression::ValidateDeepLight(dl, mo, c.Where("train.deeplight")));
+    pruner = std::make_unique<compression::DeepLightPruner>(
+        dl, model.get(), role.client, role.group, role.chief, job.output().dir() + "/rewrite",
+        role.chief ? &metrics : nullptr);
+    trainer.SetHook(pruner.get());
+  }
   ASSIGN_OR_RETURN(worker::TrainResult result, trainer.Train(train_stream.get(), valid_stream.get()));
   // No step at all (fresh or resumed) is a failed run, not an untrained model.
   if (trainer.step() == 0) {

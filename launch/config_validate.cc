@@ -97,7 +97,8 @@ Status ValidateConfig(const LoadedConfig& c, const std::string& command) {
     for (int i = 0; i < cc.stages_size(); ++i) {
       const std::string p = "compression.stages[" + std::to_string(i) + "]";
       const auto& st = cc.stages(i);
-      k.Require(st.has_afm(), p + ".afm", "missing: the layers and fields to compress");
+      k.Require(st.has_afm() || st.method() == config::CompressionStage::DEEPLIGHT, p + ".afm",
+                "missing: the layers and fields to compress");
       k.Range(p + ".fine_tune.epochs", st.fine_tune().epochs(), 0, 1000);
       k.Range(p + ".fine_tune.max_steps", st.fine_tune().max_steps(), 0, 1e15);
       k.Range(p + ".fine_tune.early_stopping_patience", st.fine_tune().early_stopping_patience(), 0, 1e6);
@@ -151,6 +152,7 @@ Status ValidateConfig(const LoadedConfig& c, const std::string& command) {
   k.Range("train.threads", t.threads(), 1, 256);
   k.Range("train.max_steps", t.max_steps(), 0, 1e15);
   k.Range("train.log_interval_s", t.log_interval_s(), 0.01, 86400);
+  k.Range("train.deeplight.warmup_steps", t.deeplight().warmup_steps(), 0, 1e15);
   CheckOptimizer(k, "train.dense_optimizer", t.dense_optimizer(), false);
   CheckOptimizer(k, "train.sparse_optimizer", t.sparse_optimizer(), true);
 

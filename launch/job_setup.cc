@@ -22,6 +22,18 @@ void SetCompressedStructure(const worker::ModelOptions& o, const worker::Dataset
     }
 }
 
+compression::DeepLightOptions MakeDeepLightOptions(const config::DeepLightConfig& d) {
+  compression::DeepLightOptions o;
+  o.mlp_sparsity = d.mlp_sparsity();
+  o.pair_ratio = d.pair_ratio();
+  o.embedding_ratio = d.embedding_ratio();
+  o.every_steps = d.every_steps();
+  o.damping_steps = d.damping_steps();
+  o.persistent_masks = d.persistent_masks();
+  o.start_step = d.warmup_steps();
+  return o;
+}
+
 StatusOr<worker::ModelOptions> MakeModelOptions(const LoadedConfig& c,
                                                 const worker::DatasetSchema& schema) {
   const config::ModelConfig& m = c.job.model();

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "compression/deeplight.h"
 #include "launch/config_loader.h"
 #include "ps/sparse_optimizer.h"
 #include "storage/embedding_store.h"
@@ -38,6 +39,8 @@ StatusOr<worker::ModelOptions> MakeModelOptions(const LoadedConfig& c,
 // that `ctrps compress` made.
 void SetCompressedStructure(const worker::ModelOptions& o, const worker::DatasetSchema& schema,
                             config::ModelConfig* m);
+// DeepLight's options from its config section (start_step = warmup_steps).
+compression::DeepLightOptions MakeDeepLightOptions(const config::DeepLightConfig& d);
 StatusOr<worker::TrainerOptions> MakeTrainerOptions(const LoadedConfig& c);
 StatusOr<std::unique_ptr<worker::DenseOptimizer>> MakeDenseOptimizer(const LoadedConfig& c,
                                                                       size_t dense_size);

@@ -526,7 +526,7 @@ TEST(ClusterTest, EntryHistogramAndPruneAreLayoutIndependent) {
   for (const auto& [key, row] : local.final_rows)
     for (size_t i = 1; i < row.size(); ++i) zeros += row[i] == 0.0f;
   EXPECT_GE(zeros, local_seen.zeroed);
-  for (int servers : {1, 2}) {
+  for (int servers : {1, 2, 3}) {
     Seen seen;
     const ClusterRun remote = RunCluster(servers, 1, Consistency::kBSP, 4, false, false, run(&seen));
     EXPECT_EQ(seen.h0, local_seen.h0) << servers << " servers";
