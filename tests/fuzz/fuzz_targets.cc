@@ -227,7 +227,7 @@ std::vector<std::string> BundleSeeds() {
   worker::serve::BundleManifest m;
   m.model.type = worker::ModelType::kLR;
   m.model.num_fields = 2;
-  m.model.emb_dims = {1, 1};
+  m.model.emb_dims = {};
   m.data.field_names = {"a", "b"};
   m.dense.push_back({"bias", 1, 1, {0.25f}});
   for (int t = 0; t < 2; ++t) {
@@ -301,7 +301,7 @@ struct SavedModelJob {
     worker::ModelOptions mo;
     mo.type = worker::ModelType::kLR;
     mo.num_fields = 2;
-    mo.emb_dims = {1, 1};
+    mo.emb_dims = {};
     model = std::move(worker::NewModel(mo)).value();
     store = storage::NewMemoryStore();
     client = ps::NewLocalClient(store.get(), 4);
