@@ -84,7 +84,7 @@ Status RankEndpoint::Send(int dest, Channel channel, int tag, std::vector<char> 
 StatusOr<Message> RankEndpoint::Recv(Channel channel, int source, int tag, int64_t timeout_ms,
                                      const std::vector<int>* awaited) {
   Inbox& box = net_->inbox(rank_, channel);
-  WaitTimer timer(source, awaited, timeout_ms);
+  WaitTimer timer(rank_, source, awaited, timeout_ms);
   auto matches = [&](const Message& m) {
     return (source == kAnySource || m.source == source) && (tag == kAnyTag || m.tag == tag);
   };
@@ -93,7 +93,7 @@ StatusOr<Message> RankEndpoint::Recv(Channel channel, int source, int tag, int64
     const auto now = std::chrono::steady_clock::now();
     for (auto it = box.queue.begin(); it != box.queue.end();) {
       if (it->tag == kTagKeepAlive) {  // consumed; may restart the timeout
-        timer.OnKeepAlive(it->source, it->payload.empty() ? '\0' : it->payload[0], now);
+        timer.OnKeepAlive(it->source, it->payload.data(), it->payload.size(), now);
         it = box.queue.erase(it);
       } else if (matches(*it)) {
         Message m = std::move(*it);
@@ -104,11 +104,12 @@ StatusOr<Message> RankEndpoint::Recv(Channel channel, int source, int tag, int64
       }
     }
     char kind;
-    if (timer.KeepAliveDue(now, &kind)) {
+    uint32_t age_ms;
+    if (timer.KeepAliveDue(now, &kind, &age_ms)) {
       // Waiting is not silence (ps/transport.h). Sent unlocked: one goes to
       // this very inbox.
       lock.unlock();
-      Status s = SendKeepAlives(this, kind);
+      Status s = SendKeepAlives(this, kind, age_ms);
       lock.lock();
       RETURN_IF_ERROR(s);
       continue;

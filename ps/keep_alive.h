@@ -19,10 +19,12 @@
 
 namespace ctrps::ps {
 
-// Sends one keep-alive (`kind`: kKeepAliveBusy or kKeepAliveWaiting) to
-// both inboxes of every rank, this one's included (in colocated mode its
-// server thread also waits for its own worker).
-[[nodiscard]] Status SendKeepAlives(Transport* t, char kind = kKeepAliveBusy);
+// Sends one keep-alive to both inboxes of every rank, this one's included
+// (in colocated mode its server thread also waits for its own worker).
+// `kind`: kKeepAliveBusy, with how long ago the busy rank it vouches for
+// was last heard from (0: this rank is the busy one), or kKeepAliveWaiting.
+[[nodiscard]] Status SendKeepAlives(Transport* t, char kind = kKeepAliveBusy,
+                                    uint32_t busy_age_ms = 0);
 
 // The timeout of one Recv, as both transports keep it (ps/transport.h):
 // which keep-alives restart it, when it ends, and when the waiting rank
@@ -30,27 +32,32 @@ namespace ctrps::ps {
 class WaitTimer {
  public:
   using Clock = std::chrono::steady_clock;
-  WaitTimer(int source, const std::vector<int>* awaited, int64_t timeout_ms,
+  // `self`: this rank (its own waiting keep-alives say nothing of a peer).
+  WaitTimer(int self, int source, const std::vector<int>* awaited, int64_t timeout_ms,
             Clock::time_point now = Clock::now());
-  // A keep-alive from rank `from` whose payload starts with `kind` (0: empty).
-  void OnKeepAlive(int from, char kind, Clock::time_point now);
+  // A keep-alive from rank `from` with its payload.
+  void OnKeepAlive(int from, const char* payload, size_t bytes, Clock::time_point now);
   bool Expired(Clock::time_point now) const { return timeout_ms_ >= 0 && now >= deadline_; }
   Clock::time_point deadline() const { return deadline_; }
   // True when this rank's own keep-alives are due (every quarter timeout
-  // from a quarter in), with the kind to send.
-  bool KeepAliveDue(Clock::time_point now, char* kind);
+  // from a quarter in), with what to send: kKeepAliveBusy and the age of
+  // the busy signal this wait was kept by (a chain of waiting ranks passes
+  // a busy rank's word on, growing older; so a loop of ranks waiting for
+  // each other cannot keep itself alive with it), or kKeepAliveWaiting.
+  bool KeepAliveDue(Clock::time_point now, char* kind, uint32_t* busy_age_ms);
   Clock::time_point next_keep_alive() const { return next_send_; }
   // The Unavailable of an expired wait.
   Status TimeoutStatus(Clock::time_point now) const;
 
  private:
   bool Counts(int from) const;
+  int self_;
   int source_;
   const std::vector<int>* awaited_;
   int64_t timeout_ms_;
   std::chrono::milliseconds timeout_;
   Clock::time_point deadline_, waiting_limit_, next_send_;
-  Clock::time_point last_busy_{}, last_waiting_{};
+  Clock::time_point busy_origin_{}, last_waiting_{};  // when the busy rank was last heard of
   bool busy_seen_ = false, waiting_seen_ = false;
 };
 

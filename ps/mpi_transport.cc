@@ -73,7 +73,7 @@ class MpiTransport final : public Transport {
   StatusOr<Message> Recv(Channel channel, int source, int tag, int64_t timeout_ms,
                          const std::vector<int>* awaited = nullptr) override {
     const auto start = std::chrono::steady_clock::now();
-    WaitTimer timer(source, awaited, timeout_ms, start);
+    WaitTimer timer(rank_, source, awaited, timeout_ms, start);
     MPI_Comm comm = comms_[static_cast<int>(channel)];
     for (int attempt = 0;; ++attempt) {
       int flag = 0;
@@ -83,8 +83,8 @@ class MpiTransport final : public Transport {
                            tag == kAnyTag ? MPI_ANY_TAG : tag, comm, &flag, &handle, &st);
       if (rc != MPI_SUCCESS) return Status::Unavailable("MPI_Improbe: " + MpiError(rc));
       if (flag && st.MPI_TAG == kTagKeepAlive) {  // matched by kAnyTag: not a message
-        ASSIGN_OR_RETURN(char kind, ReceiveKeepAlive(&handle, st));
-        timer.OnKeepAlive(st.MPI_SOURCE, kind, std::chrono::steady_clock::now());
+        ASSIGN_OR_RETURN(std::vector<char> ka, ReceiveKeepAlive(&handle, st));
+        timer.OnKeepAlive(st.MPI_SOURCE, ka.data(), ka.size(), std::chrono::steady_clock::now());
         continue;
       }
       if (flag) {
@@ -110,7 +110,9 @@ class MpiTransport final : public Transport {
       if (idle > kSpin) {
         RETURN_IF_ERROR(DrainKeepAlives(comm, &timer));
         char kind;
-        if (timer.KeepAliveDue(now, &kind)) RETURN_IF_ERROR(SendKeepAlives(this, kind));
+        uint32_t age_ms;
+        if (timer.KeepAliveDue(now, &kind, &age_ms))
+          RETURN_IF_ERROR(SendKeepAlives(this, kind, age_ms));
       }
       if (timer.Expired(now)) return timer.TimeoutStatus(now);
       if (idle > std::chrono::milliseconds(50)) {
@@ -141,20 +143,14 @@ class MpiTransport final : public Transport {
     std::vector<char> bytes;
     MPI_Request request;
   };
-  // Receives the probed keep-alive; its kind (0 if it has no payload).
-  static StatusOr<char> ReceiveKeepAlive(MPI_Message* handle, const MPI_Status& st) {
+  // Receives the probed keep-alive; its payload (a few bytes).
+  static StatusOr<std::vector<char>> ReceiveKeepAlive(MPI_Message* handle, const MPI_Status& st) {
     int count = 0;
     MPI_Get_count(&st, MPI_BYTE, &count);
-    char sink[8];
-    std::vector<char> big;
-    char* p = sink;
-    if (count > static_cast<int>(sizeof(sink))) {
-      big.resize(static_cast<size_t>(count));
-      p = big.data();
-    }
-    int rc = MPI_Mrecv(p, count, MPI_BYTE, handle, MPI_STATUS_IGNORE);
+    std::vector<char> payload(static_cast<size_t>(std::max(count, 0)));
+    int rc = MPI_Mrecv(payload.data(), count, MPI_BYTE, handle, MPI_STATUS_IGNORE);
     if (rc != MPI_SUCCESS) return Status::Unavailable("MPI_Mrecv of a keep-alive: " + MpiError(rc));
-    return count > 0 ? p[0] : '\0';
+    return payload;
   }
   // Receives every keep-alive waiting in `comm`, each told to the timer.
   static Status DrainKeepAlives(MPI_Comm comm, WaitTimer* timer) {
@@ -165,8 +161,8 @@ class MpiTransport final : public Transport {
       int rc = MPI_Improbe(MPI_ANY_SOURCE, kTagKeepAlive, comm, &flag, &handle, &st);
       if (rc != MPI_SUCCESS) return Status::Unavailable("MPI_Improbe: " + MpiError(rc));
       if (!flag) return Status::OK();
-      ASSIGN_OR_RETURN(char kind, ReceiveKeepAlive(&handle, st));
-      timer->OnKeepAlive(st.MPI_SOURCE, kind, std::chrono::steady_clock::now());
+      ASSIGN_OR_RETURN(std::vector<char> ka, ReceiveKeepAlive(&handle, st));
+      timer->OnKeepAlive(st.MPI_SOURCE, ka.data(), ka.size(), std::chrono::steady_clock::now());
     }
   }
   size_t Progress() {

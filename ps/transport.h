@@ -42,9 +42,11 @@ inline constexpr int kTagCollective = 5;  // worker <-> worker
 // reaches a rank's inbox while that rank waits in Recv for its sender
 // restarts the wait's timeout (see Recv).
 inline constexpr int kTagKeepAlive = 6;
-// A keep-alive's one payload byte (on the wire: never change): the sender
-// is working on its own (a KeepAlive scope), or waiting for a rank that is;
-// or it is blocked in Recv, waiting for a peer. (An empty payload is busy.)
+// A keep-alive's first payload byte (on the wire: never change): the sender
+// is working on its own (a KeepAlive scope), or waiting for a rank that is
+// (then 4 more bytes, little-endian: the ms since that busy rank was last
+// heard of, 0 from the busy rank itself); or it is blocked in Recv,
+// waiting for a peer. (An empty payload is busy.)
 inline constexpr char kKeepAliveBusy = 'B';
 inline constexpr char kKeepAliveWaiting = 'W';
 // A wait kept going only by 'W' keep-alives (every rank waiting for another:
