@@ -238,11 +238,17 @@ TEST_F(ServeCli, ClearErrors) {
                                      "checkpoint (MANIFEST.pb)"),
             std::string::npos)
       << Read(d + "/e5.err");
-  // predict on a saved model instead of a bundle.
+  // predict on a saved model instead of a bundle: exported for the run.
   EXPECT_EQ(
-      Ctrps(d, "e6", "predict --model '" + d + "/job/model' --data '" + d + "/data/test.txt'"), 1);
-  EXPECT_NE(Read(d + "/e6.err").find("not a ctrps bundle"), std::string::npos)
+      Ctrps(d, "e6", "predict --model '" + d + "/job/model' --data '" + d + "/data/test.txt'"), 0)
       << Read(d + "/e6.err");
+  EXPECT_NE(Read(d + "/e6.err").find("is a saved model, not a serving bundle"), std::string::npos)
+      << Read(d + "/e6.err");
+  // On a directory that is neither: what a bundle is and how to make one.
+  EXPECT_EQ(
+      Ctrps(d, "e6b", "predict --model '" + d + "/notmodel' --data '" + d + "/data/test.txt'"), 1);
+  EXPECT_NE(Read(d + "/e6b.err").find("ctrps export --checkpoint MODEL --out BUNDLE"),
+            std::string::npos) << Read(d + "/e6b.err");
   // A damaged bundle is refused by name.
   ASSERT_EQ(Ctrps(d, "e7a", "export --checkpoint '" + d + "/job/model' --out '" + d + "/dmg'"), 0);
   std::string t = Read(d + "/dmg/table_20.emb");
