@@ -33,6 +33,8 @@ namespace {
 // with the pass number mixed into the shuffle seed, so every epoch has its
 // own, reproducible order. Malformed-line counts add up over passes.
 class ReaderSource final : public worker::BatchSource {
+  static constexpr char kRestartTag[] = "gzip-restart ";
+
  public:
   explicit ReaderSource(worker::DataReaderOptions options) : options_(std::move(options)) {}
 
@@ -84,15 +86,19 @@ class ReaderSource final : public worker::BatchSource {
     return out;
   }
 
-  // "ctrps-reader 1 <pass> <epoch> <file> <byte> <line in file> <lines>
-  // <window> <rows into window> <rows returned>" then one line per input
-  // file "<size> <path>": the pass fixes the shuffle seed, the rest is the
-  // DataReader's position, and the file list detects changed data.
+  // "ctrps-reader 2 <pass> <epoch> <file> <byte> <line in file> <lines>
+  // <window> <rows into window> <rows returned>", then in a gzip file
+  // optionally "gzip-restart <n>" and n bytes (a restart point at or before
+  // the window start: the resume decompresses from there, not from the
+  // file's start), then one line per input file "<size> <path>": the pass
+  // fixes the shuffle seed, the rest is the DataReader's position, and the
+  // file list detects changed data. Version 1 (no restart point) is read.
   StatusOr<std::string> SavePosition() const override {
     if (!reader_) return Status::FailedPrecondition("reader not open");
     const worker::DataReaderPosition p = reader_->Position();
+    const std::string restart = reader_->RestartPointBefore(p.window_start);
     char buf[256];
-    std::snprintf(buf, sizeof(buf), "ctrps-reader 1 %llu %lld %d %llu %llu %llu %lld %lld %lld\n",
+    std::snprintf(buf, sizeof(buf), "ctrps-reader 2 %llu %lld %d %llu %llu %llu %lld %lld %lld\n",
                   static_cast<unsigned long long>(passes_), static_cast<long long>(p.epoch),
                   p.window_start.file_index,
                   static_cast<unsigned long long>(p.window_start.byte_offset),
@@ -100,7 +106,10 @@ class ReaderSource final : public worker::BatchSource {
                   static_cast<unsigned long long>(p.window_start.lines_consumed),
                   static_cast<long long>(p.window_index), static_cast<long long>(p.rows_into_window),
                   static_cast<long long>(p.rows_returned));
-    return std::string(buf) + FileList();
+    std::string out = buf;
+    if (!restart.empty())
+      out += std::string(kRestartTag) + std::to_string(restart.size()) + "\n" + restart;
+    return out + FileList();
   }
 
   Status RestorePosition(const std::string& text) override {
@@ -111,9 +120,20 @@ class ReaderSource final : public worker::BatchSource {
     if (std::sscanf(text.substr(0, nl).c_str(), "ctrps-reader %d %llu %lld %d %llu %llu %llu %lld %lld %lld",
                     &version, &passes, &epoch, &file, &byte, &line, &lines, &window, &into,
                     &returned) != 10 ||
-        version != 1 || passes < 1 || nl == std::string::npos)
+        (version != 1 && version != 2) || passes < 1 || nl == std::string::npos)
       return Status::Corruption("bad reader position '" + text.substr(0, nl) + "'");
-    const std::string saved_files = text.substr(nl + 1);
+    std::string saved_files = text.substr(nl + 1), restart;
+    if (version == 2 && saved_files.rfind(kRestartTag, 0) == 0) {
+      const size_t tag = sizeof(kRestartTag) - 1, end = saved_files.find('\n');
+      unsigned long long n = 0;
+      // The size is checked against the bytes there before any is taken.
+      if (end == std::string::npos ||
+          std::sscanf(saved_files.substr(tag, end - tag).c_str(), "%llu", &n) != 1 ||
+          n > saved_files.size() - end - 1)
+        return Status::Corruption("bad gzip restart point in the reader position");
+      restart = saved_files.substr(end + 1, n);
+      saved_files = saved_files.substr(end + 1 + n);
+    }
     if (!reader_) RETURN_IF_ERROR(Rewind());
     if (saved_files != FileList())
       return Status::FailedPrecondition(
@@ -125,6 +145,7 @@ class ReaderSource final : public worker::BatchSource {
     p.window_start.byte_offset = byte;
     p.window_start.line_in_file = line;
     p.window_start.lines_consumed = lines;
+    p.window_start.gzip_restart = restart;
     p.window_index = window;
     p.rows_into_window = into;
     p.rows_returned = returned;

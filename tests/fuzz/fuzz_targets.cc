@@ -1,6 +1,7 @@
 #include "tests/fuzz/fuzz_targets.h"
 
 #include <unistd.h>
+#include <zlib.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -13,6 +14,8 @@
 #include "storage/admission.h"
 #include "storage/admission_state.h"
 #include "storage/shard_file.h"
+#include "worker/data/byte_source.h"
+#include "worker/data/gzip_restart.h"
 #include "worker/nn/model.h"
 #include "worker/serve/bundle.h"
 #include "worker/serve/table_file.h"
@@ -338,6 +341,47 @@ void RunSavedModel(std::string_view bytes) {
   (void)worker::LoadModel(dir, job.model.get(), job.client.get());
 }
 
+// --- gzip restart points (inside reader positions) ---------------------------
+
+std::string GzipSeedFile() {
+  const std::string path = FuzzScratchDir() + "/seed.gz";
+  if (fs::exists(path)) return path;
+  std::string content;
+  for (int i = 0; i < 20000; ++i)
+    content += std::to_string(i * 7919 % 100003) + "\t" + std::to_string(i) + "\tabc\n";
+  gzFile gz = gzopen(path.c_str(), "wb");
+  gzwrite(gz, content.data(), static_cast<unsigned>(content.size()));
+  gzclose(gz);
+  return path;
+}
+
+std::vector<std::string> GzipRestartSeeds() {
+  const std::string path = GzipSeedFile();
+  auto index = std::make_shared<worker::GzipRestartIndex>(64 << 10);
+  auto decoder = worker::NewGzipDecoder(std::move(worker::OpenFileSource(path)).value(), path, index);
+  std::vector<char> buf(1 << 16);
+  while (true) {
+    auto got = decoder->Read(buf.data(), buf.size());
+    if (!got.ok() || *got == 0) break;
+  }
+  std::vector<std::string> out;
+  for (uint64_t at : {uint64_t{70} << 10, uint64_t{140} << 10, uint64_t{1} << 30})
+    if (auto p = index->Before(at)) out.push_back(worker::EncodeGzipRestartPoint(*p));
+  return out;
+}
+
+void RunGzipRestart(std::string_view bytes) {
+  auto p = worker::DecodeGzipRestartPoint(std::string(bytes));
+  if (!p.ok()) return;
+  auto src = worker::OpenGzipSourceAt(GzipSeedFile(), *p);
+  if (!src.ok()) return;
+  std::vector<char> buf(1 << 16);
+  for (int i = 0; i < 16; ++i) {  // bounded: up to 1 MiB of output
+    auto got = (*src)->Read(buf.data(), buf.size());
+    if (!got.ok() || *got == 0) break;
+  }
+}
+
 }  // namespace
 
 const std::string& FuzzScratchDir() {
@@ -361,6 +405,7 @@ const std::vector<FuzzTarget>& FuzzTargets() {
       {"bundle_model", BundleSeeds, RunBundle},
       {"table_file", TableFileSeeds, RunTableFile},
       {"saved_model", SavedModelSeeds, RunSavedModel},
+      {"gzip_restart", GzipRestartSeeds, RunGzipRestart},
   };
   return targets;
 }

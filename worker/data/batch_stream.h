@@ -73,6 +73,10 @@ class BatchStream {
 
   const ReadStats& stats() const { return rows_->stats(); }
   const DatasetSchema& schema() const { return rows_->schema(); }
+  // See PartitionReader::RestartPointBefore (thread-safe).
+  std::string RestartPointBefore(const ReadPosition& p) const {
+    return rows_->partition_reader()->RestartPointBefore(p);
+  }
 
   // Optional: when *cancel becomes true, a Next in progress gives up early
   // with an Unavailable status (used by DataReader's destructor).

@@ -12,6 +12,9 @@
 
 namespace ctrps::worker {
 
+struct GzipRestartPoint;
+class GzipRestartIndex;
+
 // A forward-only stream of bytes. Not thread-safe; one reader at a time.
 class ByteSource {
  public:
@@ -32,8 +35,18 @@ StatusOr<std::unique_ptr<ByteSource>> OpenFileSource(const std::string& path,
 // `cat a.gz b.gz` makes). `name` is used in error messages. A stream that
 // ends inside a member is Corruption ("truncated"), as is anything after the
 // last member that is not another gzip member.
+// With `index`, records restart points in it as it goes (gzip_restart.h).
 std::unique_ptr<ByteSource> NewGzipDecoder(std::unique_ptr<ByteSource> compressed,
-                                           std::string name);
+                                           std::string name,
+                                           std::shared_ptr<GzipRestartIndex> index = nullptr);
+
+// Decompresses the gzip file at `path` from `point` on (a restart point of
+// that file): the stream's first byte is the one at point.uncompressed_offset.
+// A point that does not belong to the file shows as Corruption, at once or
+// at the member's trailer check.
+StatusOr<std::unique_ptr<ByteSource>> OpenGzipSourceAt(const std::string& path,
+                                                       const GzipRestartPoint& point,
+                                                       std::shared_ptr<GzipRestartIndex> index = nullptr);
 
 // OpenFileSource(path) wrapped in NewGzipDecoder.
 StatusOr<std::unique_ptr<ByteSource>> OpenGzipSource(const std::string& path);

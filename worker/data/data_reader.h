@@ -79,6 +79,11 @@ class DataReader {
 
   // Position after the last batch Next returned (the start before any).
   DataReaderPosition Position() const { return position_; }
+  // For a checkpoint of Position(): the encoded gzip restart point at or
+  // before its window start ("" if none), for ReadPosition::gzip_restart.
+  std::string RestartPointBefore(const ReadPosition& p) const {
+    return stream_->RestartPointBefore(p);
+  }
   // Drops prefetched batches and continues from `position` (from Position()
   // of a reader with the same options). Errors as BatchStream::Seek.
   [[nodiscard]] Status Seek(const DataReaderPosition& position);

@@ -22,8 +22,9 @@ Status LineReaderOptions::Validate() const {
 }
 
 LineReader::LineReader(std::unique_ptr<ByteSource> source, uint64_t start_offset,
-                       const LineReaderOptions& options)
-    : source_(std::move(source)), options_(options), offset_(start_offset) {
+                       const LineReaderOptions& options, uint64_t first_line)
+    : source_(std::move(source)), options_(options), offset_(start_offset),
+      lines_read_(first_line) {
   CHECK(options.Validate().ok()) << options.Validate().ToString();
   // Room for a whole maximal line plus a full read, so Fill always makes
   // progress while a line of at most max_line_bytes is pending.

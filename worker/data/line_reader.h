@@ -41,8 +41,9 @@ class LineReader {
  public:
   // `start_offset`: the stream coordinate of the source's first byte (the
   // file offset the source was opened at), so offsets are file offsets.
+  // `first_line`: lines_read() at the start (a reader resumed mid-stream).
   LineReader(std::unique_ptr<ByteSource> source, uint64_t start_offset,
-             const LineReaderOptions& options);
+             const LineReaderOptions& options, uint64_t first_line = 0);
 
   // Reads the next line into *line. Returns false at the end of the stream.
   // Errors come from the source; after one, the reader is dead.

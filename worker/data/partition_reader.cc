@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include <spdlog/spdlog.h>
+
 namespace ctrps::worker {
 namespace {
 
@@ -31,6 +33,8 @@ std::string ReadPosition::ToString() const {
 Status PartitionReaderOptions::Validate() const {
   RETURN_IF_ERROR(partition.Validate());
   RETURN_IF_ERROR(line.Validate());
+  if (gzip_restart_spacing_bytes < (uint64_t{64} << 10))
+    return Status::InvalidArgument("gzip_restart_spacing_bytes must be at least 64 KiB");
   if (header_lines < 0 || header_lines > 1) {
     return Status::InvalidArgument("header_lines must be 0 or 1, got " + std::to_string(header_lines));
   }
@@ -46,14 +50,60 @@ StatusOr<std::unique_ptr<PartitionReader>> PartitionReader::Open(std::vector<Inp
 
 PartitionReader::PartitionReader(std::vector<InputFile> files, std::vector<FileSlice> slices,
                                  const PartitionReaderOptions& options)
-    : files_(std::move(files)), slices_(std::move(slices)), options_(options) {}
+    : files_(std::move(files)), slices_(std::move(slices)), options_(options) {
+  for (const FileSlice& s : slices_)
+    if (s.gzip)
+      gzip_indexes_[s.file_index] =
+          std::make_shared<GzipRestartIndex>(options_.gzip_restart_spacing_bytes);
+}
+
+std::string PartitionReader::RestartPointBefore(const ReadPosition& position) const {
+  auto it = gzip_indexes_.find(position.file_index);
+  if (it == gzip_indexes_.end()) return "";
+  std::optional<GzipRestartPoint> p = it->second->Before(position.byte_offset);
+  return p ? EncodeGzipRestartPoint(*p) : "";
+}
+
+Status PartitionReader::OpenGzipAt(const FileSlice& slice, const std::string& restart,
+                                   const ReadPosition& position) {
+  const std::string& path = files_[slice.file_index].path;
+  ASSIGN_OR_RETURN(GzipRestartPoint point, DecodeGzipRestartPoint(restart));
+  if (point.uncompressed_offset > position.byte_offset ||
+      point.compressed_offset > files_[slice.file_index].size_bytes)
+    return Status::InvalidArgument("the restart point (uncompressed byte " +
+                                   std::to_string(point.uncompressed_offset) +
+                                   ") is not before the position");
+  std::shared_ptr<GzipRestartIndex> index = gzip_indexes_.at(slice.file_index);
+  index->Add(point);  // later positions in this stretch can use it too
+  ASSIGN_OR_RETURN(auto source, OpenGzipSourceAt(path, point, index));
+  // Skip to the line start; the byte before it must end a line.
+  uint64_t left = position.byte_offset - point.uncompressed_offset;
+  std::unique_ptr<char[]> scratch(new char[1 << 16]);
+  char last = '\n';
+  while (left > 0) {
+    ASSIGN_OR_RETURN(size_t got, source->Read(scratch.get(), std::min<uint64_t>(left, 1 << 16)));
+    if (got == 0) return Status::Corruption("the file ends before the position");
+    last = scratch[got - 1];
+    left -= got;
+  }
+  if (last != '\n' && position.byte_offset > 0)
+    return Status::Corruption("uncompressed byte " + std::to_string(position.byte_offset) +
+                              " is not the start of a line");
+  reader_ = std::make_unique<LineReader>(std::move(source), position.byte_offset, options_.line,
+                                         position.line_in_file);
+  stream_start_ = position.byte_offset;
+  newlines_before_stream_ = 0;  // lines_read() counts from the file start
+  line_numbers_unknown_ = false;
+  return Status::OK();
+}
 
 Status PartitionReader::OpenStream(const FileSlice& slice, uint64_t offset) {
   const std::string& path = files_[slice.file_index].path;
   std::unique_ptr<ByteSource> source;
   if (slice.gzip) {
     CHECK_EQ(offset, 0u);
-    ASSIGN_OR_RETURN(source, OpenGzipSource(path));
+    ASSIGN_OR_RETURN(auto file, OpenFileSource(path, 0));
+    source = NewGzipDecoder(std::move(file), path, gzip_indexes_.at(slice.file_index));
   } else {
     ASSIGN_OR_RETURN(source, OpenFileSource(path, offset));
   }
@@ -178,6 +228,21 @@ Status PartitionReader::SeekTo(const ReadPosition& position) {
   if (slice_start) return Status::OK();  // opened by the next Next, skipping the partial line
 
   if (slice.gzip) {
+    // From a restart point when the position has one (a checkpoint taken
+    // in a process that had decompressed that far): at most its spacing to
+    // skip, not the file up to here. A bad one falls back to the start.
+    if (!position.gzip_restart.empty()) {
+      Status fast = OpenGzipAt(slice, position.gzip_restart, position);
+      if (fast.ok()) {
+        spdlog::info("{}: resumed at uncompressed byte {} from a restart point, not from the "
+                     "file's start", file.path, position.byte_offset);
+        slice_lines_ = position.line_in_file;
+        return Status::OK();
+      }
+      reader_.reset();
+      spdlog::warn("the saved restart point of {} could not be used ({}); decompressing it "
+                   "from its start to the position", file.path, fast.message());
+    }
     RETURN_IF_ERROR(OpenStream(slice, 0));
     while (reader_->lines_read() < position.line_in_file) {
       StatusOr<bool> more = reader_->SkipLine();

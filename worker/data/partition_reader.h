@@ -3,12 +3,14 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/status.h"
+#include "worker/data/gzip_restart.h"
 #include "worker/data/input_files.h"
 #include "worker/data/line_reader.h"
 #include "worker/data/partition.h"
@@ -31,6 +33,11 @@ struct ReadPosition {
   uint64_t line_in_file = 0;
   // Lines this reader has returned since the start of its partition.
   uint64_t lines_consumed = 0;
+  // Gzip files: optionally, a restart point of the file at or before
+  // byte_offset (EncodeGzipRestartPoint; from RestartPointBefore), so Seek
+  // decompresses from there instead of from the file's start. Not part of
+  // the position's identity (==); a bad one falls back to the slow way.
+  std::string gzip_restart;
 
   bool operator==(const ReadPosition& o) const {
     return file_index == o.file_index && byte_offset == o.byte_offset &&
@@ -61,6 +68,10 @@ struct PartitionReaderOptions {
   // start, once, and only when a message needs one; past this many bytes it
   // names "file:byte OFFSET" instead.
   uint64_t max_line_number_scan_bytes = uint64_t{1} << 30;
+  // Gzip files: a restart point every this many uncompressed bytes (a
+  // 32 KiB window each, kept for the file while it is read; a resume skips
+  // at most this much). 20 GB at 32 MiB: 640 points, 20 MiB of windows.
+  uint64_t gzip_restart_spacing_bytes = uint64_t{32} << 20;
 
   Status Validate() const;
 };
@@ -87,6 +98,12 @@ class PartitionReader {
   // After a failed Seek, Next returns the same error until a Seek succeeds.
   [[nodiscard]] Status Seek(const ReadPosition& position);
 
+  // Gzip files: the encoded restart point (gzip_restart.h) of the file at
+  // or before `position` (a Position() of this reader), or "" if there is
+  // none (a plain file, or not decompressed that far in this process).
+  // Thread-safe: it may be called while another thread reads.
+  std::string RestartPointBefore(const ReadPosition& position) const;
+
   // "path:LINE" (1-based) for the line Next just returned, or
   // "path:byte OFFSET" when its line number is not cheaply known.
   std::string Location(const InputLine& line);
@@ -100,6 +117,10 @@ class PartitionReader {
   Status SeekTo(const ReadPosition& position);
   Status OpenSliceStart();
   Status OpenStream(const FileSlice& slice, uint64_t offset);
+  // Opens a gzip slice at `restart` and skips to `position` (a line start);
+  // an error leaves the reader closed (the caller falls back).
+  Status OpenGzipAt(const FileSlice& slice, const std::string& restart,
+                    const ReadPosition& position);
   void Advance();
 
   std::vector<InputFile> files_;
@@ -113,6 +134,9 @@ class PartitionReader {
   int64_t newlines_before_stream_ = -1; // '\n' in [0, stream_start_), -1 = not counted yet
   bool line_numbers_unknown_ = false;   // counting was too costly or failed
   Status seek_error_;                   // sticky until a Seek succeeds
+  // Restart points of each gzip file read (by file index), made up front:
+  // the map itself never changes after construction.
+  std::map<int, std::shared_ptr<GzipRestartIndex>> gzip_indexes_;
 };
 
 }  // namespace ctrps::worker

@@ -52,6 +52,7 @@ class RowReader {
   const ReadStats& stats() const { return stats_; }
   const DatasetSchema& schema() const { return parser_->schema(); }
   PartitionReader* partition_reader() { return lines_.get(); }
+  const PartitionReader* partition_reader() const { return lines_.get(); }
 
  private:
   // Counts the line; in strict mode returns the error to stop with.
