@@ -66,6 +66,18 @@ StatusOr<config::ModelConfig> SourceModelConfig(const std::string& from) {
   return src.job.model();
 }
 
+// The options of the model `model` describes, in the job `c` (the
+// structure comes from the source model, the rest from the job).
+StatusOr<worker::ModelOptions> OptionsWithModel(const LoadedConfig& c,
+                                                const config::ModelConfig& model,
+                                                const worker::DatasetSchema& schema,
+                                                const std::string& name) {
+  config::JobConfig job = c.job;
+  *job.mutable_model() = model;
+  ASSIGN_OR_RETURN(LoadedConfig src, ParseConfigText(ConfigToText(job), name, {}));
+  return MakeModelOptions(src, schema);
+}
+
 StatusOr<int> FieldIndex(const worker::DatasetSchema& schema, const std::string& name,
                          const std::string& where) {
   for (size_t i = 0; i < schema.field_names.size(); ++i)
@@ -247,10 +259,8 @@ StatusOr<std::unique_ptr<worker::Trainer>> CompressJob::NewTrainer(
 
 Status CompressJob::LoadSource(const std::string& dir) {
   ASSIGN_OR_RETURN(model_config_, SourceModelConfig(dir));
-  config::JobConfig job = c_.job;
-  *job.mutable_model() = model_config_;
-  ASSIGN_OR_RETURN(LoadedConfig src, ParseConfigText(ConfigToText(job), dir + "/config", {}));
-  ASSIGN_OR_RETURN(worker::ModelOptions mo, MakeModelOptions(src, schema_));
+  ASSIGN_OR_RETURN(worker::ModelOptions mo,
+                   OptionsWithModel(c_, model_config_, schema_, dir + "/config"));
   ASSIGN_OR_RETURN(model_, worker::NewModel(mo));
   ASSIGN_OR_RETURN(worker::TrainerOptions to, MakeTrainerOptions(c_));
   worker::Trainer declare(to, model_.get(), nullptr, role_.client, nullptr);
@@ -449,12 +459,11 @@ Status CompressJob::Run() {
   }
   // Plans are checked against the source model before any work.
   ASSIGN_OR_RETURN(model_config_, SourceModelConfig(from_));
+  std::vector<AfmPlan> plans;
   {
-    config::JobConfig job = c_.job;
-    *job.mutable_model() = model_config_;
-    ASSIGN_OR_RETURN(LoadedConfig src, ParseConfigText(ConfigToText(job), from_ + "/config", {}));
-    ASSIGN_OR_RETURN(worker::ModelOptions mo, MakeModelOptions(src, schema_));
-    ASSIGN_OR_RETURN(std::vector<AfmPlan> check, PlanAll(c_, schema_, mo));
+    ASSIGN_OR_RETURN(worker::ModelOptions mo,
+                     OptionsWithModel(c_, model_config_, schema_, from_ + "/config"));
+    ASSIGN_OR_RETURN(plans, PlanAll(c_, schema_, mo));
   }
   if (role_.chief) {
     std::error_code ec;
@@ -474,10 +483,7 @@ Status CompressJob::Run() {
           e.path().string() > newest)
         newest = e.path().string();
     ASSIGN_OR_RETURN(model_config_, SourceModelConfig(newest));
-    config::JobConfig job = c_.job;
-    *job.mutable_model() = model_config_;
-    ASSIGN_OR_RETURN(LoadedConfig src, ParseConfigText(ConfigToText(job), newest, {}));
-    ASSIGN_OR_RETURN(worker::ModelOptions mo, MakeModelOptions(src, schema_));
+    ASSIGN_OR_RETURN(worker::ModelOptions mo, OptionsWithModel(c_, model_config_, schema_, newest));
     ASSIGN_OR_RETURN(model_, worker::NewModel(mo));
     ASSIGN_OR_RETURN(worker::TrainerOptions to, MakeTrainerOptions(c_));
     worker::Trainer declare(to, model_.get(), nullptr, role_.client, nullptr);
@@ -487,19 +493,6 @@ Status CompressJob::Run() {
     RETURN_IF_ERROR(Barrier("the barrier after loading " + source));
     if (first == 0) RETURN_IF_ERROR(Measure("uncompressed", 0));
   }
-  ASSIGN_OR_RETURN(std::vector<AfmPlan> plans, [&]() -> StatusOr<std::vector<AfmPlan>> {
-    // Validated above against the source; here against the current model.
-    std::vector<AfmPlan> p;
-    for (int i = 0; i < stages.size(); ++i) {
-      if (IsDeepLight(stages[i])) {
-        p.emplace_back();
-        continue;
-      }
-      ASSIGN_OR_RETURN(AfmPlan plan, MakePlan(stages[i], schema_, "compression.stages[" + std::to_string(i) + "]"));
-      p.push_back(plan);
-    }
-    return p;
-  }());
   for (int i = first; i < stages.size(); ++i) {
     const std::string name = StageName(stages[i], i);
     const auto t0 = std::chrono::steady_clock::now();
@@ -604,13 +597,9 @@ int RunCompress(const std::vector<std::string>& args) {
       return 2;
     }
     auto schema = SchemaFor(*config);
-    config::JobConfig job = config->job;
-    *job.mutable_model() = *model;
-    auto src = ParseConfigText(ConfigToText(job), from + "/config", {});
-    StatusOr<worker::ModelOptions> mo = schema.ok() && src.ok()
-                                            ? MakeModelOptions(*src, *schema)
-                                            : StatusOr<worker::ModelOptions>(
-                                                  schema.ok() ? src.status() : schema.status());
+    StatusOr<worker::ModelOptions> mo =
+        schema.ok() ? OptionsWithModel(*config, *model, *schema, from + "/config")
+                    : StatusOr<worker::ModelOptions>(schema.status());
     Status plan = mo.ok() ? PlanAll(*config, *schema, *mo).status() : mo.status();
     if (!plan.ok()) {
       std::fprintf(stderr, "ctrps compress: bad plan: %s\n", plan.message().c_str());
