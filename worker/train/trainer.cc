@@ -204,6 +204,9 @@ StatusOr<TrainResult> Trainer::Train(BatchSource* train, BatchSource* valid) {
     // now allows more).
     res.early_stopped = resume_->early_stopped();
     resumed_finished = res.early_stopped;
+    if (hook_ && resume_->has_hook_state())
+      RETURN_IF_ERROR_CTX(hook_->RestoreState(resume_->hook_state()),
+                          "restoring the compression state of the checkpoint");
     if (resumed_finished) {
       spdlog::info("the checkpoint is of training that stopped early: nothing left to train");
       stop = true;

@@ -83,6 +83,10 @@ Status Trainer::Checkpoint(const LoopState& p, const std::string& reader_positio
     st.set_epoch(p.epoch);
     st.set_reader_position(reader_position);
     st.set_model_rng_state(model_->rng_state());
+    if (hook_) {
+      std::string hs = hook_->SaveState();
+      if (!hs.empty()) st.set_hook_state(std::move(hs));
+    }
     st.set_samples(p.result->samples);
     st.set_evals_without_gain(p.evals_without_gain);
     if (p.result->best_valid.auc >= 0) {
