@@ -183,7 +183,7 @@ Status Trainer::CommitCheckpointAsChief(const std::string& tmp, const std::strin
   ASSIGN_OR_RETURN(auto slot_opt, ps::NewSparseOptimizer(options_.sparse_optimizer));
   for (int f = 0; f < model_->options().num_fields; ++f) {
     ckpt::TableInfo* t = m.add_tables();
-    t->set_table_id(f);
+    t->set_table_id(model_->options().TableOf(f));
     t->set_dim(model_->RowWidth(f));
     t->set_slot_floats(slot_opt->SlotFloats(model_->RowWidth(f)));
   }
