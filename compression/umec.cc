@@ -207,6 +207,8 @@ Status UmecState::Parse(const std::string& bytes, size_t layers) {
 Status ValidateUmec(const UmecOptions& o, const UmecNetwork& net, const std::string& where) {
   if (o.fields_to_drop < 0) return Status::InvalidArgument(where + ".fields_to_drop: must be >= 0");
   if (o.fields_to_drop > 0) {
+    if (o.selector == UmecSelector::kUniform)
+      return Status::InvalidArgument(where + ".fields_to_drop: UNIFORM_THINNING keeps every field");
     const UmecLayer& first = net.layers().front();
     if (!first.fields())
       return Status::InvalidArgument(where + ".fields_to_drop: the model's MLP does not read the fields");
@@ -219,7 +221,19 @@ Status ValidateUmec(const UmecOptions& o, const UmecNetwork& net, const std::str
       return Status::InvalidArgument(where + ".budget: " + std::to_string(o.budget) +
                                      " is not in (0, 1] (a fraction of the dense MLP's "
                                      "multiply-adds)");
-    const double min = net.MinResource();
+    double min = net.MinResource();
+    if (o.selector == UmecSelector::kUniform) {
+      std::vector<int> dw;
+      bool neurons = false;
+      for (const UmecLayer& L : net.layers()) {
+        dw.push_back(L.fields() ? 0 : L.groups() - 1);
+        neurons |= !L.fields();
+      }
+      if (!neurons)
+        return Status::InvalidArgument(where + ": UNIFORM_THINNING thins the hidden layers; with "
+                                       "input_only there are none to thin");
+      min = net.Resource(dw);
+    }
     if (o.budget < min)
       return Status::InvalidArgument(
           where + ".budget: " + std::to_string(o.budget) + " is unreachable: keeping one group in " +
@@ -309,8 +323,29 @@ void UmecSolver::Update(int64_t step) {
   ++state_.updates;
 }
 
+void UmecSolver::GroupLassoStep() {
+  float* w = model_->dense_values();
+  const double t = o_.lr * o_.group_lasso;
+  for (const UmecLayer& L : net_.layers()) {
+    const std::vector<double> norms = GroupNorms(L, w);
+    for (int g = 0; g < L.groups(); ++g) {
+      const double n = std::sqrt(norms[g]);
+      const double factor = n > t ? 1.0 - t / n : 0.0;
+      if (factor == 1.0) continue;
+      float* col = w + L.weight_offset + static_cast<size_t>(L.begin[g]) * L.rows;
+      const size_t len = static_cast<size_t>(L.width[g]) * L.rows;
+      for (size_t e = 0; e < len; ++e) col[e] = static_cast<float>(col[e] * factor);
+    }
+  }
+}
+
 Status UmecSolver::AfterStep(int64_t step) {
   if (step <= o_.start_step) return Status::OK();
+  if (o_.selector == UmecSelector::kGroupLasso) {
+    GroupLassoStep();
+    return Status::OK();
+  }
+  if (o_.selector != UmecSelector::kPrimalDual) return Status::OK();
   Update(step);
   if (o_.log_every_steps > 0 && state_.updates % o_.log_every_steps == 0) {
     std::string s, y, k;
@@ -336,7 +371,36 @@ Status UmecSolver::AfterStep(int64_t step) {
   return Status::OK();
 }
 
+UmecSelection UmecSolver::SelectUniform() const {
+  const float* w = model_->dense_values();
+  const auto& layers = net_.layers();
+  const size_t n = layers.size();
+  int widest = 0;
+  for (const UmecLayer& L : layers)
+    if (!L.fields()) widest = std::max(widest, L.groups());
+  std::vector<std::vector<int>> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = Weakest(GroupNorms(layers[i], w));
+  UmecSelection sel;
+  sel.dropped.resize(n);
+  std::vector<int> dw(n, 0);
+  // The largest kept fraction j / widest within the budget.
+  for (int j = widest; j >= 1; --j) {
+    for (size_t i = 0; i < n; ++i) {
+      const int g = layers[i].groups();
+      dw[i] = layers[i].fields() ? 0 : g - std::max(1, static_cast<int>(static_cast<int64_t>(g) * j / widest));
+    }
+    sel.resource = net_.Resource(dw);
+    if (sel.resource <= budget_ * (1 + 1e-12)) break;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    sel.dropped[i].assign(order[i].begin(), order[i].begin() + dw[i]);  // neurons: width 1
+    std::sort(sel.dropped[i].begin(), sel.dropped[i].end());
+  }
+  return sel;
+}
+
 UmecSelection UmecSolver::Select() const {
+  if (o_.selector == UmecSelector::kUniform) return SelectUniform();
   const float* w = model_->dense_values();
   const auto& layers = net_.layers();
   const size_t n = layers.size();
@@ -347,7 +411,7 @@ UmecSelection UmecSolver::Select() const {
   for (size_t i = 0; i < n; ++i) {
     norms[i] = GroupNorms(layers[i], w);
     order[i] = Weakest(norms[i]);
-    k[i] = Ceil(state_.s[i]);
+    k[i] = o_.selector == UmecSelector::kPrimalDual ? Ceil(state_.s[i]) : 0;
     dw[i] = DroppedWidth(layers[i], order[i], k[i]);
   }
   double r = net_.Resource(dw);

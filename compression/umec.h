@@ -33,7 +33,21 @@
 
 namespace ctrps::compression {
 
+// How the groups to remove are chosen: UMEC, or a baseline at the same
+// resource budget (COMPRESSION.md section 4).
+enum class UmecSelector {
+  kPrimalDual,  // UMEC: the primal-dual training, then the ceil(s_l) weakest per layer
+  kMagnitude,   // magnitude pruning: no constraint in training; then the weakest groups
+                // (least squared norm per multiply-add saved) until the budget is met
+  kUniform,     // uniformly thinner layers: every neuron layer keeps the same fraction
+                // (its strongest neurons), the largest fraction within the budget; fields kept
+  kGroupLasso,  // group lasso on the groups in training (proximal group soft-threshold
+                // each step), then the weakest groups until the budget is met
+};
+
 struct UmecOptions {
+  UmecSelector selector = UmecSelector::kPrimalDual;
+  double group_lasso = 1e-3;  // kGroupLasso: lambda of lambda * sum_g ||w_g||_2
   // Resource budget: multiply-adds of the MLPs as a fraction of the dense
   // model's, (0, 1].
   double budget = 0.5;
@@ -142,6 +156,8 @@ class UmecSolver : public worker::TrainerHook {
 
   // One primal-dual update (steps 1-3 above) on the model's dense values.
   void Update(int64_t step);
+  // One proximal group-lasso step: w_g *= max(0, 1 - lr lambda / ||w_g||).
+  void GroupLassoStep();
 
   Status AfterStep(int64_t step) override;
   std::string SaveState() const override { return state_.Serialize(); }
@@ -149,12 +165,16 @@ class UmecSolver : public worker::TrainerHook {
     return state_.Parse(bytes, net_.layers().size());
   }
 
-  // The final choice: per layer the ceil(s_l) weakest groups, then, while
-  // the resource is above the budget, the group whose removal costs the
-  // least norm per multiply-add saved (counted in `forced`).
+  // The final choice. UMEC: per layer the ceil(s_l) weakest groups, then,
+  // while the resource is above the budget, the group whose removal costs
+  // the least squared norm per multiply-add saved (counted in `forced`).
+  // Magnitude and group lasso: that greedy choice from nothing removed.
+  // Uniform: see UmecSelector.
   UmecSelection Select() const;
 
  private:
+  UmecSelection SelectUniform() const;
+
   UmecOptions o_;
   UmecNetwork net_;
   worker::Model* model_;

@@ -123,6 +123,9 @@ std::string StageName(const config::CompressionStage& st, int i) {
   const char* m = st.method() == config::CompressionStage::WEIGHT_SVD  ? "weight_svd"
                   : st.method() == config::CompressionStage::DEEPLIGHT ? "deeplight"
                   : st.method() == config::CompressionStage::UMEC      ? "umec"
+                  : st.method() == config::CompressionStage::MAGNITUDE_PRUNING ? "magnitude"
+                  : st.method() == config::CompressionStage::UNIFORM_THINNING  ? "uniform"
+                  : st.method() == config::CompressionStage::GROUP_LASSO       ? "group_lasso"
                                                                        : "afm";
   return std::string(m) + "-" + std::to_string(i);
 }
@@ -131,8 +134,17 @@ bool IsDeepLight(const config::CompressionStage& st) {
   return st.method() == config::CompressionStage::DEEPLIGHT;
 }
 
+// UMEC or one of its baselines: the same stage, another selector.
 bool IsUmec(const config::CompressionStage& st) {
-  return st.method() == config::CompressionStage::UMEC;
+  switch (st.method()) {
+    case config::CompressionStage::UMEC:
+    case config::CompressionStage::MAGNITUDE_PRUNING:
+    case config::CompressionStage::UNIFORM_THINNING:
+    case config::CompressionStage::GROUP_LASSO:
+      return true;
+    default:
+      return false;
+  }
 }
 
 // The job's settings of one phase of a stage (its constrained training or
@@ -161,13 +173,14 @@ config::JobConfig PhaseJob(config::JobConfig job, const config::ModelConfig& mod
 
 
 // A UMEC stage's settings against the model it meets.
-Status CheckUmec(const config::UmecConfig& u, const worker::ModelOptions& mo,
+Status CheckUmec(const config::CompressionStage& st, const worker::ModelOptions& mo,
                  const std::string& where) {
+  const config::UmecConfig& u = st.umec();
   auto model = worker::NewModel(mo);
   if (!model.ok()) return model.status();
   ASSIGN_OR_RETURN(compression::UmecNetwork net,
                    compression::UmecNetwork::Describe(**model, u.input_only(), where));
-  return compression::ValidateUmec(MakeUmecOptions(u, 1.0), net, where);
+  return compression::ValidateUmec(MakeUmecOptions(u, 1.0, st.method()), net, where);
 }
 
 // Every plan checked against the model it will meet (earlier stages'
@@ -185,7 +198,7 @@ StatusOr<std::vector<AfmPlan>> PlanAll(const LoadedConfig& c, const worker::Data
       continue;
     }
     if (IsUmec(stages[i])) {
-      RETURN_IF_ERROR(CheckUmec(stages[i].umec(), model, where + ".umec"));
+      RETURN_IF_ERROR(CheckUmec(stages[i], model, where + ".umec"));
       plans.emplace_back();
       continue;  // what it removes is known only after it ran
     }
@@ -467,18 +480,22 @@ Status CompressJob::RunUmec(int i) {
   ASSIGN_OR_RETURN(auto trainer, NewTrainer(to, dense_opt.get()));
   ASSIGN_OR_RETURN(compression::UmecNetwork net,
                    compression::UmecNetwork::Describe(*model_, u.input_only(), where));
-  compression::UmecOptions uo = MakeUmecOptions(u, job.train().dense_optimizer().learning_rate());
+  compression::UmecOptions uo =
+      MakeUmecOptions(u, job.train().dense_optimizer().learning_rate(), st.method());
   uo.start_step = 0;  // the source model is the warm-up
   RETURN_IF_ERROR(compression::ValidateUmec(uo, net, where));
   compression::UmecSolver solver(uo, net, model_.get(), role_.chief ? &metrics_ : nullptr);
-  trainer->SetHook(&solver);
-  std::string resumed_from;
-  if (to.checkpoint.enabled()) RETURN_IF_ERROR(trainer->Resume("", true, &resumed_from));
-  if (!resumed_from.empty()) spdlog::info("[{}] UMEC training resumes from {}", name, resumed_from);
-  spdlog::info("[{}] UMEC training: budget {:.4f} of the dense MLP multiply-adds, {} layers of groups",
-               name, solver.budget(), net.layers().size());
-  ASSIGN_OR_RETURN(worker::TrainResult r, trainer->Train(train_.get(), valid_.get()));
-  (void)r;
+  // MAGNITUDE_PRUNING and UNIFORM_THINNING may skip it (umec.train.epochs 0).
+  if (u.train().epochs() > 0) {
+    trainer->SetHook(&solver);
+    std::string resumed_from;
+    if (to.checkpoint.enabled()) RETURN_IF_ERROR(trainer->Resume("", true, &resumed_from));
+    if (!resumed_from.empty()) spdlog::info("[{}] UMEC training resumes from {}", name, resumed_from);
+    spdlog::info("[{}] constrained training: budget {:.4f} of the dense MLP multiply-adds, {} layers of groups",
+                 name, solver.budget(), net.layers().size());
+    ASSIGN_OR_RETURN(worker::TrainResult r, trainer->Train(train_.get(), valid_.get()));
+    (void)r;
+  }
   trainer.reset();
   // 2. The choice and the removal.
   const compression::UmecSelection sel = solver.Select();

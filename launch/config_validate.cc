@@ -97,7 +97,10 @@ Status ValidateConfig(const LoadedConfig& c, const std::string& command) {
     for (int i = 0; i < cc.stages_size(); ++i) {
       const std::string p = "compression.stages[" + std::to_string(i) + "]";
       const auto& st = cc.stages(i);
-      const bool umec = st.method() == config::CompressionStage::UMEC;
+      const bool umec = st.method() == config::CompressionStage::UMEC ||
+                        st.method() == config::CompressionStage::MAGNITUDE_PRUNING ||
+                        st.method() == config::CompressionStage::UNIFORM_THINNING ||
+                        st.method() == config::CompressionStage::GROUP_LASSO;
       k.Require(st.has_afm() || st.method() == config::CompressionStage::DEEPLIGHT || umec,
                 p + ".afm", "missing: the layers and fields to compress");
       k.Require(!umec || st.has_umec(), p + ".umec", "missing: the budget (or fields_to_drop)");

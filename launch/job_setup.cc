@@ -34,8 +34,15 @@ compression::DeepLightOptions MakeDeepLightOptions(const config::DeepLightConfig
   return o;
 }
 
-compression::UmecOptions MakeUmecOptions(const config::UmecConfig& u, double dense_lr) {
+compression::UmecOptions MakeUmecOptions(const config::UmecConfig& u, double dense_lr,
+                                         config::CompressionStage::Method method) {
   compression::UmecOptions o;
+  switch (method) {
+    case config::CompressionStage::MAGNITUDE_PRUNING: o.selector = compression::UmecSelector::kMagnitude; break;
+    case config::CompressionStage::UNIFORM_THINNING: o.selector = compression::UmecSelector::kUniform; break;
+    case config::CompressionStage::GROUP_LASSO: o.selector = compression::UmecSelector::kGroupLasso; break;
+    default: o.selector = compression::UmecSelector::kPrimalDual; break;
+  }
   o.budget = u.budget();
   o.input_only = u.input_only();
   o.fields_to_drop = u.fields_to_drop();
@@ -45,6 +52,7 @@ compression::UmecOptions MakeUmecOptions(const config::UmecConfig& u, double den
   o.lr = u.lr() > 0 ? u.lr() : dense_lr;
   o.start_step = u.warmup_steps();
   o.log_every_steps = u.log_every_steps();
+  o.group_lasso = u.group_lasso();
   return o;
 }
 

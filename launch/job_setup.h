@@ -49,7 +49,10 @@ void SetCompressedStructure(const worker::ModelOptions& o, const worker::Dataset
 compression::DeepLightOptions MakeDeepLightOptions(const config::DeepLightConfig& d);
 // UMEC's options from its config section; lr 0 takes the dense optimizer's
 // learning rate `dense_lr`.
-compression::UmecOptions MakeUmecOptions(const config::UmecConfig& u, double dense_lr);
+// method: UMEC or one of its baselines (the selector).
+compression::UmecOptions MakeUmecOptions(
+    const config::UmecConfig& u, double dense_lr,
+    config::CompressionStage::Method method = config::CompressionStage::UMEC);
 StatusOr<worker::TrainerOptions> MakeTrainerOptions(const LoadedConfig& c);
 StatusOr<std::unique_ptr<worker::DenseOptimizer>> MakeDenseOptimizer(const LoadedConfig& c,
                                                                       size_t dense_size);

@@ -363,6 +363,59 @@ TEST(UmecSurgeryTest, KeptUnitsComputeTheSame) {
   }
 }
 
+TEST(UmecBaselineTest, UniformThinningKeepsOneFractionAndEveryField) {
+  auto model = Build(Deep(ModelType::kDeepFM));
+  auto net = UmecNetwork::Describe(*model, false, "umec");
+  ASSERT_TRUE(net.ok());
+  UmecOptions o;
+  o.selector = UmecSelector::kUniform;
+  o.budget = 0.4;
+  ASSERT_TRUE(ValidateUmec(o, *net, "umec").ok());
+  UmecSolver solver(o, *net, model.get(), nullptr);
+  const UmecSelection sel = solver.Select();
+  EXPECT_LE(sel.resource, 0.4);
+  EXPECT_TRUE(sel.dropped[0].empty());  // the fields
+  // mlp.1 (7 neurons of mlp.0) and mlp.2 (6 of mlp.1): the same kept fraction j / 7.
+  const int kept1 = 7 - static_cast<int>(sel.dropped[1].size());
+  const int kept2 = 6 - static_cast<int>(sel.dropped[2].size());
+  EXPECT_EQ(kept2, std::max(1, kept1 * 6 / 7));
+  // One neuron more in every layer would break the budget.
+  std::vector<int> dw = {0, 7 - (kept1 + 1), 6 - std::max(1, (kept1 + 1) * 6 / 7)};
+  if (kept1 < 7) EXPECT_GT(net->Resource(dw), 0.4);
+  o.input_only = true;
+  auto in = UmecNetwork::Describe(*model, true, "umec");
+  ASSERT_TRUE(in.ok());
+  EXPECT_FALSE(ValidateUmec(o, *in, "umec").ok());
+}
+
+TEST(UmecBaselineTest, GroupLassoShrinksEveryGroupByTheProximalStep) {
+  auto model = Build(Deep(ModelType::kDeepFM));
+  auto net = UmecNetwork::Describe(*model, false, "umec");
+  ASSERT_TRUE(net.ok());
+  UmecOptions o;
+  o.selector = UmecSelector::kGroupLasso;
+  o.lr = 0.1;
+  o.group_lasso = 0.5;
+  UmecSolver solver(o, *net, model.get(), nullptr);
+  const UmecLayer& L = net->layers()[0];
+  const std::vector<double> before = GroupNorms(L, model->dense_values());
+  ASSERT_TRUE(solver.AfterStep(1).ok());
+  const std::vector<double> after = GroupNorms(L, model->dense_values());
+  for (int g = 0; g < L.groups(); ++g) {
+    const double n = std::sqrt(before[g]), want = std::max(0.0, n - 0.05);
+    EXPECT_NEAR(std::sqrt(after[g]), want, 1e-5 * (1 + n)) << "group " << g;
+  }
+  // Magnitude and group lasso select from nothing removed: all forced.
+  o.budget = 0.5;
+  o.selector = UmecSelector::kMagnitude;
+  UmecSolver magnitude(o, *net, model.get(), nullptr);
+  const UmecSelection sel = magnitude.Select();
+  int dropped = 0;
+  for (const auto& d : sel.dropped) dropped += static_cast<int>(d.size());
+  EXPECT_EQ(sel.forced, dropped);
+  EXPECT_LE(sel.resource, 0.5);
+}
+
 TEST(UmecStateTest, BytesRoundTripAndDamageIsRefused) {
   UmecState st;
   st.s = {0.5, 3.25};

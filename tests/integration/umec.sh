@@ -8,6 +8,8 @@
 # during the constrained training resumes to the same bits (the s, y, z
 # state in the checkpoint); UMEC inside `ctrps train`; bad budgets refused
 # before any work, naming the setting.
+# The baselines (magnitude pruning, uniform thinning, group lasso) meet
+# the same budget.
 # Usage: umec.sh CTRPS TMPDIR
 set -euo pipefail
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/mpi_lib.sh"
@@ -86,6 +88,17 @@ r = [l for l in map(json.loads, open(sys.argv[1])) if l.get("event") == "compres
 assert len(r["dropped_fields"].split()) == 3, r
 assert r["mlp_dims"] == "24-16", r
 PY
+
+# The baselines at the same budget: each meets it.
+for m in MAGNITUDE_PRUNING UNIFORM_THINNING GROUP_LASSO; do
+  compress 0 "base_$m" --set "compression.stages[0].method=$m"
+  python3 - "base_$m/metrics.jsonl" <<'PY' || fail "baseline $m misses the budget"
+import json, sys
+r = [l for l in map(json.loads, open(sys.argv[1])) if l.get("event") == "compress_umec"][-1]
+assert r["resource"] <= r["budget"] + 1e-12, r
+PY
+done
+grep -q "dropped_fields\":\"\"" base_UNIFORM_THINNING/metrics.jsonl || fail "uniform thinning dropped a field"
 
 # kill -9 during the constrained training, then the same command resumes
 # to the same bits.
