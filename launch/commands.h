@@ -15,5 +15,6 @@ int RunExport(const std::vector<std::string>& args);
 int RunPredict(const std::vector<std::string>& args);
 int RunCkpt(const std::vector<std::string>& args);
 int RunCompress(const std::vector<std::string>& args);
+int RunCompactData(const std::vector<std::string>& args);
 
 }  // namespace ctrps::launch

@@ -25,6 +25,8 @@ const char kUsage[] =
     "  predict    score raw data:  ctrps predict --model BUNDLE --data FILE [--out FILE]\n"
     "  ckpt       checkpoints:     ctrps ckpt list DIR | inspect CKPT | verify CKPT|DIR\n"
     "  compress   compress a model: ctrps compress --config FILE --from MODEL|CKPT\n"
+    "  compact-data  data without a model's dropped fields: ctrps compact-data --model DIR\n"
+    "                              --in FILE --out FILE\n"
     "  gen-data   write synthetic Criteo/Avazu data from a planted click model\n"
     "  help       this text\n";
 
@@ -49,6 +51,7 @@ int main(int argc, char** argv) {
     if (cmd == "ckpt") return ctrps::launch::RunCkpt(args);
     if (cmd == "compress") return ctrps::launch::RunCompress(args);
     if (cmd == "gen-data") return ctrps::launch::RunGenData(args);
+    if (cmd == "compact-data") return ctrps::launch::RunCompactData(args);
     std::fprintf(stderr, "ctrps: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
     return 2;
   } catch (const std::exception& e) {

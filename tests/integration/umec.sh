@@ -79,6 +79,52 @@ same_model single rocks
   >eval.out 2>eval.err || { tail eval.err; fail "eval of the UMEC model"; }
 grep -qi "auc" eval.out || fail "eval printed no AUC"
 
+# compact-data: the data without the dropped fields (gzip out) scores the
+# same; its bytes shrink.
+"$ctrps" compact-data --model single/model --in data/test.txt --out test.compact.txt.gz \
+  >compact.out 2>compact.err || { cat compact.err; fail "compact-data"; }
+"$ctrps" eval --model single/model --data test.compact.txt.gz >evalc.out 2>evalc.err ||
+  { tail evalc.err; fail "eval of the compacted data"; }
+[ "$(grep 'model AUC' eval.out)" = "$(grep 'model AUC' evalc.out)" ] || fail "the compacted data scores differently"
+"$ctrps" compact-data --model single/model --in data/test.txt --out test.compact.txt >/dev/null
+[ "$(stat -c %s test.compact.txt)" -lt "$(stat -c %s data/test.txt)" ] || fail "compact-data did not shrink the data"
+# Avazu (header-named columns) and libffm (tokens): a model that drops
+# fields from the start reads the compacted data exactly as the original.
+"$ctrps" gen-data --format avazu --rows 3000 --eval-rows 500 --out av --seed 3 2>/dev/null >/dev/null
+cat > av.pbtxt <<CFG
+data { format: AVAZU train: "av/train.csv" test: "av/test.csv" }
+model { type: DEEPFM embedding_dim: 4 mlp_dims: [8] dropped_fields: ["site_id", "C14", "device_ip"] }
+train { batch_size: 256 }
+output { dir: "av_model" }
+CFG
+"$ctrps" train --config av.pbtxt >av.out 2>av.err || { tail av.err; fail "train avazu with dropped fields"; }
+"$ctrps" compact-data --model av_model/model --in av/test.csv --out av_test.csv >/dev/null 2>&1 || fail "compact avazu"
+head -1 av_test.csv | grep -q "site_id" || fail "the avazu header lost a column"
+"$ctrps" eval --model av_model/model --data av/test.csv >ava.out 2>&1 || fail "eval avazu"
+"$ctrps" eval --model av_model/model --data av_test.csv >avb.out 2>&1 || fail "eval compacted avazu"
+[ "$(grep 'model AUC' ava.out)" = "$(grep 'model AUC' avb.out)" ] || fail "compacted avazu scores differently"
+python3 - <<'PY'
+import random
+random.seed(1)
+with open("ffm.txt", "w") as f:
+    for i in range(2000):
+        toks = [f"{j}:{random.randrange(50)}:1" for j in range(5)]
+        y = 1 if (toks[0].endswith("7:1") or random.random() < 0.2) else 0
+        f.write(str(y) + " " + " ".join(toks) + "\n")
+PY
+cat > ffm.pbtxt <<CFG
+data { format: LIBFFM libffm_num_fields: 5 train: "ffm.txt" test: "ffm.txt" }
+model { type: FM embedding_dim: 4 dropped_fields: ["field2", "field4"] }
+train { batch_size: 128 }
+output { dir: "ffm_model" }
+CFG
+"$ctrps" train --config ffm.pbtxt >ffm.out 2>ffm.err || { tail ffm.err; fail "train libffm with dropped fields"; }
+"$ctrps" compact-data --model ffm_model/model --in ffm.txt --out ffm_compact.txt >/dev/null 2>&1 || fail "compact libffm"
+grep -q " 2:" ffm_compact.txt && fail "libffm tokens of field 2 remain"
+"$ctrps" eval --model ffm_model/model --data ffm.txt >ffa.out 2>&1 || fail "eval libffm"
+"$ctrps" eval --model ffm_model/model --data ffm_compact.txt >ffb.out 2>&1 || fail "eval compacted libffm"
+[ "$(grep 'model AUC' ffa.out)" = "$(grep 'model AUC' ffb.out)" ] || fail "compacted libffm scores differently"
+
 # Input selection alone: exactly fields_to_drop fields go, no neuron.
 compress 0 input --set 'compression.stages[0].umec.input_only=true' \
   --set 'compression.stages[0].umec.fields_to_drop=3'
