@@ -78,9 +78,14 @@ print(f"  {name:34s} resource {u['resource']:.4f} (budget {u['budget']:.4f})  "
 PY
 }
 
-train_model dlrm 'type: DLRM embedding_dim: 16 dlrm_interaction: CAT mlp_dims: [400, 400, 400]'
 train_model deepfm 'type: DEEPFM embedding_dim: 16 mlp_dims: [400, 400, 400]'
-for m in dlrm deepfm; do
+echo "== input selection alone (DeepFM): fields_to_drop 1, 4 ($(echo $noise | wc -w) planted noise fields), 8"
+for k in 1 4 8; do
+  compress_run "deepfm-input-$k" deepfm UMEC "input_only: true fields_to_drop: $k"
+  report "deepfm-input-$k"
+done
+train_model dlrm 'type: DLRM embedding_dim: 16 dlrm_interaction: CAT mlp_dims: [400, 400, 400]'
+for m in deepfm dlrm; do
   echo "== $m: dense model $(grep -o 'test AUC [0-9.]*' $m.train.out | tail -1)"
   for b in 0.5 0.3 0.1; do
     for method in UMEC MAGNITUDE_PRUNING UNIFORM_THINNING GROUP_LASSO; do
@@ -88,9 +93,4 @@ for m in dlrm deepfm; do
       report "$m-$b-$method"
     done
   done
-done
-echo "== input selection alone (DeepFM): fields_to_drop 1, 4 ($(echo $noise | wc -w) planted noise fields), 8"
-for k in 1 4 8; do
-  compress_run "deepfm-input-$k" deepfm UMEC "input_only: true fields_to_drop: $k"
-  report "deepfm-input-$k"
 done

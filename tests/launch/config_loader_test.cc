@@ -175,6 +175,12 @@ TEST(ConfigLoaderTest, ShippedConfigsAreValid) {
     ASSERT_TRUE(c.ok()) << path << ": " << c.status().ToString();
     EXPECT_TRUE(ValidateConfig(*c, "train").ok()) << path;
   }
+  for (const char* name : {"criteo_deepfm_afm", "criteo_deepfm_umec"}) {
+    std::string path = std::string(CTRPS_SOURCE_DIR) + "/configs/" + name + ".pbtxt";
+    auto c = LoadConfig(path, {});
+    ASSERT_TRUE(c.ok()) << path << ": " << c.status().ToString();
+    EXPECT_TRUE(ValidateConfig(*c, "compress").ok()) << path;
+  }
   EXPECT_EQ(LoadConfig("/no/such/file.pbtxt", {}).status().code(), Status::Code::kNotFound);
 }
 
