@@ -79,3 +79,43 @@ TEST(RocksDbStoreTest, OptionsAreValidated) {
 
 }  // namespace
 }  // namespace ctrps::storage
+
+namespace ctrps::storage {
+namespace {
+
+uint64_t SstBytes(const std::string& dir) {
+  uint64_t n = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir))
+    if (e.is_regular_file() && e.path().extension() == ".sst") n += e.file_size();
+  return n;
+}
+
+// A dropped table (UMEC's removed fields) gives its disk space back at
+// once: range deletion, then compaction of the range, not tombstones left
+// for some later compaction.
+TEST(RocksDbStoreTest, DropTableReturnsTheDiskSpace) {
+  const std::string dir = testing::FreshDir("drop-space");
+  auto s = OpenRocksDbStore(testing::SmallRocksDb(dir));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EmbeddingStore& store = **s;
+  ASSERT_TRUE(store.CreateTable(testing::MakeSpec(3, 16, 0)).ok());
+  ASSERT_TRUE(store.CreateTable(testing::MakeSpec(4, 16, 0)).ok());
+  for (int t : {3, 4}) {
+    std::vector<Key> keys;
+    for (int i = 0; i < 20000; ++i) keys.push_back(MakeKey(t, static_cast<uint64_t>(i) * 7919));
+    ASSERT_TRUE(store.Modify(t, keys.data(), keys.size(), 16,
+                             [](size_t i, float* r) { for (int j = 0; j < 16; ++j) r[j] = 0.001f * (i + j); })
+                    .ok());
+  }
+  ASSERT_TRUE(store.Flush().ok());
+  const uint64_t before = SstBytes(dir);
+  ASSERT_GT(before, 1000000u);  // 40000 rows of 64 bytes
+  ASSERT_TRUE(store.DropTable(3).ok());
+  const uint64_t after = SstBytes(dir);
+  EXPECT_LT(after, before * 0.7) << "before " << before << " after " << after;
+  EXPECT_EQ(store.Stats(4)->rows, 20000u);  // the other table intact
+  EXPECT_FALSE(store.Stats(3).ok());
+}
+
+}  // namespace
+}  // namespace ctrps::storage
