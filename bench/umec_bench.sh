@@ -8,7 +8,8 @@
 # lasso), every method with the same constrained-training epoch and the same
 # fine-tuning, and prints per run: achieved resource, test AUC and logloss
 # against the dense model, bytes, fields and neurons kept. Then input
-# selection alone on DeepFM removing 1, 4 and 8 fields: which fields went,
+# selection alone on DeepFM removing 1, 4 and 8 fields (compression runs use
+# the paper's batch of 128: the dual variables move per step): which fields went,
 # their precision against the planted noise fields, and the AUC change.
 #   bench/umec_bench.sh [BUILD_DIR] [ROWS] [WORK_DIR]
 set -euo pipefail
@@ -46,7 +47,7 @@ compress_run() {  # compress_run NAME FROM METHOD UMEC_SECTION
   local name="$1" from="$2" method="$3" umec="$4"
   [ -f "$name/model/MANIFEST" ] && return 0
   { data_section; cat <<CFG
-train { batch_size: 1024 threads: 2
+train { batch_size: 128 threads: 2
         dense_optimizer { type: ADAM learning_rate: 0.0005 } sparse_optimizer { type: ADAM learning_rate: 0.0005 } }
 compression { stages { method: $method name: "s"
                        umec { $umec lr: 0.1 log_every_steps: 200 train { epochs: 1 } }
