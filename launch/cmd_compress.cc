@@ -537,6 +537,10 @@ Status CompressJob::FineTune(int i, bool resume) {
   const config::JobConfig job = PhaseJob(c_.job, model_config_, ft, i, "");
   ASSIGN_OR_RETURN(LoadedConfig ftc, ParseConfigText(ConfigToText(job), "fine-tuning of " + name, {}));
   ASSIGN_OR_RETURN(worker::TrainerOptions to, MakeTrainerOptions(ftc));
+  // With early stopping, the model the stage made is the first candidate:
+  // fine-tuning keeps it when no step improves on it.
+  // (Not DeepLight: its start is the unpruned model.)
+  to.evaluate_at_start = ft.early_stopping_patience() > 0 && !IsDeepLight(st);
   to.overlap_pull = role_.overlap_pull;
   to.checkpoint.num_servers = role_.num_servers;
   ASSIGN_OR_RETURN(auto dense_opt, MakeDenseOptimizer(ftc, model_->dense_size()));

@@ -213,6 +213,7 @@ StatusOr<TrainResult> Trainer::Train(BatchSource* train, BatchSource* valid) {
     }
   }
   if (options_.max_steps > 0 && step_ >= options_.max_steps) stop = true;
+  if (options_.evaluate_at_start && valid && !resuming && !stop) RETURN_IF_ERROR(evaluate());
   const bool checkpoints = options_.checkpoint.enabled();
   int epoch_now = first_epoch;
   auto checkpoint = [&](int epoch, const std::string& position, bool finished) -> Status {

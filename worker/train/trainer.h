@@ -57,6 +57,10 @@ struct TrainerOptions {
   int epochs = 1;
   int64_t eval_every_steps = 0;         // 0: evaluate only at epoch ends
   int early_stopping_patience = 0;      // evaluations without gain; 0 = off
+  // A fresh run (not a resume) evaluates before its first step, so with
+  // early stopping the starting model is a candidate for the best one
+  // (fine-tuning never ends worse on validation than it started).
+  bool evaluate_at_start = false;
   double early_stopping_min_delta = 1e-4;
   int64_t max_steps = 0;                // 0 = no limit
   int64_t max_eval_rows = 0;            // 0 = whole validation set

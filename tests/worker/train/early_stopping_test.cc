@@ -67,7 +67,7 @@ struct Job {
   TrainResult result;
 
   Job(int epochs, int patience, const std::string& best_dir, const std::string& ckpt_dir = "",
-      int64_t max_steps = 0) {
+      int64_t max_steps = 0, bool evaluate_at_start = false) {
     store = storage::NewMemoryStore();
     client = ps::NewLocalClient(store.get(), 4);
     ModelOptions mo;
@@ -87,14 +87,16 @@ struct Job {
     to.sparse_optimizer.learning_rate = 0.1f;
     to.embedding_init_scale = 0.05f;
     to.best_model_dir = best_dir;
+    to.evaluate_at_start = evaluate_at_start;
     to.checkpoint.dir = ckpt_dir;
     to.checkpoint.every_steps = ckpt_dir.empty() ? 0 : 5;
     to.checkpoint.keep_last = 10;
     trainer = std::make_unique<Trainer>(to, model.get(), opt.get(), client.get(), nullptr);
     EXPECT_TRUE(trainer->DeclareTables().ok());
   }
-  Status Run(bool resume = false) {
+  Status Run(bool resume = false, bool flipped_from_start = false) {
     FlippingStream train(PlantedBatches(12, 64, kFields, 50, 3));
+    if (flipped_from_start) RETURN_IF_ERROR(train.Rewind());  // Train's Rewind is pass 1
     VectorStream valid(PlantedBatches(6, 64, kFields, 50, 4));
     if (resume) {
       std::string from;
@@ -116,6 +118,30 @@ struct Job {
     return std::vector<float>(model->dense_values(), model->dense_values() + model->dense_size());
   }
 };
+
+// Fine-tuning that only makes the model worse keeps the model it started
+// from (evaluated before the first step).
+TEST(EarlyStoppingTest, EvaluateAtStartKeepsAStartNoStepBeats) {
+  const std::string dir = FreshDir("early-start");
+  Job job(2, 2, dir + "/best", "", 0, /*evaluate_at_start=*/true);
+  // A trained start: the dense values of a model trained one good epoch.
+  {
+    Job warm(1, 0, "");
+    ASSERT_TRUE(warm.Run().ok());
+    std::copy_n(warm.model->dense_values(), warm.model->dense_size(), job.model->dense_values());
+  }
+  const std::vector<float> start = job.Dense();
+  ASSERT_TRUE(job.Run(false, /*flipped_from_start=*/true).ok());
+  EXPECT_EQ(job.result.best_valid_step, 0);
+  EXPECT_TRUE(job.result.restored_best);
+  EXPECT_EQ(job.Dense(), start);
+  // Without it, the last (worse) model is kept... or an early worse one.
+  Job plain(2, 2, dir + "/best2");
+  std::copy_n(start.begin(), start.size(), plain.model->dense_values());
+  ASSERT_TRUE(plain.Run(false, true).ok());
+  EXPECT_GT(plain.result.best_valid_step, 0);
+  EXPECT_NE(plain.Dense(), start);
+}
 
 TEST(EarlyStoppingTest, KeepsTheBestEvaluatedModel) {
   // Reference: one epoch, the best one.
