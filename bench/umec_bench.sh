@@ -11,12 +11,15 @@
 # selection alone on DeepFM removing 1, 4 and 8 fields (compression runs use
 # the paper's batch of 128: the dual variables move per step): which fields went,
 # their precision against the planted noise fields, and the AUC change.
-#   bench/umec_bench.sh [BUILD_DIR] [ROWS] [WORK_DIR]
+#   [MODELS='deepfm dlrm'] [UMEC_STEPS=0] [FT_STEPS=0] bench/umec_bench.sh [BUILD_DIR] [ROWS] [WORK_DIR]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="$(cd "${1:-$root/build}" && pwd)"
 rows="${2:-300000}"
 work="${3:-$root/out/umec_bench}"
+models="${MODELS:-deepfm dlrm}"          # which models' budget runs
+umec_steps="${UMEC_STEPS:-0}"            # constrained-training steps (0: one epoch)
+ft_steps="${FT_STEPS:-0}"                # fine-tuning steps (0: one epoch)
 mkdir -p "$work"; work="$(cd "$work" && pwd)"
 ctrps="$build/launch/ctrps"
 cd "$work"
@@ -50,8 +53,8 @@ compress_run() {  # compress_run NAME FROM METHOD UMEC_SECTION
 train { batch_size: 128 threads: 2
         dense_optimizer { type: ADAM learning_rate: 0.0005 } sparse_optimizer { type: ADAM learning_rate: 0.0005 } }
 compression { stages { method: $method name: "s"
-                       umec { $umec lr: 0.1 log_every_steps: 200 train { epochs: 1 } }
-                       fine_tune { epochs: 1 eval_every_steps: 100 early_stopping_patience: 3 } } }
+                       umec { $umec lr: 0.1 log_every_steps: 100 train { epochs: 1 max_steps: $umec_steps } }
+                       fine_tune { epochs: 1 max_steps: $ft_steps eval_every_steps: 100 early_stopping_patience: 3 } } }
 output { dir: "$name" }
 CFG
   } > "$name.pbtxt"
@@ -85,8 +88,8 @@ for k in 1 4 8; do
   compress_run "deepfm-input-$k" deepfm UMEC "input_only: true fields_to_drop: $k"
   report "deepfm-input-$k"
 done
-train_model dlrm 'type: DLRM embedding_dim: 16 dlrm_interaction: CAT mlp_dims: [400, 400, 400]'
-for m in deepfm dlrm; do
+case " $models " in *" dlrm "*) train_model dlrm 'type: DLRM embedding_dim: 16 dlrm_interaction: CAT mlp_dims: [400, 400, 400]' ;; esac
+for m in $models; do
   echo "== $m: dense model $(grep -o 'test AUC [0-9.]*' $m.train.out | tail -1)"
   for b in 0.5 0.3 0.1; do
     for method in UMEC MAGNITUDE_PRUNING UNIFORM_THINNING GROUP_LASSO; do
