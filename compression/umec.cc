@@ -414,6 +414,14 @@ UmecSelection UmecSolver::Select() const {
     k[i] = o_.selector == UmecSelector::kPrimalDual ? Ceil(state_.s[i]) : 0;
     dw[i] = DroppedWidth(layers[i], order[i], k[i]);
   }
+  // Squared norms are compared across layers relative to their layer's
+  // mean (an output layer's column is one weight, a first layer's field
+  // group hundreds).
+  std::vector<double> mean(n, 0.0);
+  for (size_t i = 0; i < n; ++i) {
+    for (double v : norms[i]) mean[i] += v;
+    mean[i] = std::max(mean[i] / layers[i].groups(), 1e-300);
+  }
   double r = net_.Resource(dw);
   while (r > budget_ * (1 + 1e-12)) {
     int best = -1;
@@ -425,7 +433,7 @@ UmecSelection UmecSolver::Select() const {
       trial[i] += layers[i].width[g];
       const double after = net_.Resource(trial);
       if (!(after < r)) continue;
-      const double cost = norms[i][g] / (r - after);
+      const double cost = norms[i][g] / mean[i] / (r - after);
       if (best < 0 || cost < best_cost) {
         best = static_cast<int>(i);
         best_cost = cost;

@@ -167,7 +167,8 @@ class UmecSolver : public worker::TrainerHook {
 
   // The final choice. UMEC: per layer the ceil(s_l) weakest groups, then,
   // while the resource is above the budget, the group whose removal costs
-  // the least squared norm per multiply-add saved (counted in `forced`).
+  // the least squared norm (relative to its layer's mean) per multiply-add
+  // saved (counted in `forced`).
   // Magnitude and group lasso: that greedy choice from nothing removed.
   // Uniform: see UmecSelector.
   UmecSelection Select() const;
