@@ -412,6 +412,9 @@ UmecSelection UmecSolver::Select() const {
     norms[i] = GroupNorms(layers[i], w);
     order[i] = Weakest(norms[i]);
     k[i] = o_.selector == UmecSelector::kPrimalDual ? Ceil(state_.s[i]) : 0;
+    if (o_.selector == UmecSelector::kGroupLasso) {  // the groups the penalty zeroed
+      while (k[i] < layers[i].groups() - 1 && norms[i][order[i][k[i]]] == 0.0) ++k[i];
+    }
     dw[i] = DroppedWidth(layers[i], order[i], k[i]);
   }
   // Squared norms are compared across layers relative to their layer's
@@ -423,11 +426,18 @@ UmecSelection UmecSolver::Select() const {
     mean[i] = std::max(mean[i] / layers[i].groups(), 1e-300);
   }
   double r = net_.Resource(dw);
+  // Fields are removed by the method's own choice (ceil(s_0), or the
+  // groups group lasso zeroed); past it the budget is met with neurons, and
+  // with fields only where neurons cannot reach it (input selection).
+  bool fields_too = true;
+  for (size_t i = 0; i < n; ++i)
+    if (!layers[i].fields()) fields_too = false;
   while (r > budget_ * (1 + 1e-12)) {
     int best = -1;
     double best_cost = 0, best_r = r;
     for (size_t i = 0; i < n; ++i) {
       if (k[i] >= layers[i].groups() - 1) continue;
+      if (layers[i].fields() && !fields_too) continue;
       const int g = order[i][k[i]];
       std::vector<int> trial = dw;
       trial[i] += layers[i].width[g];
@@ -439,6 +449,10 @@ UmecSelection UmecSolver::Select() const {
         best_cost = cost;
         best_r = after;
       }
+    }
+    if (best < 0 && !fields_too) {
+      fields_too = true;  // the neurons alone cannot meet the budget
+      continue;
     }
     if (best < 0) break;  // unreachable (ValidateUmec refuses such budgets)
     dw[best] += layers[best].width[order[best][k[best]]];

@@ -166,10 +166,12 @@ class UmecSolver : public worker::TrainerHook {
   }
 
   // The final choice. UMEC: per layer the ceil(s_l) weakest groups, then,
-  // while the resource is above the budget, the group whose removal costs
+  // while the resource is above the budget, the neuron whose removal costs
   // the least squared norm (relative to its layer's mean) per multiply-add
-  // saved (counted in `forced`).
-  // Magnitude and group lasso: that greedy choice from nothing removed.
+  // saved (counted in `forced`); fields only when neurons cannot reach the
+  // budget (input selection alone has no neurons).
+  // Magnitude: that greedy choice from nothing removed (magnitude pruning
+  // of neurons). Group lasso: the groups the penalty zeroed, then that.
   // Uniform: see UmecSelector.
   UmecSelection Select() const;
 
