@@ -177,7 +177,8 @@ StatusOr<EvalResult> Trainer::EvaluateAndLog(BatchSource* valid, const std::stri
                         .Add("auc", r.auc)
                         .Add("logloss", r.logloss)
                         .Add("mean_prediction", r.mean_prediction)
-                        .Add("mean_label", r.mean_label));
+                        .Add("mean_label", r.mean_label)
+                        .Add("seconds", Since(started_)));
   return r;
 }
 
