@@ -26,6 +26,7 @@ const char kUsage[] =
     "  ckpt       checkpoints:     ctrps ckpt list DIR | inspect CKPT | verify CKPT|DIR\n"
     "  compress   compress a model: ctrps compress --config FILE --from MODEL|CKPT\n"
     "  gen-data   write synthetic Criteo/Avazu data from a planted click model\n"
+    "  report     one HTML page of runs' metrics: ctrps report RUN_DIR... --out FILE\n"
     "  help       this text\n";
 
 }  // namespace
@@ -49,6 +50,7 @@ int main(int argc, char** argv) {
     if (cmd == "ckpt") return ctrps::launch::RunCkpt(args);
     if (cmd == "compress") return ctrps::launch::RunCompress(args);
     if (cmd == "gen-data") return ctrps::launch::RunGenData(args);
+    if (cmd == "report") return ctrps::launch::RunReport(args);
     std::fprintf(stderr, "ctrps: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
     return 2;
   } catch (const std::exception& e) {
