@@ -549,9 +549,11 @@ Status CompressJob::Run() {
     memory += " (storage.dram_budget_bytes " + HumanBytes(c_.job.storage().dram_budget_bytes()) + ")";
   metrics_.Write(JsonLine().Add("event", "compress_done").Add("model", out_dir)
                      .Add("peak_rss_bytes", static_cast<long long>(peak)));
-  std::printf("\nctrps compress: %s done (%d stages)\n%s%s\n  model    %s\n  metrics  %s\n",
+  std::printf("\nctrps compress: %s done (%d stages)\n%s%s\n  model    %s\n  metrics  %s\n"
+              "  report   %s\n",
               c_.job.name().c_str(), static_cast<int>(stages.size()), table.c_str(),
-              memory.c_str(), out_dir.c_str(), metrics_.path().c_str());
+              memory.c_str(), out_dir.c_str(), metrics_.path().c_str(),
+              ReportCommandFor(c_.job.output().dir()).c_str());
   return Status::OK();
 }
 

@@ -302,6 +302,7 @@ Status TrainWorker(const LoadedConfig& c, const WorkerRole& role) {
               result.early_stopped ? " (early stopped)" : "",
               FormatSummary(result, test.get(), tables, model_dir, metrics.path(),
                             MemoryLine(job, peak_rss, nw > 1)).c_str());
+  std::printf("  report           %s\n", ReportCommandFor(job.output().dir()).c_str());
   // The final checkpoint is what a re-run resumes from: without it the job
   // did not do what it was asked, though its model is saved.
   if (!result.final_checkpoint_error.empty())
