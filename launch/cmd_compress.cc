@@ -279,10 +279,12 @@ Status CompressJob::Measure(const std::string& what, double seconds) {
   to.checkpoint = {};
   ASSIGN_OR_RETURN(auto trainer, NewTrainer(to, nullptr));
   if (valid_) {
+    if (role_.chief) trainer->ShowPassProgress("[" + what + "] valid");
     ASSIGN_OR_RETURN(r.valid, trainer->Evaluate(valid_.get(), c_.job.data().max_eval_rows()));
     r.has_valid = true;
   }
   if (test_) {
+    if (role_.chief) trainer->ShowPassProgress("[" + what + "] test");
     ASSIGN_OR_RETURN(r.test, trainer->Evaluate(test_.get(), 0));
     r.has_test = true;
   }
@@ -312,21 +314,10 @@ Status CompressJob::RunStage(int i, const AfmPlan& plan) {
     ASSIGN_OR_RETURN(stats, compression::AfmStatistics::Start(plan, model_.get()));
     std::unique_ptr<ps::KeepAlive> alive;
     if (role_.group) alive = role_.group->StayAlive();
-    auto last_log = std::chrono::steady_clock::now();
-    int64_t rows = 0;
+    if (role_.chief) trainer->ShowPassProgress("[" + name + "] statistics");
     RETURN_IF_ERROR(trainer->ObservePass(stats_.get(), plan.max_rows,
                                          [&](const worker::SparseBatch& b, int n) -> Status {
-                                           RETURN_IF_ERROR(stats->Observe(b, n));
-                                           rows += n;
-                                           if (Seconds(last_log) >= to.log_interval_s) {
-                                             last_log = std::chrono::steady_clock::now();
-                                             const double frac = stats_->PassFraction();
-                                             const double el = Seconds(t0);
-                                             spdlog::info("[{}] statistics: {} rows, {:.0f} rows/s{}",
-                                                          name, rows, rows / el,
-                                                          frac > 0 ? fmt::format(", {:.0f}% of the pass, ETA {:.0f} s", 100 * frac, el / frac - el) : "");
-                                           }
-                                           return Status::OK();
+                                           return stats->Observe(b, n);
                                          }));
     alive.reset();
     RETURN_IF_ERROR(stats->Combine(role_.group));
