@@ -54,7 +54,10 @@ StatusOr<worker::EvalResult> EvaluateBundle(worker::serve::InferenceEngine* engi
   Progress progress("eval", -1, "rows");
   while (true) {
     ASSIGN_OR_RETURN(bool more, data->Next(&batch));
-    if (!more) break;
+    if (!more) {
+      progress.SetFraction(1.0);
+      break;
+    }
     probs.resize(batch.size());
     engine->PredictBatch(batch, probs.data());
     for (int i = 0; i < batch.size(); ++i) {

@@ -207,7 +207,10 @@ Status Predict(const Flags& flags) {
     auto more = reader->Next(&batch);
     if (!more.ok())
       return more.status().WithContext(flags.Has("skip-bad") ? "reading" : "reading (--skip-bad skips malformed lines)");
-    if (!*more) break;
+    if (!*more) {
+      progress.SetFraction(1.0);
+      break;
+    }
     const int B = batch.size();
     probs.resize(B);
     const auto t0 = std::chrono::steady_clock::now();

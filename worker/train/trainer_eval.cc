@@ -39,7 +39,10 @@ StatusOr<EvalResult> Trainer::Evaluate(BatchSource* data, int64_t max_rows,
                      options_.log_interval_s);
   while (max_rows == 0 || r.rows < max_rows) {
     ASSIGN_OR_RETURN(bool more, data->Next(&batch));
-    if (!more) break;
+    if (!more) {
+      if (progress) progress->SetFraction(1.0);  // the whole pass, whatever the estimate said
+      break;
+    }
     builder_.Build(batch, &eval_.sparse);
     RETURN_IF_ERROR(client_->Pull(Slices(&eval_.sparse, false), /*training=*/false));
     model_->Forward(eval_.sparse, /*training=*/false, &logits_);
@@ -81,7 +84,10 @@ Status Trainer::ObservePass(BatchSource* data, int64_t max_rows, const BatchObse
                      options_.log_interval_s);
   while (max_rows == 0 || rows < max_rows) {
     ASSIGN_OR_RETURN(bool more, data->Next(&batch));
-    if (!more) break;
+    if (!more) {
+      if (progress) progress->SetFraction(1.0);
+      break;
+    }
     builder_.Build(batch, &eval_.sparse);
     RETURN_IF_ERROR(client_->Pull(Slices(&eval_.sparse, false), /*training=*/false));
     model_->Forward(eval_.sparse, /*training=*/false, &logits_);
