@@ -25,6 +25,7 @@
 #include "launch/cluster.h"
 #include "launch/commands.h"
 #include "launch/job_setup.h"
+#include "launch/serving_cost.h"
 #include "ps/mpi_runtime.h"
 #include "worker/nn/threading.h"
 #include "worker/train/checkpoint.h"
@@ -43,6 +44,9 @@ const std::vector<FlagSpec> kCompressFlags = {
                      "`ctrps compress`, or a training checkpoint"},
     {"set", "FIELD=VALUE", "override a config field", true},
     {"servers", "S", "under mpirun: ranks 0..S-1 serve embedding shards, the rest work"},
+    {"serving-cost", "", "also export each measured model as a bundle and time the engine's "
+                         "single-row latency (bundle_bytes, row_p50_us in metrics and the "
+                         "report; reads each whole table into memory, as export does)"},
 };
 
 double Seconds(std::chrono::steady_clock::time_point since) {
@@ -176,14 +180,17 @@ struct Row {  // one line of the before/after table
   Size size;
   worker::EvalResult valid, test;
   bool has_valid = false, has_test = false;
+  bool has_serving = false;  // --serving-cost
+  ServingCost serving;
   double seconds = 0;
 };
 
 // One compress job on one worker: the state that moves from stage to stage.
 class CompressJob {
  public:
-  CompressJob(const LoadedConfig& c, const WorkerRole& role, const std::string& from)
-      : c_(c), role_(role), from_(from) {}
+  CompressJob(const LoadedConfig& c, const WorkerRole& role, const std::string& from,
+              bool serving_cost)
+      : c_(c), role_(role), from_(from), serving_cost_(serving_cost) {}
 
   Status Run();
 
@@ -211,6 +218,7 @@ class CompressJob {
   std::unique_ptr<worker::BatchSource> train_, stats_, valid_, test_;
   MetricsWriter metrics_;
   std::vector<Row> rows_;
+  bool serving_cost_;
 };
 
 std::string CompressJob::StageDir(int i) const {
@@ -288,12 +296,22 @@ Status CompressJob::Measure(const std::string& what, double seconds) {
     ASSIGN_OR_RETURN(r.test, trainer->Evaluate(test_.get(), 0));
     r.has_test = true;
   }
+  // Serving cost (chief only: the bundle holds every shard's rows).
+  worker::BatchSource* timing_rows = valid_ ? valid_.get() : test_ ? test_.get() : stats_.get();
+  if (serving_cost_ && role_.chief) {
+    ASSIGN_OR_RETURN(r.serving, MeasureServingCost(c_, schema_, model_.get(), role_.client, timing_rows,
+                                                   c_.job.output().dir() + "/serving-bundle", 2000));
+    r.has_serving = true;
+  }
   if (role_.chief) {
     JsonLine line;
     line.Add("event", "compress_model").Add("model", what).Add("params", r.size.params)
         .Add("bytes", r.size.bytes).Add("rows", r.size.rows).Add("seconds", seconds);
     if (r.has_valid) line.Add("valid_auc", r.valid.auc).Add("valid_logloss", r.valid.logloss);
     if (r.has_test) line.Add("test_auc", r.test.auc).Add("test_logloss", r.test.logloss);
+    if (r.has_serving)
+      line.Add("bundle_bytes", r.serving.bundle_bytes).Add("row_p50_us", r.serving.row_p50_us)
+          .Add("row_p99_us", r.serving.row_p99_us).Add("rows_timed", r.serving.rows_timed);
     metrics_.Write(line);
   }
   rows_.push_back(r);
@@ -511,7 +529,8 @@ Status CompressJob::Run() {
   RETURN_IF_ERROR(worker::SaveModel(out_dir, model_.get(), role_.client,
                                     {{"config.pbtxt", ConfigText()}}));
   // The before/after table.
-  std::string table = "\n  model                                   params        bytes   valid AUC  valid logloss   test AUC  test logloss   seconds\n";
+  std::string table = "\n  model                                   params        bytes   valid AUC  valid logloss   test AUC  test logloss   seconds";
+  table += serving_cost_ ? "  bundle bytes  row p50 us\n" : "\n";
   const Row* base = rows_.empty() ? nullptr : &rows_.front();
   for (const Row& r : rows_) {
     char line[512];
@@ -523,6 +542,10 @@ Status CompressJob::Run() {
                   r.has_test ? fmt::format("{:.5f}", r.test.auc).c_str() : "-",
                   r.has_test ? fmt::format("{:.5f}", r.test.logloss).c_str() : "-", r.seconds);
     table += line;
+    if (r.has_serving) {
+      table.pop_back();  // the line's newline
+      table += fmt::format(" {:13} {:11.2f}\n", r.serving.bundle_bytes, r.serving.row_p50_us);
+    }
   }
   if (base && rows_.size() > 1) {
     const Row& last = rows_.back();
@@ -599,9 +622,10 @@ int RunCompress(const std::vector<std::string>& args) {
       return 2;
     }
   }
-  auto work = [&from](const LoadedConfig& c, const WorkerRole& role) {
+  const bool serving_cost = flags->Has("serving-cost");
+  auto work = [&from, serving_cost](const LoadedConfig& c, const WorkerRole& role) {
     worker::SetNumThreads(c.job.train().threads());
-    CompressJob job(c, role, from);
+    CompressJob job(c, role, from, serving_cost);
     return job.Run();
   };
   if (ps::LaunchedUnderMpi()) return RunDistributed(*config, servers, "", "compress", work);

@@ -61,7 +61,7 @@ compression {
 }
 output { dir: "compressed" }
 CFG
-"$ctrps" compress --config afm.pbtxt --from trained/model >compress.out 2>compress.err ||
+"$ctrps" compress --config afm.pbtxt --from trained/model --serving-cost >compress.out 2>compress.err ||
   { tail compress.err; fail "compress"; }
 grep -q "report   ctrps report compressed --out compressed/report.html" compress.out ||
   { cat compress.out; fail "compress did not print its report command"; }
@@ -95,7 +95,11 @@ browse dist.html dist
 python3 "$here/report_check.py" dist.dom.html loss_step split worker_split -- dist
 grep -q "— slowest" dist.dom.html || fail "the report does not name the slowest worker"
 browse both.html both
-python3 "$here/report_check.py" both.dom.html loss_step auc_step split tradeoff_bytes -- compressed trained
+grep -q "bundle bytes  row p50 us" compress.out || { cat compress.out; fail "no serving cost in the before/after table"; }
+[ "$(grep -c '"event":"compress_model".*"bundle_bytes":[1-9][0-9]*,"row_p50_us":[0-9]' compressed/metrics.jsonl)" -eq 3 ] ||
+  fail "not 3 compress_model lines with bundle_bytes and row_p50_us"
+[ ! -e compressed/serving-bundle ] || fail "the timed bundle was left behind"
+python3 "$here/report_check.py" both.dom.html loss_step auc_step split tradeoff_bytes tradeoff_latency -- compressed trained
 grep -q 'class="before-after"' both.dom.html || fail "no before/after table"
 grep -q "<td>[0-9.]*x fewer</td>" both.dom.html || fail "no compression ratio in the before/after table"
 

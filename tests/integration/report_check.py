@@ -7,9 +7,9 @@ Fails (exit 1, saying what) unless: the page recorded no script error; every
 CHART_ID was drawn (a non-empty plot area); and the charts hold exactly the
 runs' metrics, derived here independently of the page's script: loss and
 validation AUC/logloss against steps and time, throughput, the per-step
-time split (per training and per worker), and the compression trade-off
-(every compress_model line one point, the uncompressed ones in their own
-dataset).
+time split (per training and per worker), and the compression trade-offs
+against bytes and single-row latency (every compress_model line one point,
+the uncompressed ones in their own dataset).
 """
 import html
 import json
@@ -119,22 +119,22 @@ def split_bars(runs, event, label):
     return bars
 
 
-def check_tradeoff(rendered, runs):
-    models = [(name, e) for name, events in runs for e in events if e.get("event") == "compress_model"]
+def check_tradeoff(rendered, runs, chart, x_of):
+    models = [(name, e) for name, events in runs for e in events
+              if e.get("event") == "compress_model" and x_of(e) is not None]
     if not models:
         return
-    if "tradeoff_bytes" not in rendered:
-        fail("the trade-off plot was not drawn, though the metrics have %d compress_model lines" % len(models))
-    got = {d["label"]: d["data"] for d in rendered["tradeoff_bytes"]["datasets"]}
+    if chart not in rendered:
+        fail("%s was not drawn, though the metrics have %d compress_model lines for it" % (chart, len(models)))
+    got = {d["label"]: d["data"] for d in rendered[chart]["datasets"]}
     auc = lambda e: e["test_auc"] if isinstance(e.get("test_auc"), (int, float)) else e["valid_auc"]
     want = {"uncompressed": []}
     for name, e in models:
-        x = e.get("bundle_bytes", e["bytes"])
-        want.setdefault("uncompressed" if e["model"] == "uncompressed" else name, []).append((x, auc(e)))
+        want.setdefault("uncompressed" if e["model"] == "uncompressed" else name, []).append((x_of(e), auc(e)))
     if sorted(got) != sorted(want):
-        fail("trade-off plot has datasets %s, the metrics give %s" % (sorted(got), sorted(want)))
+        fail("%s has datasets %s, the metrics give %s" % (chart, sorted(got), sorted(want)))
     for label, pts in want.items():
-        same_points("tradeoff_bytes / " + label, got[label], pts)
+        same_points(chart + " / " + label, got[label], pts)
 
 
 def main():
@@ -165,7 +165,8 @@ def main():
         runs, "train_done", lambda name, e, i, n: name if n == 1 else "%s #%d" % (name, i + 1)))
     check_split(rendered, "worker_split", split_bars(
         runs, "worker_split", lambda name, e, i, n: "%s: worker %d (rank %d)" % (name, e["worker"], e["rank"])))
-    check_tradeoff(rendered, runs)
+    check_tradeoff(rendered, runs, "tradeoff_bytes", lambda e: e.get("bundle_bytes", e.get("bytes")))
+    check_tradeoff(rendered, runs, "tradeoff_latency", lambda e: e.get("row_p50_us"))
     print("%s: %d charts hold the metrics of %s" % (dom_file, len(rendered), ", ".join(n for n, _ in runs)))
 
 
