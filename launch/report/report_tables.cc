@@ -134,17 +134,32 @@ std::string EmbeddingTablesTable(const std::vector<RunMetrics>& runs) {
     const auto tables = run.Events("table");
     if (tables.empty()) continue;
     const double step = tables.back()->Number("step");
+    auto row = [&](const std::string& mark, const std::string& table, const MetricLine* t) {
+      const double hits = t->Number("dram_hits"), misses = t->Number("dram_misses");
+      return "<tr" + mark + ">" + NameCell(run.name) + table + Cell(t, "rows", -1) +
+             "<td>" + Bytes(t->Number("bytes")) + "</td>" + Cell(t, "lookups", -1) +
+             Cell(t, "created", -1) + Cell(t, "dram_rows", -1) +
+             (hits + misses > 0 ? "<td>" + Fixed(hits / (hits + misses), 4) + "</td>" : "<td>-</td>") +
+             Cell(t, "dram_evictions", -1) + Cell(t, "writebacks", -1) + Cell(t, "admitted", -1) +
+             Cell(t, "rejected_lookups", -1) + Cell(t, "dropped_updates", -1) +
+             Cell(t, "evicted_stale", -1) + Cell(t, "evicted_rare", -1) + "</tr>\n";
+    };
+    // The sum over the tables first, then each table.
+    MetricLine total;
+    int n = 0;
+    std::string each;
     for (const MetricLine* t : tables) {
       if (t->Number("step") != step) continue;
-      const double hits = t->Number("dram_hits"), misses = t->Number("dram_misses");
-      rows += "<tr>" + NameCell(run.name) + Cell(t, "table", -1) + Cell(t, "rows", -1) +
-              "<td>" + Bytes(t->Number("bytes")) + "</td>" + Cell(t, "lookups", -1) +
-              Cell(t, "created", -1) + Cell(t, "dram_rows", -1) +
-              (hits + misses > 0 ? "<td>" + Fixed(hits / (hits + misses), 4) + "</td>" : "<td>-</td>") +
-              Cell(t, "dram_evictions", -1) + Cell(t, "writebacks", -1) + Cell(t, "admitted", -1) +
-              Cell(t, "rejected_lookups", -1) + Cell(t, "dropped_updates", -1) +
-              Cell(t, "evicted_stale", -1) + Cell(t, "evicted_rare", -1) + "</tr>\n";
+      ++n;
+      for (const auto& [key, v] : t->fields)
+        if (v.kind == MetricValue::Kind::kNumber && key != "step" && key != "table") {
+          MetricValue& sum = total.fields[key];
+          sum.kind = MetricValue::Kind::kNumber;
+          sum.number += v.number;
+        }
+      each += row("", Cell(t, "table", -1), t);
     }
+    rows += row(" class=\"base\"", "<td>all " + std::to_string(n) + "</td>", &total) + each;
   }
   if (rows.empty()) return "";
   return "<h2>Embedding tables</h2>\n<table id=\"embedding-tables\">\n" +

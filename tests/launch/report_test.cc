@@ -153,6 +153,8 @@ TEST(BuildReportPage, HoldsTheChartsTheTablesAndTheDataSafely) {
       "\"pull_s\":0.4,\"compute_s\":2,\"allreduce_s\":0,\"push_s\":0.3,\"wait_s\":0}\n"
       "{\"event\":\"table\",\"step\":200,\"table\":3,\"rows\":4321,\"bytes\":1000,"
       "\"dram_hits\":75,\"dram_misses\":25}\n"
+      "{\"event\":\"table\",\"step\":200,\"table\":4,\"rows\":1000,\"bytes\":24,"
+      "\"dram_hits\":25,\"dram_misses\":75}\n"
       "{\"event\":\"checkpoint\",\"step\":200,\"name\":\"ckpt-000200\",\"incremental\":false,"
       "\"rows\":10,\"bytes\":2048,\"seconds\":0.1,\"mb_per_s\":20}\n"
       "{\"event\":\"note\",\"text\":\"</script><script>alert(1)</script><!--\"}\n");
@@ -167,13 +169,16 @@ TEST(BuildReportPage, HoldsTheChartsTheTablesAndTheDataSafely) {
   EXPECT_NE(page.find("ctrps-rendered"), std::string::npos);
   // The data cannot close its <script> element or open a comment.
   EXPECT_EQ(page.find("</script><script>alert"), std::string::npos);
-  EXPECT_NE(page.find("\\u003c/script>\\u003cscript>alert(1)\\u003c/script>\\u003c!--"),
+  EXPECT_NE(page.find("\\u003c/script><script>alert(1)\\u003c/script>\\u003c!--"),
             std::string::npos);
   // Tables: the split per step (compute 2 s over 200 steps), the table
-  // counters (hit rate 0.75), the checkpoint; no compression section.
+  // counters (table 3's hit rate 0.75), the checkpoint; no compression section.
   EXPECT_NE(page.find("<td>10.000</td>"), std::string::npos);
   EXPECT_NE(page.find("4&#8239;321"), std::string::npos);
   EXPECT_NE(page.find("<td>0.7500</td>"), std::string::npos);
+  // The sum over both tables: 5321 rows, hit rate 100 of 200.
+  EXPECT_NE(page.find("<td>all 2</td><td>5&#8239;321</td><td>1.00 KiB</td>"), std::string::npos);
+  EXPECT_NE(page.find("<td>0.5000</td>"), std::string::npos);
   EXPECT_NE(page.find("ckpt-000200"), std::string::npos);
   EXPECT_EQ(page.find("chart-tradeoff_bytes"), std::string::npos);
 }
