@@ -458,13 +458,21 @@ Status CompressJob::Run() {
   // A stage whose fine-tuning checkpoint exists resumes there.
   bool resume_fine_tune = false;
   std::string ckpt_root;
+  // A committed checkpoint: its manifest, in a directory not named ckpt-N.tmp
+  // (a kill between the manifest's write and the rename leaves one; the
+  // trainer removes it).
+  auto committed = [](const fs::directory_entry& e) {
+    const std::string name = e.path().filename().string();
+    return fs::is_regular_file(e.path() / worker::kCheckpointManifestName) &&
+           !(name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0);
+  };
   if (first < stages.size() && !c_.job.checkpoint().dir().empty()) {
     char n[32];
     std::snprintf(n, sizeof(n), "/stage-%02d", first);
     ckpt_root = c_.job.checkpoint().dir() + n;
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(ckpt_root, ec))
-      if (fs::is_regular_file(e.path() / worker::kCheckpointManifestName)) resume_fine_tune = true;
+      if (committed(e)) resume_fine_tune = true;
   }
   // Plans are checked against the source model before any work.
   ASSIGN_OR_RETURN(model_config_, SourceModelConfig(from_));
@@ -488,9 +496,7 @@ Status CompressJob::Run() {
     std::string newest;
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(ckpt_root, ec))
-      if (fs::is_regular_file(e.path() / worker::kCheckpointManifestName) &&
-          e.path().string() > newest)
-        newest = e.path().string();
+      if (committed(e) && e.path().string() > newest) newest = e.path().string();
     ASSIGN_OR_RETURN(model_config_, SourceModelConfig(newest));
     ASSIGN_OR_RETURN(worker::ModelOptions mo, OptionsWithModel(c_, model_config_, schema_, newest));
     ASSIGN_OR_RETURN(model_, worker::NewModel(mo));
