@@ -21,16 +21,19 @@
   // run's clock restarts at the "resume" line and is shifted to go on.
   function segments(run) {
     const segs = [];
-    let cur = null, lastStep = -1, offset = 0, lastSeconds = 0;
+    let cur = null, lastStep = -1, offset = 0, lastSeconds = 0, resumed = false;
     for (const e of run.events) {
-      if (e.event === 'resume') { offset = lastSeconds; continue; }
+      if (e.event === 'resume') { offset = lastSeconds; resumed = true; continue; }
       if (e.event !== 'train' && !(e.event === 'eval' && e.split === 'valid')) continue;
       if (!num(e.step)) continue;
       if (cur === null || e.step < lastStep) {
+        // A resume that repeats steps starts a new part on the same clock;
+        // a new fine-tuning starts its own clock.
         cur = {train: [], valid: []};
         segs.push(cur);
-        offset = 0;
+        if (!resumed) offset = 0;
       }
+      resumed = false;
       lastStep = e.step;
       const seconds = num(e.seconds) ? e.seconds + offset : null;
       if (seconds !== null) lastSeconds = seconds;
