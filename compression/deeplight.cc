@@ -135,7 +135,8 @@ DeepLightPruner::DeepLightPruner(DeepLightOptions options, worker::Model* model,
   const ModelOptions& m = model->options();
   for (int f = 0; f < m.num_fields; ++f)
     if (HasEmbedding(m, f)) {
-      embeddings_.tables.push_back(f);
+      embeddings_.tables.push_back(m.TableOf(f));
+      fields_.push_back(f);
       embeddings_.skip.push_back(model->RowWidth(f) - m.emb_dims[f]);
     }
   for (const worker::DenseParamInfo& p : model->DenseParams())
@@ -180,7 +181,7 @@ void DeepLightPruner::BeforePush(worker::SparseBatch* batch) {
   if (!o_.persistent_masks || o_.embedding_ratio <= 0) return;
   // Pruned entries (exactly 0) get no gradient, so they stay 0.
   for (size_t i = 0; i < embeddings_.tables.size(); ++i) {
-    worker::FieldRows& fr = batch->fields[embeddings_.tables[i]];
+    worker::FieldRows& fr = batch->fields[fields_[i]];
     const int skip = embeddings_.skip[i];
     const Eigen::Index w = fr.rows.rows();
     for (Eigen::Index u = 0; u < fr.rows.cols(); ++u)

@@ -112,7 +112,8 @@ class DeepLightPruner : public worker::TrainerHook {
   bool chief_;
   std::string scratch_;
   MetricsWriter* metrics_;
-  ps::EntrySet embeddings_;
+  ps::EntrySet embeddings_;      // the tables' ids
+  std::vector<int> fields_;       // their model fields
   int r_offset_ = -1;  // R's offset in the dense buffer, -1 without R
   std::vector<uint8_t> dense_mask_;  // persistent masks: 1 = pruned
   int64_t last_pruned_step_ = -1;

@@ -74,12 +74,22 @@ StatusOr<config::ModelConfig> SourceModelConfig(const std::string& from) {
 // structure comes from the source model, the rest from the job).
 StatusOr<worker::ModelOptions> OptionsWithModel(const LoadedConfig& c,
                                                 const config::ModelConfig& model,
-                                                const worker::DatasetSchema& schema,
                                                 const std::string& name) {
   config::JobConfig job = c.job;
   *job.mutable_model() = model;
   ASSIGN_OR_RETURN(LoadedConfig src, ParseConfigText(ConfigToText(job), name, {}));
+  ASSIGN_OR_RETURN(worker::DatasetSchema schema, SchemaFor(src));
   return MakeModelOptions(src, schema);
+}
+
+// The fields the model `model` reads, in the job `c`.
+StatusOr<worker::DatasetSchema> SchemaWithModel(const LoadedConfig& c,
+                                                const config::ModelConfig& model,
+                                                const std::string& name) {
+  config::JobConfig job = c.job;
+  *job.mutable_model() = model;
+  ASSIGN_OR_RETURN(LoadedConfig src, ParseConfigText(ConfigToText(job), name, {}));
+  return SchemaFor(src);
 }
 
 StatusOr<int> FieldIndex(const worker::DatasetSchema& schema, const std::string& name,
@@ -116,6 +126,10 @@ std::string StageName(const config::CompressionStage& st, int i) {
   if (!st.name().empty()) return st.name();
   const char* m = st.method() == config::CompressionStage::WEIGHT_SVD  ? "weight_svd"
                   : st.method() == config::CompressionStage::DEEPLIGHT ? "deeplight"
+                  : st.method() == config::CompressionStage::UMEC      ? "umec"
+                  : st.method() == config::CompressionStage::MAGNITUDE_PRUNING ? "magnitude"
+                  : st.method() == config::CompressionStage::UNIFORM_THINNING  ? "uniform"
+                  : st.method() == config::CompressionStage::GROUP_LASSO       ? "group_lasso"
                                                                        : "afm";
   return std::string(m) + "-" + std::to_string(i);
 }
@@ -124,7 +138,54 @@ bool IsDeepLight(const config::CompressionStage& st) {
   return st.method() == config::CompressionStage::DEEPLIGHT;
 }
 
+// UMEC or one of its baselines: the same stage, another selector.
+bool IsUmec(const config::CompressionStage& st) {
+  switch (st.method()) {
+    case config::CompressionStage::UMEC:
+    case config::CompressionStage::MAGNITUDE_PRUNING:
+    case config::CompressionStage::UNIFORM_THINNING:
+    case config::CompressionStage::GROUP_LASSO:
+      return true;
+    default:
+      return false;
+  }
+}
 
+// The job's settings of one phase of a stage (its constrained training or
+// its fine-tuning): `ft` applied to the training section, checkpoints in
+// checkpoint.dir/stage-NN<suffix>.
+config::JobConfig PhaseJob(config::JobConfig job, const config::ModelConfig& model,
+                           const config::FineTune& ft, int stage, const std::string& suffix) {
+  *job.mutable_model() = model;
+  auto* t = job.mutable_train();
+  t->set_epochs(std::max(1, ft.epochs()));
+  t->set_max_steps(ft.max_steps());
+  t->set_early_stopping_patience(ft.early_stopping_patience());
+  t->set_eval_every_steps(ft.eval_every_steps());
+  if (ft.dense_learning_rate() > 0) t->mutable_dense_optimizer()->set_learning_rate(ft.dense_learning_rate());
+  if (ft.sparse_learning_rate() > 0) t->mutable_sparse_optimizer()->set_learning_rate(ft.sparse_learning_rate());
+  t->clear_deeplight();
+  t->clear_umec();
+  if (!job.checkpoint().dir().empty()) {
+    char n[32];
+    std::snprintf(n, sizeof(n), "/stage-%02d", stage);
+    job.mutable_checkpoint()->set_dir(job.checkpoint().dir() + n + suffix);
+  }
+  return job;
+}
+
+
+
+// A UMEC stage's settings against the model it meets.
+Status CheckUmec(const config::CompressionStage& st, const worker::ModelOptions& mo,
+                 const std::string& where) {
+  const config::UmecConfig& u = st.umec();
+  auto model = worker::NewModel(mo);
+  if (!model.ok()) return model.status();
+  ASSIGN_OR_RETURN(compression::UmecNetwork net,
+                   compression::UmecNetwork::Describe(**model, u.input_only(), where));
+  return compression::ValidateUmec(MakeUmecOptions(u, 1.0, st.method()), net, where);
+}
 
 // Every plan checked against the model it will meet (earlier stages'
 // layers and fields marked as compressed), before any work.
@@ -139,6 +200,11 @@ StatusOr<std::vector<AfmPlan>> PlanAll(const LoadedConfig& c, const worker::Data
                                                      model, where + ".deeplight"));
       plans.emplace_back();
       continue;
+    }
+    if (IsUmec(stages[i])) {
+      RETURN_IF_ERROR(CheckUmec(stages[i], model, where + ".umec"));
+      plans.emplace_back();
+      continue;  // what it removes is known only after it ran
     }
     ASSIGN_OR_RETURN(AfmPlan p, MakePlan(stages[i], schema, where));
     RETURN_IF_ERROR(compression::ValidateAfmPlan(p, model, where + ".afm"));
@@ -203,6 +269,9 @@ class CompressJob {
                                                         worker::DenseOptimizer* opt);
   Status Measure(const std::string& what, double seconds);
   Status RunStage(int i, const AfmPlan& plan);
+  // UMEC: the constrained training (resuming from its checkpoint when one
+  // exists), then the removal of the chosen fields and neurons.
+  Status RunUmec(int i);
   Status FineTune(int i, bool resume);
   Status Barrier(const std::string& what);
   std::string StageDir(int i) const;
@@ -243,16 +312,22 @@ Status CompressJob::Barrier(const std::string& what) {
   return role_.group->AllTrue(true, what).status();
 }
 
+// The data streams (and schema_) of the current model: a model with
+// removed fields reads only the fields it keeps.
 Status CompressJob::OpenData() {
+  ASSIGN_OR_RETURN(LoadedConfig mc, ParseConfigText(ConfigText(), "the job with the model's structure", {}));
+  ASSIGN_OR_RETURN(schema_, SchemaFor(mc));
   const auto& d = c_.job.data();
   const int wi = role_.worker_index, nw = role_.num_workers;
-  ASSIGN_OR_RETURN(train_, OpenPartitionedBatchSource(c_, d.train(), true, wi, nw));
-  ASSIGN_OR_RETURN(stats_, OpenPartitionedBatchSource(c_, d.train(), false, wi, nw));
+  ASSIGN_OR_RETURN(train_, OpenPartitionedBatchSource(mc, d.train(), true, wi, nw));
+  ASSIGN_OR_RETURN(stats_, OpenPartitionedBatchSource(mc, d.train(), false, wi, nw));
+  valid_.reset();
+  test_.reset();
   if (!d.valid().empty()) {
-    ASSIGN_OR_RETURN(valid_, OpenPartitionedBatchSource(c_, d.valid(), false, wi, nw));
+    ASSIGN_OR_RETURN(valid_, OpenPartitionedBatchSource(mc, d.valid(), false, wi, nw));
   }
   if (!d.test().empty()) {
-    ASSIGN_OR_RETURN(test_, OpenPartitionedBatchSource(c_, d.test(), false, wi, nw));
+    ASSIGN_OR_RETURN(test_, OpenPartitionedBatchSource(mc, d.test(), false, wi, nw));
   }
   return Status::OK();
 }
@@ -267,8 +342,8 @@ StatusOr<std::unique_ptr<worker::Trainer>> CompressJob::NewTrainer(
 
 Status CompressJob::LoadSource(const std::string& dir) {
   ASSIGN_OR_RETURN(model_config_, SourceModelConfig(dir));
-  ASSIGN_OR_RETURN(worker::ModelOptions mo,
-                   OptionsWithModel(c_, model_config_, schema_, dir + "/config"));
+  RETURN_IF_ERROR(OpenData());
+  ASSIGN_OR_RETURN(worker::ModelOptions mo, OptionsWithModel(c_, model_config_, dir + "/config"));
   ASSIGN_OR_RETURN(model_, worker::NewModel(mo));
   ASSIGN_OR_RETURN(worker::TrainerOptions to, MakeTrainerOptions(c_));
   worker::Trainer declare(to, model_.get(), nullptr, role_.client, nullptr);
@@ -299,9 +374,17 @@ Status CompressJob::Measure(const std::string& what, double seconds) {
   // Serving cost (chief only: the bundle holds every shard's rows).
   worker::BatchSource* timing_rows = valid_ ? valid_.get() : test_ ? test_.get() : stats_.get();
   if (serving_cost_ && role_.chief) {
-    ASSIGN_OR_RETURN(r.serving, MeasureServingCost(c_, schema_, model_.get(), role_.client, timing_rows,
-                                                   c_.job.output().dir() + "/serving-bundle", 2000));
-    r.has_serving = true;
+    auto cost = MeasureServingCost(c_, schema_, model_.get(), role_.client, timing_rows,
+                                   c_.job.output().dir() + "/serving-bundle", 2000);
+    if (cost.ok()) {
+      r.serving = *cost;
+      r.has_serving = true;
+    } else if (cost.status().code() == Status::Code::kUnimplemented) {
+      // A model the bundle format cannot hold yet (UMEC's removed fields).
+      spdlog::warn("[{}] --serving-cost: {}", what, cost.status().message());
+    } else {
+      return cost.status().WithContext("--serving-cost of " + what);
+    }
   }
   if (role_.chief) {
     JsonLine line;
@@ -346,7 +429,7 @@ Status CompressJob::RunStage(int i, const AfmPlan& plan) {
     for (int f = 0; f < model_->options().num_fields; ++f)
       if (fields[f].set()) {
         const int d = model_->options().FieldDim(f);
-        ASSIGN_OR_RETURN(grams[f], compression::TableGram(role_.client, f,
+        ASSIGN_OR_RETURN(grams[f], compression::TableGram(role_.client, model_->options().TableOf(f),
                                                           model_->RowWidth(f) - d, d));
       }
     (void)0;
@@ -378,7 +461,9 @@ Status CompressJob::RunStage(int i, const AfmPlan& plan) {
   const double rewrite_s = Seconds(t2);
   if (role_.chief) {
     ASSIGN_OR_RETURN(std::vector<storage::TableStats> ts, role_.client->TableStats());
-    for (const auto& tc : out.tables) rewritten += ts[tc.field].rows;
+    for (const auto& tc : out.tables)
+      for (const storage::TableStats& t : ts)
+        if (t.table_id == model_->options().TableOf(tc.field)) rewritten += t.rows;
     for (const auto& l : out.report) {
       spdlog::info("[{}] {}: width {} -> rank {}, {:.4f} of the variance kept (dropped {:.4g})",
                    name, l.what, l.width, l.rank, l.kept, l.dropped);
@@ -396,24 +481,77 @@ Status CompressJob::RunStage(int i, const AfmPlan& plan) {
   return Status::OK();
 }
 
+Status CompressJob::RunUmec(int i) {
+  const config::CompressionStage& st = c_.job.compression().stages(i);
+  const config::UmecConfig& u = st.umec();
+  const std::string name = StageName(st, i);
+  const std::string where = c_.Where("compression.stages[" + std::to_string(i) + "].umec");
+  const auto t0 = std::chrono::steady_clock::now();
+  // 1. The constrained training.
+  const config::JobConfig job = PhaseJob(c_.job, model_config_, u.train(), i, "-umec");
+  ASSIGN_OR_RETURN(LoadedConfig tc, ParseConfigText(ConfigToText(job), "the UMEC training of " + name, {}));
+  ASSIGN_OR_RETURN(worker::TrainerOptions to, MakeTrainerOptions(tc));
+  to.overlap_pull = role_.overlap_pull;
+  to.checkpoint.num_servers = role_.num_servers;
+  ASSIGN_OR_RETURN(auto dense_opt, MakeDenseOptimizer(tc, model_->dense_size()));
+  ASSIGN_OR_RETURN(auto trainer, NewTrainer(to, dense_opt.get()));
+  ASSIGN_OR_RETURN(compression::UmecNetwork net,
+                   compression::UmecNetwork::Describe(*model_, u.input_only(), where));
+  compression::UmecOptions uo =
+      MakeUmecOptions(u, job.train().dense_optimizer().learning_rate(), st.method());
+  uo.start_step = 0;  // the source model is the warm-up
+  RETURN_IF_ERROR(compression::ValidateUmec(uo, net, where));
+  compression::UmecSolver solver(uo, net, model_.get(), role_.chief ? &metrics_ : nullptr);
+  // MAGNITUDE_PRUNING and UNIFORM_THINNING may skip it (umec.train.epochs 0).
+  if (u.train().epochs() > 0) {
+    trainer->SetHook(&solver);
+    std::string resumed_from;
+    if (to.checkpoint.enabled()) RETURN_IF_ERROR(trainer->Resume("", true, &resumed_from));
+    if (!resumed_from.empty()) spdlog::info("[{}] UMEC training resumes from {}", name, resumed_from);
+    spdlog::info("[{}] constrained training: budget {:.4f} of the dense MLP multiply-adds, {} layers of groups",
+                 name, solver.budget(), net.layers().size());
+    ASSIGN_OR_RETURN(worker::TrainResult r, trainer->Train(train_.get(), valid_.get()));
+    (void)r;
+  }
+  trainer.reset();
+  // 2. The choice and the removal.
+  const compression::UmecSelection sel = solver.Select();
+  ASSIGN_OR_RETURN(compression::UmecSurgery cut, compression::RemoveGroups(*model_, net, sel));
+  std::vector<int> tables;
+  std::string fields;
+  for (int f : cut.dropped_fields) {
+    tables.push_back(model_->options().TableOf(f));
+    fields += (fields.empty() ? "" : " ") + schema_.field_names[f];
+    model_config_.add_dropped_fields(schema_.field_names[f]);
+  }
+  model_config_.clear_mlp_dims();
+  for (int d : cut.options.mlp_dims) model_config_.add_mlp_dims(d);
+  RETURN_IF_ERROR(Barrier("the barrier before the table drop of stage " + name));
+  if (!tables.empty()) RETURN_IF_ERROR_CTX(role_.client->DropTables(tables, role_.chief), "stage " + name);
+  RETURN_IF_ERROR(Barrier("the barrier after the table drop of stage " + name));
+  model_ = std::move(cut.model);
+  RETURN_IF_ERROR(OpenData());  // the readers skip the dropped fields now
+  if (role_.chief) {
+    std::string neurons;
+    for (size_t l = 0; l < cut.neurons_kept.size(); ++l)
+      neurons += (l ? "-" : "") + std::to_string(cut.neurons_kept[l]);
+    spdlog::info("[{}] UMEC removed {} field(s) [{}] and kept MLP {}: {:.4f} of the dense MLP "
+                 "multiply-adds (budget {:.4f}{})", name, cut.dropped_fields.size(), fields, neurons,
+                 sel.resource, solver.budget(),
+                 sel.forced > 0 ? fmt::format(", {} group(s) added past ceil(s) to meet it", sel.forced) : "");
+    metrics_.Write(JsonLine().Add("event", "compress_umec").Add("stage", name)
+                       .Add("resource", sel.resource).Add("budget", solver.budget())
+                       .Add("forced", sel.forced).Add("dropped_fields", fields)
+                       .Add("mlp_dims", neurons).Add("seconds", Seconds(t0)));
+  }
+  return Status::OK();
+}
+
 Status CompressJob::FineTune(int i, bool resume) {
   const config::CompressionStage& st = c_.job.compression().stages(i);
   const config::FineTune& ft = st.fine_tune();
   const std::string name = StageName(st, i);
-  config::JobConfig job = c_.job;
-  *job.mutable_model() = model_config_;
-  auto* t = job.mutable_train();
-  t->set_epochs(std::max(1, ft.epochs()));
-  t->set_max_steps(ft.max_steps());
-  t->set_early_stopping_patience(ft.early_stopping_patience());
-  t->set_eval_every_steps(ft.eval_every_steps());
-  if (ft.dense_learning_rate() > 0) t->mutable_dense_optimizer()->set_learning_rate(ft.dense_learning_rate());
-  if (ft.sparse_learning_rate() > 0) t->mutable_sparse_optimizer()->set_learning_rate(ft.sparse_learning_rate());
-  if (!job.checkpoint().dir().empty()) {
-    char n[32];
-    std::snprintf(n, sizeof(n), "/stage-%02d", i);
-    job.mutable_checkpoint()->set_dir(job.checkpoint().dir() + n);
-  }
+  const config::JobConfig job = PhaseJob(c_.job, model_config_, ft, i, "");
   ASSIGN_OR_RETURN(LoadedConfig ftc, ParseConfigText(ConfigToText(job), "fine-tuning of " + name, {}));
   ASSIGN_OR_RETURN(worker::TrainerOptions to, MakeTrainerOptions(ftc));
   to.overlap_pull = role_.overlap_pull;
@@ -446,8 +584,6 @@ Status CompressJob::FineTune(int i, bool resume) {
 
 Status CompressJob::Run() {
   const auto& stages = c_.job.compression().stages();
-  ASSIGN_OR_RETURN(schema_, SchemaFor(c_));
-  RETURN_IF_ERROR(OpenData());
   // Where to start: after the last stage whose model is saved.
   int first = 0;
   std::string source = from_;
@@ -478,8 +614,8 @@ Status CompressJob::Run() {
   ASSIGN_OR_RETURN(model_config_, SourceModelConfig(from_));
   std::vector<AfmPlan> plans;
   {
-    ASSIGN_OR_RETURN(worker::ModelOptions mo,
-                     OptionsWithModel(c_, model_config_, schema_, from_ + "/config"));
+    ASSIGN_OR_RETURN(schema_, SchemaWithModel(c_, model_config_, from_ + "/config"));
+    ASSIGN_OR_RETURN(worker::ModelOptions mo, OptionsWithModel(c_, model_config_, from_ + "/config"));
     ASSIGN_OR_RETURN(plans, PlanAll(c_, schema_, mo));
   }
   if (role_.chief) {
@@ -498,7 +634,8 @@ Status CompressJob::Run() {
     for (const auto& e : fs::directory_iterator(ckpt_root, ec))
       if (committed(e) && e.path().string() > newest) newest = e.path().string();
     ASSIGN_OR_RETURN(model_config_, SourceModelConfig(newest));
-    ASSIGN_OR_RETURN(worker::ModelOptions mo, OptionsWithModel(c_, model_config_, schema_, newest));
+    RETURN_IF_ERROR(OpenData());
+    ASSIGN_OR_RETURN(worker::ModelOptions mo, OptionsWithModel(c_, model_config_, newest));
     ASSIGN_OR_RETURN(model_, worker::NewModel(mo));
     ASSIGN_OR_RETURN(worker::TrainerOptions to, MakeTrainerOptions(c_));
     worker::Trainer declare(to, model_.get(), nullptr, role_.client, nullptr);
@@ -512,11 +649,18 @@ Status CompressJob::Run() {
     const std::string name = StageName(stages[i], i);
     const auto t0 = std::chrono::steady_clock::now();
     const bool resuming = i == first && resume_fine_tune;
-    if (!resuming && IsDeepLight(stages[i])) {
+    if (!resuming && IsUmec(stages[i])) {
+      RETURN_IF_ERROR_CTX(RunUmec(i), "stage " + name);
+      RETURN_IF_ERROR(Measure(name + " (before fine-tuning)", Seconds(t0)));
+    } else if (!resuming && IsDeepLight(stages[i])) {
       RETURN_IF_ERROR(compression::ValidateDeepLight(
           MakeDeepLightOptions(stages[i].deeplight()), model_->options(),
           c_.Where("compression.stages[" + std::to_string(i) + "].deeplight")));
     } else if (!resuming) {
+      // Planned again on the current model (an earlier UMEC stage may
+      // have removed fields).
+      ASSIGN_OR_RETURN(plans[i], MakePlan(stages[i], schema_,
+                                          c_.Where("compression.stages[" + std::to_string(i) + "]")));
       RETURN_IF_ERROR_CTX(compression::ValidateAfmPlan(plans[i], model_->options(),
                                                        c_.Where("compression.stages[" + std::to_string(i) + "].afm")),
                           "stage " + name);
@@ -618,9 +762,9 @@ int RunCompress(const std::vector<std::string>& args) {
       std::fprintf(stderr, "ctrps compress: %s\n", model.status().message().c_str());
       return 2;
     }
-    auto schema = SchemaFor(*config);
+    auto schema = SchemaWithModel(*config, *model, from + "/config");
     StatusOr<worker::ModelOptions> mo =
-        schema.ok() ? OptionsWithModel(*config, *model, *schema, from + "/config")
+        schema.ok() ? OptionsWithModel(*config, *model, from + "/config")
                     : StatusOr<worker::ModelOptions>(schema.status());
     Status plan = mo.ok() ? PlanAll(*config, *schema, *mo).status() : mo.status();
     if (!plan.ok()) {

@@ -158,7 +158,7 @@ Status CheckHasRows(worker::BatchSource* s, const std::string& field, const std:
 Status TrainWorker(const LoadedConfig& c, const WorkerRole& role) {
   const config::JobConfig& job = c.job;
   worker::SetNumThreads(job.train().threads());
-  const std::string config_text = ConfigToText(job);
+  std::string config_text = ConfigToText(job);
   MetricsWriter metrics;
   if (role.chief) {
     std::error_code ec;
@@ -250,7 +250,66 @@ Status TrainWorker(const LoadedConfig& c, const WorkerRole& role) {
         role.chief ? &metrics : nullptr);
     trainer.SetHook(pruner.get());
   }
+  // UMEC's constrained training (its state comes back with a resume).
+  std::unique_ptr<compression::UmecSolver> umec;
+  if (job.train().has_umec()) {
+    if (pruner)
+      return Status::InvalidArgument(c.Where("train") + ": deeplight and umec cannot both run in "
+                                     "one training; chain them as compression stages");
+    ASSIGN_OR_RETURN(compression::UmecNetwork net,
+                     compression::UmecNetwork::Describe(*model, job.train().umec().input_only(),
+                                                        c.Where("train.umec")));
+    const compression::UmecOptions uo =
+        MakeUmecOptions(job.train().umec(), job.train().dense_optimizer().learning_rate());
+    RETURN_IF_ERROR(compression::ValidateUmec(uo, net, c.Where("train.umec")));
+    umec = std::make_unique<compression::UmecSolver>(uo, std::move(net), model.get(),
+                                                     role.chief ? &metrics : nullptr);
+    trainer.SetHook(umec.get());
+  }
   ASSIGN_OR_RETURN(worker::TrainResult result, trainer.Train(train_stream.get(), valid_stream.get()));
+  std::unique_ptr<worker::Trainer> reduced_trainer;  // evaluates the model after UMEC's removal
+  if (umec && trainer.step() > 0) {
+    const compression::UmecSelection sel = umec->Select();
+    ASSIGN_OR_RETURN(compression::UmecSurgery cut,
+                     compression::RemoveGroups(*model, umec->network(), sel));
+    std::vector<int> tables;
+    std::string names;
+    config::JobConfig after = job;
+    for (int f : cut.dropped_fields) {
+      tables.push_back(mo.TableOf(f));
+      names += (names.empty() ? "" : " ") + schema.field_names[f];
+      after.mutable_model()->add_dropped_fields(schema.field_names[f]);
+    }
+    after.mutable_model()->clear_mlp_dims();
+    for (int d : cut.options.mlp_dims) after.mutable_model()->add_mlp_dims(d);
+    after.mutable_train()->clear_umec();  // the saved model is the result
+    config_text = ConfigToText(after);
+    if (role.group && role.num_workers > 1)
+      RETURN_IF_ERROR(role.group->AllTrue(true, "the barrier before UMEC's table drop").status());
+    if (!tables.empty()) RETURN_IF_ERROR(role.client->DropTables(tables, role.chief));
+    if (role.group && role.num_workers > 1)
+      RETURN_IF_ERROR(role.group->AllTrue(true, "the barrier after UMEC's table drop").status());
+    std::string neurons;
+    for (size_t l = 0; l < cut.neurons_kept.size(); ++l)
+      neurons += (l ? "-" : "") + std::to_string(cut.neurons_kept[l]);
+    if (role.chief)
+      spdlog::info("UMEC removed {} field(s) [{}], MLP {}: {:.4f} of the dense MLP multiply-adds "
+                   "(budget {:.4f}, {} group(s) forced)", cut.dropped_fields.size(), names,
+                   neurons, sel.resource, umec->budget(), sel.forced);
+    if (role.chief)
+      metrics.Write(JsonLine().Add("event", "umec_removed").Add("resource", sel.resource)
+                        .Add("budget", umec->budget()).Add("forced", sel.forced)
+                        .Add("dropped_fields", names));
+    model = std::move(cut.model);
+    ASSIGN_OR_RETURN(LoadedConfig reduced, ParseConfigText(config_text, "the model after UMEC", {}));
+    if (!job.data().test().empty()) {
+      ASSIGN_OR_RETURN(test_stream, OpenPartitionedBatchSource(reduced, job.data().test(), false, wi, nw));
+    }
+    reduced_trainer = std::make_unique<worker::Trainer>(to, model.get(), nullptr, role.client,
+                                                        role.chief ? &metrics : nullptr);
+    reduced_trainer->SetWorkerGroup(role.group);
+  }
+  worker::Trainer& final_trainer = reduced_trainer ? *reduced_trainer : trainer;
   // No step at all (fresh or resumed) is a failed run, not an untrained model.
   if (trainer.step() == 0) {
     const std::string why = train_stream->SkippedSummary();
@@ -271,7 +330,7 @@ Status TrainWorker(const LoadedConfig& c, const WorkerRole& role) {
                  result.epochs_completed, result.epochs_completed == 1 ? "" : "s");
   std::unique_ptr<worker::EvalResult> test;
   if (test_stream) {
-    auto evaluated = trainer.Evaluate(test_stream.get(), 0);
+    auto evaluated = final_trainer.Evaluate(test_stream.get(), 0);
     if (!evaluated.ok()) return evaluated.status().WithContext("data.test '" + job.data().test() + "'");
     const worker::EvalResult& r = *evaluated;
     test = std::make_unique<worker::EvalResult>(r);

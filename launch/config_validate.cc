@@ -97,8 +97,19 @@ Status ValidateConfig(const LoadedConfig& c, const std::string& command) {
     for (int i = 0; i < cc.stages_size(); ++i) {
       const std::string p = "compression.stages[" + std::to_string(i) + "]";
       const auto& st = cc.stages(i);
-      k.Require(st.has_afm() || st.method() == config::CompressionStage::DEEPLIGHT, p + ".afm",
-                "missing: the layers and fields to compress");
+      const bool umec = st.method() == config::CompressionStage::UMEC ||
+                        st.method() == config::CompressionStage::MAGNITUDE_PRUNING ||
+                        st.method() == config::CompressionStage::UNIFORM_THINNING ||
+                        st.method() == config::CompressionStage::GROUP_LASSO;
+      k.Require(st.has_afm() || st.method() == config::CompressionStage::DEEPLIGHT || umec,
+                p + ".afm", "missing: the layers and fields to compress");
+      k.Require(!umec || st.has_umec(), p + ".umec", "missing: the budget (or fields_to_drop)");
+      if (umec) {
+        const auto& u = st.umec();
+        k.Range(p + ".umec.train.epochs", u.train().epochs(), 0, 1000);
+        k.Range(p + ".umec.train.max_steps", u.train().max_steps(), 0, 1e15);
+        k.Range(p + ".umec.log_every_steps", u.log_every_steps(), 0, 1e15);
+      }
       k.Range(p + ".fine_tune.epochs", st.fine_tune().epochs(), 0, 1000);
       k.Range(p + ".fine_tune.max_steps", st.fine_tune().max_steps(), 0, 1e15);
       k.Range(p + ".fine_tune.early_stopping_patience", st.fine_tune().early_stopping_patience(), 0, 1e6);
@@ -153,6 +164,8 @@ Status ValidateConfig(const LoadedConfig& c, const std::string& command) {
   k.Range("train.max_steps", t.max_steps(), 0, 1e15);
   k.Range("train.log_interval_s", t.log_interval_s(), 0.01, 86400);
   k.Range("train.deeplight.warmup_steps", t.deeplight().warmup_steps(), 0, 1e15);
+  k.Range("train.umec.warmup_steps", t.umec().warmup_steps(), 0, 1e15);
+  k.Range("train.umec.log_every_steps", t.umec().log_every_steps(), 0, 1e15);
   CheckOptimizer(k, "train.dense_optimizer", t.dense_optimizer(), false);
   CheckOptimizer(k, "train.sparse_optimizer", t.sparse_optimizer(), true);
 

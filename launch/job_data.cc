@@ -27,6 +27,28 @@ worker::ParserOptions MakeParserOptions(const config::DataConfig& d) {
   return p;
 }
 
+StatusOr<worker::ParserOptions> MakeJobParserOptions(const LoadedConfig& c) {
+  worker::ParserOptions p = MakeParserOptions(c.job.data());
+  const auto& dropped = c.job.model().dropped_fields();
+  if (dropped.empty()) return p;
+  auto parser = worker::NewLineParser(p);
+  if (!parser.ok()) return parser.status().WithContext(c.Where("data"));
+  const worker::DatasetSchema& all = (*parser)->schema();
+  std::vector<bool> gone(all.num_fields(), false);
+  for (int i = 0; i < dropped.size(); ++i) {
+    auto it = std::find(all.field_names.begin(), all.field_names.end(), dropped[i]);
+    if (it == all.field_names.end())
+      return Status::InvalidArgument(c.Where("model.dropped_fields[" + std::to_string(i) + "]") +
+                                     ": the data has no field '" + dropped[i] + "'");
+    gone[it - all.field_names.begin()] = true;
+  }
+  for (int f = 0; f < all.num_fields(); ++f)
+    if (!gone[f]) p.keep_fields.push_back(f);
+  if (p.keep_fields.empty())
+    return Status::InvalidArgument(c.Where("model.dropped_fields") + ": every field is dropped");
+  return p;
+}
+
 namespace {
 
 // A BatchSource over a DataReader. Each pass (Rewind) reopens the reader
@@ -195,7 +217,8 @@ class ReaderSource final : public worker::BatchSource {
 }  // namespace
 
 StatusOr<worker::DatasetSchema> SchemaFor(const LoadedConfig& c) {
-  auto parser = worker::NewLineParser(MakeParserOptions(c.job.data()));
+  ASSIGN_OR_RETURN(worker::ParserOptions p, MakeJobParserOptions(c));
+  auto parser = worker::NewLineParser(p);
   if (!parser.ok()) return parser.status().WithContext(c.Where("data"));
   return (*parser)->schema();
 }
@@ -214,7 +237,7 @@ StatusOr<std::unique_ptr<worker::BatchSource>> OpenPartitionedBatchSource(
   o.input = path;
   o.partition.reader_index = reader_index;
   o.partition.num_readers = num_readers;
-  o.parser = MakeParserOptions(d);
+  ASSIGN_OR_RETURN(o.parser, MakeJobParserOptions(c));
   o.line.max_line_bytes = d.max_line_bytes();
   o.malformed.strict = d.strict();
   o.malformed.max_logged_lines = d.log_bad_lines();

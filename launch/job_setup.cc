@@ -34,6 +34,28 @@ compression::DeepLightOptions MakeDeepLightOptions(const config::DeepLightConfig
   return o;
 }
 
+compression::UmecOptions MakeUmecOptions(const config::UmecConfig& u, double dense_lr,
+                                         config::CompressionStage::Method method) {
+  compression::UmecOptions o;
+  switch (method) {
+    case config::CompressionStage::MAGNITUDE_PRUNING: o.selector = compression::UmecSelector::kMagnitude; break;
+    case config::CompressionStage::UNIFORM_THINNING: o.selector = compression::UmecSelector::kUniform; break;
+    case config::CompressionStage::GROUP_LASSO: o.selector = compression::UmecSelector::kGroupLasso; break;
+    default: o.selector = compression::UmecSelector::kPrimalDual; break;
+  }
+  o.budget = u.budget();
+  o.input_only = u.input_only();
+  o.fields_to_drop = u.fields_to_drop();
+  o.lr_s = u.lr_s();
+  o.lr_y = u.lr_y();
+  o.lr_z = u.lr_z();
+  o.lr = u.lr() > 0 ? u.lr() : dense_lr;
+  o.start_step = u.warmup_steps();
+  o.log_every_steps = u.log_every_steps();
+  o.group_lasso = u.group_lasso();
+  return o;
+}
+
 StatusOr<worker::ModelOptions> MakeModelOptions(const LoadedConfig& c,
                                                 const worker::DatasetSchema& schema) {
   const config::ModelConfig& m = c.job.model();
@@ -48,6 +70,7 @@ StatusOr<worker::ModelOptions> MakeModelOptions(const LoadedConfig& c,
     case config::ModelConfig::DLRM: o.type = worker::ModelType::kDLRM; break;
   }
   o.num_fields = schema.num_fields();
+  o.field_tables = schema.table_ids;
   // LR has only the per-feature linear weight: no embedding.
   const bool has_embeddings = o.type != worker::ModelType::kLR;
   o.emb_dims.assign(o.num_fields, has_embeddings ? m.embedding_dim() : 0);
@@ -58,7 +81,11 @@ StatusOr<worker::ModelOptions> MakeModelOptions(const LoadedConfig& c,
     if (it != schema.field_names.end()) {
       idx = static_cast<int>(it - schema.field_names.begin());
     } else if (!name.empty() && name.size() < 9 && std::all_of(name.begin(), name.end(), ::isdigit)) {
-      idx = std::stoi(name);
+      idx = std::stoi(name);  // the data's field index
+      if (!schema.table_ids.empty()) {
+        auto t = std::find(schema.table_ids.begin(), schema.table_ids.end(), idx);
+        idx = t == schema.table_ids.end() ? -1 : static_cast<int>(t - schema.table_ids.begin());
+      }
     }
     if (idx < 0 || idx >= o.num_fields) {
       std::string names;

@@ -8,6 +8,7 @@
 
 #include "common/status.h"
 #include "compression/deeplight.h"
+#include "compression/umec.h"
 #include "launch/config_loader.h"
 #include "ps/sparse_optimizer.h"
 #include "storage/embedding_store.h"
@@ -23,7 +24,12 @@ namespace ctrps::launch {
 // The parser and feature-hashing settings of the configured data format.
 worker::ParserOptions MakeParserOptions(const config::DataConfig& d);
 
-// The fields of the configured data format.
+// The parser settings of a job: the data format's, reading only the fields
+// the model keeps (model.dropped_fields).
+StatusOr<worker::ParserOptions> MakeJobParserOptions(const LoadedConfig& c);
+
+// The fields of the configured data format that the model reads (their
+// table ids when fields were dropped).
 StatusOr<worker::DatasetSchema> SchemaFor(const LoadedConfig& c);
 
 // A batch stream over `path` (file, list or glob). `training`: shuffled,
@@ -41,6 +47,12 @@ void SetCompressedStructure(const worker::ModelOptions& o, const worker::Dataset
                             config::ModelConfig* m);
 // DeepLight's options from its config section (start_step = warmup_steps).
 compression::DeepLightOptions MakeDeepLightOptions(const config::DeepLightConfig& d);
+// UMEC's options from its config section; lr 0 takes the dense optimizer's
+// learning rate `dense_lr`.
+// method: UMEC or one of its baselines (the selector).
+compression::UmecOptions MakeUmecOptions(
+    const config::UmecConfig& u, double dense_lr,
+    config::CompressionStage::Method method = config::CompressionStage::UMEC);
 StatusOr<worker::TrainerOptions> MakeTrainerOptions(const LoadedConfig& c);
 StatusOr<std::unique_ptr<worker::DenseOptimizer>> MakeDenseOptimizer(const LoadedConfig& c,
                                                                       size_t dense_size);

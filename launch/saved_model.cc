@@ -23,7 +23,7 @@ StatusOr<SavedModel> EmptyModel(const LoadedConfig& c, uint32_t num_virtual_shar
   // The trainer declares the tables exactly as training did.
   worker::Trainer trainer(to, s.model.get(), nullptr, s.client.get(), nullptr);
   RETURN_IF_ERROR(trainer.DeclareTables());
-  s.data.parser = MakeParserOptions(c.job.data());
+  ASSIGN_OR_RETURN(s.data.parser, MakeJobParserOptions(c));
   s.data.field_names = schema.field_names;
   s.init_rows.policy = worker::serve::UnknownKeyRows::Policy::kKeySeededInit;
   s.init_rows.init_seed = to.embedding_seed;

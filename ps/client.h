@@ -129,6 +129,12 @@ class EmbeddingClient {
   [[nodiscard]] virtual StatusOr<uint64_t> PruneEntries(const EntrySet& set, uint32_t max_bits,
                                                         bool reset_state,
                                                         const std::string& scratch_dir) = 0;
+  // Compression (UMEC's removed fields): deletes these tables wherever
+  // their rows live (every server's shards; a disk store's space returned
+  // by compaction) and forgets them. With send == false only this client's
+  // view changes (the other workers of a job, after one worker dropped
+  // them). Every push sent before is applied first.
+  [[nodiscard]] virtual Status DropTables(const std::vector<int>& tables, bool send) = 0;
   // V: the number of virtual shards keys are routed by.
   virtual uint32_t NumVirtualShards() const = 0;
   // The store counters of every table (rows, lookups, rows created, DRAM

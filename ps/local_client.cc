@@ -95,6 +95,16 @@ class LocalClient final : public EmbeddingClient {
     });
   }
 
+  Status DropTables(const std::vector<int>& tables, bool send) override {
+    for (int t : tables) RETURN_IF_ERROR(Get(t).status());
+    if (!send) return Status::OK();  // one store: the sender dropped them for all
+    for (int t : tables) {
+      RETURN_IF_ERROR_CTX(store_->DropTable(t), "dropping table " + std::to_string(t));
+      tables_.erase(t);
+    }
+    return Status::OK();
+  }
+
   Status LoadRows(int table, const Key* keys, size_t n, const float* rows) override {
     ASSIGN_OR_RETURN(const Table* t, Get(table));
     storage::TableSpec spec;

@@ -227,6 +227,20 @@ class RemoteClient final : public EmbeddingClient {
     return Status::OK();
   }
 
+  Status DropTables(const std::vector<int>& tables, bool send) override {
+    for (int t : tables)
+      if (Width(t) == 0) return Status::NotFound("drop: table " + std::to_string(t) + " was not declared");
+    if (send) {
+      RETURN_IF_ERROR(Flush());
+      std::string blob;
+      for (int t : tables) blob += (blob.empty() ? "" : " ") + std::to_string(t);
+      RETURN_IF_ERROR(AskEveryServer(TextMessage(MessageKind::kDropTables, 0, blob),
+                                     "the drop-tables reply", nullptr));
+    }
+    for (int t : tables) widths_.erase(t);
+    return Status::OK();
+  }
+
   StatusOr<std::vector<uint64_t>> EntryHistogram(const EntrySet& set, int level,
                                                  uint32_t prefix) override {
     RETURN_IF_ERROR(Flush());

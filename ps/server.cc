@@ -212,6 +212,7 @@ Status Server::Handle(int source, const DecodedMessage& d) {
     case MessageKind::kRewrite: return Rewrite(source, d);
     case MessageKind::kEntryHistogram: return EntryHistogram(source, d);
     case MessageKind::kPruneEntries: return PruneEntries(source, d);
+    case MessageKind::kDropTables: return DropTables(source, d);
     default:
       return Status::InvalidArgument(std::string("unexpected request kind ") +
                                      MessageKindName(d.kind));

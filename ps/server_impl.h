@@ -76,6 +76,7 @@ class Server final : public ParameterServer {
   // Magnitude histograms and pruning of embedding entries (ps/entry_select.h).
   Status EntryHistogram(int source, const DecodedMessage& d);
   Status PruneEntries(int source, const DecodedMessage& d);
+  Status DropTables(int source, const DecodedMessage& d);
   // Loads each owned shard's file from every listed directory, in order.
   Status LoadShards(int source, const DecodedMessage& d);
 

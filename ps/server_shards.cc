@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -128,6 +129,21 @@ Status Server::Rewrite(int source, const DecodedMessage& d) {
     RETURN_IF_ERROR_CTX(store->RewriteTable(spec, map, scratch),
                         "server " + std::to_string(me_));
   it->second = Table{nc, std::move(optimizer), spec};
+  return t_->Send(source, Channel::kWorker, kTagControl, TextMessage(MessageKind::kAck, 0, ""));
+}
+
+Status Server::DropTables(int source, const DecodedMessage& d) {
+  KeepAlive alive(t_, KeepAlive::IntervalFor(opt_.peer_timeout_ms));  // compaction takes long
+  std::istringstream in(std::string(d.blob, d.blob_bytes));
+  int table;
+  while (in >> table) {
+    auto it = tables_.find(table);
+    if (it == tables_.end())
+      return Status::NotFound("drop: table " + std::to_string(table) + " was not declared");
+    for (auto& store : stores_)
+      RETURN_IF_ERROR_CTX(store->DropTable(table), "server " + std::to_string(me_));
+    tables_.erase(it);
+  }
   return t_->Send(source, Channel::kWorker, kTagControl, TextMessage(MessageKind::kAck, 0, ""));
 }
 

@@ -54,6 +54,7 @@ const char* MessageKindName(MessageKind k) {
     case MessageKind::kRewrite: return "rewrite";
     case MessageKind::kEntryHistogram: return "entry histogram";
     case MessageKind::kPruneEntries: return "prune entries";
+    case MessageKind::kDropTables: return "drop tables";
   }
   return "unknown";
 }
@@ -156,7 +157,7 @@ Status DecodeMessage(std::vector<char>* bytes, DecodedMessage* out) {
   Header h;
   std::memcpy(&h, base, sizeof(h));
   if (h.magic != kMagic) return Status::Corruption("message has a bad magic number");
-  if (h.kind < 1 || h.kind > static_cast<uint16_t>(MessageKind::kPruneEntries))
+  if (h.kind < 1 || h.kind > static_cast<uint16_t>(MessageKind::kDropTables))
     return Status::Corruption("message has unknown kind " + std::to_string(h.kind));
   if (h.body_bytes != size - sizeof(Header))
     return Status::Corruption("message header says " + std::to_string(h.body_bytes) +

@@ -39,6 +39,7 @@ enum class MessageKind : uint16_t {
   kRewrite = 15,     // blob: ps/table_rewrite.h EncodeRewrite   -> kAck
   kEntryHistogram = 16,  // blob: ps/entry_select.h request    -> kAck (blob: 65536 x u64)
   kPruneEntries = 17,    // blob: ps/entry_select.h request    -> kAck (blob: u64 zeroed)
+  kDropTables = 18,      // blob: the table ids, decimal, ' '-separated -> kAck
 };
 
 // The shard files a server wrote, as its kSaveShards reply blob: u32 count,

@@ -201,6 +201,14 @@ Status RocksShard::Flush() {
   return FromRocks(impl_->db->Flush(fo), "flushing shard " + path_);
 }
 
+Status RocksShard::CompactRange(std::string_view begin, std::string_view end) {
+  RETURN_IF_ERROR(Flush());
+  const rocksdb::Slice b(begin.data(), begin.size()), e(end.data(), end.size());
+  rocksdb::CompactRangeOptions co;
+  co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  return FromRocks(impl_->db->CompactRange(co, &b, &e), "compacting shard " + path_);
+}
+
 Status RocksShard::Checkpoint(const std::string& dir) {
   rocksdb::Checkpoint* cp = nullptr;
   RETURN_IF_ERROR(FromRocks(rocksdb::Checkpoint::Create(impl_->db.get(), &cp),

@@ -61,6 +61,10 @@ class RocksShard {
   using ScanFn = std::function<bool(std::string_view key, std::string_view value)>;
   [[nodiscard]] Status Scan(std::string_view begin, std::string_view end, const ScanFn& fn) const;
   [[nodiscard]] Status Flush();
+  // Flushes, then compacts the keys in [begin, end) down to the last
+  // level: a range deletion's space is returned now, not at some later
+  // compaction (a dropped table's files go).
+  [[nodiscard]] Status CompactRange(std::string_view begin, std::string_view end);
   // Hard-link checkpoint into `dir` (must not exist); flushes memtables first.
   [[nodiscard]] Status Checkpoint(const std::string& dir);
   // Approximate bytes on disk (live SST files).

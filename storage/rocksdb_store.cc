@@ -159,6 +159,9 @@ Status RocksDbStoreImpl::DropTable(int table) {
     b.Delete(codec::SpecKey(table));
     b.Delete(codec::CountKey(table));
     RETURN_IF_ERROR_CTX(sh->Write(&b), "dropping table " + std::to_string(table));
+    // The table's space goes back now: no tombstones left for later.
+    RETURN_IF_ERROR_CTX(sh->CompactRange(codec::TableBegin(table), codec::TableEnd(table)),
+                        "dropping table " + std::to_string(table));
   }
   tables_.erase(it);
   return Status::OK();

@@ -29,10 +29,15 @@ struct Batch {
   }
 };
 
-// The fields of a dataset, in column order. Field f's keys use table id f.
+// The fields of a dataset, in column order. Field f's keys use table id f,
+// unless the parser keeps a subset of the data's fields (a model with
+// removed fields, ParserOptions::keep_fields): then field f is the data's
+// field table_ids[f], whose keys use that table id.
 struct DatasetSchema {
   std::vector<std::string> field_names;
+  std::vector<int> table_ids;  // empty: field f is table f
   int num_fields() const { return static_cast<int>(field_names.size()); }
+  int TableOf(int f) const { return table_ids.empty() ? f : table_ids[f]; }
 };
 
 }  // namespace ctrps::worker

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/keys.h"
 #include "common/status.h"
@@ -82,6 +83,11 @@ struct ParserOptions {
   // libffm lines of features only; Parse then sets every label to 0. For
   // scoring (`ctrps predict`), never for training or evaluation.
   bool labeled = true;
+  // The data's fields a model reads (ascending field indices; empty: all).
+  // The parser then yields only these, in this order, with their own keys
+  // (table id = the data's field index): a model whose fields were
+  // removed (UMEC) never sees, pulls or stores the others.
+  std::vector<int> keep_fields;
 
   Status Validate() const;
 };

@@ -48,6 +48,16 @@ Status ModelOptions::Validate() const {
   if (num_fields < 1 || num_fields > kMaxTables)
     return bad("num_fields = " + std::to_string(num_fields) + ", expected 1.." +
                std::to_string(kMaxTables) + " (one key table per field)");
+  if (!field_tables.empty()) {
+    if (static_cast<int>(field_tables.size()) != num_fields)
+      return bad("field_tables has " + std::to_string(field_tables.size()) +
+                 " entries, expected none or one per field (" + std::to_string(num_fields) + ")");
+    for (int f = 0; f < num_fields; ++f)
+      if (field_tables[f] < 0 || field_tables[f] >= kMaxTables ||
+          (f > 0 && field_tables[f] <= field_tables[f - 1]))
+        return bad("field_tables must be ascending table ids in [0, " +
+                   std::to_string(kMaxTables) + "), got [" + Join(field_tables) + "]");
+  }
   if (type == ModelType::kLR) {
     for (int d : emb_dims)
       if (d != 0)

@@ -89,6 +89,14 @@ struct ModelOptions {
   // coordinates and the model decodes e = U_f c + mu_f (worker/nn/embedding.h).
   std::vector<int> emb_decode_dims;
 
+  // Removed fields (UMEC, COMPRESSION.md section 4): the model's fields are
+  // a subset of the data's. Empty: field f is the data's field f, its rows in
+  // table f; else field f is the data's field field_tables[f] (ascending),
+  // whose keys and rows belong to that table. The model itself does not use
+  // it: the trainer, storage and serving do.
+  std::vector<int> field_tables;
+  int TableOf(int f) const { return field_tables.empty() ? f : field_tables[f]; }
+
   // The width of field f's vector as the model's interactions and MLP see
   // it: the decoded width, else emb_dims[f].
   int FieldDim(int f) const {

@@ -126,6 +126,11 @@ Status WriteWholeFile(const std::string& path, const std::string& bytes) {
 Status ExportBundle(Model* model, ps::EmbeddingClient* source, const DataSpec& data,
                     const ExportOptions& options) {
   if (options.out_dir.empty()) return Status::InvalidArgument("export: no output directory");
+  if (!model->options().field_tables.empty())
+    return Status::Unimplemented(
+        "export: the model has removed fields (UMEC: model.dropped_fields); serving bundles and ONNX "
+        "graphs of such models (and so `ctrps predict`) are not supported yet; `ctrps eval` "
+        "scores the saved model");
   if (static_cast<int>(data.field_names.size()) != model->options().num_fields)
     return Status::InvalidArgument("export: the data schema has " +
                                    std::to_string(data.field_names.size()) + " fields, the model " +

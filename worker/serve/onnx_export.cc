@@ -507,6 +507,11 @@ StatusOr<onnx::ModelProto> BuildGraph(const BundleManifest& m,
 Status ExportOnnx(Model* model, ps::EmbeddingClient* source, const DataSpec& data,
                   const OnnxExportOptions& options) {
   if (options.out_dir.empty()) return Status::InvalidArgument("ONNX export: no output directory");
+  if (!model->options().field_tables.empty())
+    return Status::Unimplemented(
+        "ONNX export: the model has removed fields (UMEC: model.dropped_fields); serving bundles and ONNX "
+        "graphs of such models (and so `ctrps predict`) are not supported yet; `ctrps eval` "
+        "scores the saved model");
   const int F = model->options().num_fields;
   BundleManifest m = DescribeModel(model, data);
   std::vector<SortedRows> tables;

@@ -459,10 +459,13 @@ Status CheckCheckpointMatches(const ckpt::CheckpointManifest& m, const Model& mo
                                    std::to_string(table_dims_slots.size()));
   for (const auto& t : m.tables()) {
     const int id = t.table_id();
-    if (id < 0 || static_cast<size_t>(id) >= table_dims_slots.size())
+    int field = -1;  // the model's field whose table this is
+    for (int f = 0; f < static_cast<int>(table_dims_slots.size()); ++f)
+      if (model.options().TableOf(f) == id) field = f;
+    if (field < 0)
       return Status::InvalidArgument("the checkpoint has table " + std::to_string(id) +
-                                     ", which the config's model does not");
-    const auto [dim, slots] = table_dims_slots[id];
+                                     ", which the config's model does not (a removed field?)");
+    const auto [dim, slots] = table_dims_slots[field];
     if (t.dim() != dim || t.slot_floats() != slots)
       return Status::InvalidArgument(
           "table " + std::to_string(id) + ": the checkpoint's rows are " + std::to_string(t.dim()) +

@@ -64,8 +64,9 @@ Status SaveModel(const std::string& dir, Model* model, ps::EmbeddingClient* clie
 
   for (int f = 0; f < model->options().num_fields; ++f) {
     const int width = model->RowWidth(f);
+    const int table = model->options().TableOf(f);
     std::vector<std::pair<Key, std::vector<float>>> rows;
-    RETURN_IF_ERROR(client->ScanRows(f, [&](Key k, const float* r) {
+    RETURN_IF_ERROR(client->ScanRows(table, [&](Key k, const float* r) {
       rows.emplace_back(k, std::vector<float>(r, r + width));
       return true;
     }));
@@ -77,8 +78,8 @@ Status SaveModel(const std::string& dir, Model* model, ps::EmbeddingClient* clie
       Append(&bytes, k);
       bytes.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
     }
-    RETURN_IF_ERROR(WriteFile(tmp / ("table_" + std::to_string(f) + ".bin"), bytes));
-    manifest << "table " << f << " " << width << " " << rows.size() << " " << Crc(bytes) << "\n";
+    RETURN_IF_ERROR(WriteFile(tmp / ("table_" + std::to_string(table) + ".bin"), bytes));
+    manifest << "table " << table << " " << width << " " << rows.size() << " " << Crc(bytes) << "\n";
   }
   for (const DenseParamInfo& p : model->DenseParams())
     manifest << "param " << p.name << " " << p.rows << " " << p.cols << " " << p.offset << "\n";
@@ -140,7 +141,10 @@ Status LoadModel(const std::string& dir, Model* model, ps::EmbeddingClient* clie
       size_t rows;
       uint32_t crc;
       if (!(ls >> id >> width >> rows >> crc)) return bad("malformed table line");
-      if (id < 0 || id >= model->options().num_fields || width != model->RowWidth(id))
+      int field = -1;  // the model's field whose table this is
+      for (int f = 0; f < model->options().num_fields; ++f)
+        if (model->options().TableOf(f) == id) field = f;
+      if (field < 0 || width != model->RowWidth(field))
         return bad("table " + std::to_string(id) + " of width " + std::to_string(width) +
                    " does not match the model");
       const size_t rec = 8 + 4 * static_cast<size_t>(width);

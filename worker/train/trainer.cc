@@ -63,7 +63,7 @@ std::vector<ps::TableConfig> Trainer::TableConfigs() const {
   const ModelOptions& mo = model_->options();
   for (int f = 0; f < mo.num_fields; ++f) {
     ps::TableConfig tc;
-    tc.table_id = f;
+    tc.table_id = mo.TableOf(f);
     tc.dim = model_->RowWidth(f);
     tc.zero_prefix = tc.dim - mo.emb_dims[f];  // the linear weight starts at 0
     tc.init_scale = options_.embedding_init_scale;
@@ -79,7 +79,7 @@ std::vector<ps::TableSlice> Trainer::Slices(SparseBatch* sparse, bool grads) {
   slices.reserve(sparse->fields.size());
   for (size_t f = 0; f < sparse->fields.size(); ++f) {
     FieldRows& fr = sparse->fields[f];
-    slices.push_back({static_cast<int>(f), fr.unique_keys.data(), fr.unique_keys.size(),
+    slices.push_back({model_->options().TableOf(static_cast<int>(f)), fr.unique_keys.data(), fr.unique_keys.size(),
                       grads ? fr.grads.data() : fr.rows.data()});
   }
   return slices;
@@ -204,6 +204,9 @@ StatusOr<TrainResult> Trainer::Train(BatchSource* train, BatchSource* valid) {
     // now allows more).
     res.early_stopped = resume_->early_stopped();
     resumed_finished = res.early_stopped;
+    if (hook_ && resume_->has_hook_state())
+      RETURN_IF_ERROR_CTX(hook_->RestoreState(resume_->hook_state()),
+                          "restoring the compression state of the checkpoint");
     if (resumed_finished) {
       spdlog::info("the checkpoint is of training that stopped early: nothing left to train");
       stop = true;

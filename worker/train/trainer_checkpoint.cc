@@ -83,6 +83,10 @@ Status Trainer::Checkpoint(const LoopState& p, const std::string& reader_positio
     st.set_epoch(p.epoch);
     st.set_reader_position(reader_position);
     st.set_model_rng_state(model_->rng_state());
+    if (hook_) {
+      std::string hs = hook_->SaveState();
+      if (!hs.empty()) st.set_hook_state(std::move(hs));
+    }
     st.set_samples(p.result->samples);
     st.set_evals_without_gain(p.evals_without_gain);
     if (p.result->best_valid.auc >= 0) {
@@ -179,7 +183,7 @@ Status Trainer::CommitCheckpointAsChief(const std::string& tmp, const std::strin
   ASSIGN_OR_RETURN(auto slot_opt, ps::NewSparseOptimizer(options_.sparse_optimizer));
   for (int f = 0; f < model_->options().num_fields; ++f) {
     ckpt::TableInfo* t = m.add_tables();
-    t->set_table_id(f);
+    t->set_table_id(model_->options().TableOf(f));
     t->set_dim(model_->RowWidth(f));
     t->set_slot_floats(slot_opt->SlotFloats(model_->RowWidth(f)));
   }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "common/status.h"
 #include "worker/nn/model.h"
@@ -22,6 +23,11 @@ class TrainerHook {
   [[nodiscard]] virtual Status AfterStep(int64_t /*step*/) { return Status::OK(); }
   // After the last step of each epoch, before its evaluation.
   [[nodiscard]] virtual Status AfterEpoch(int64_t /*step*/) { return Status::OK(); }
+  // State that checkpoints keep (in each worker's state) and a resume
+  // gives back before the first step, so a resumed run takes the same
+  // decisions. Empty: none.
+  virtual std::string SaveState() const { return {}; }
+  [[nodiscard]] virtual Status RestoreState(const std::string& /*state*/) { return Status::OK(); }
 };
 
 }  // namespace ctrps::worker
