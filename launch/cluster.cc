@@ -154,6 +154,7 @@ int RunDistributed(const LoadedConfig& c, int servers_override, const std::strin
   role.overlap_pull = plan.consistency != ps::Consistency::kBSP;
   role.resume = resume;
   role.num_servers = layout.num_servers();
+  role.worker_ranks = layout.worker_ranks;
   Status s = work(c, role);
   if (!s.ok()) Fail(command, layout, rank, command == "train" ? "training" : "running " + command, s);
   s = client->Shutdown();

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "launch/config_loader.h"
@@ -40,6 +41,7 @@ struct WorkerRole {
   bool overlap_pull = false;  // asynchronous modes
   std::string resume;         // --resume: a checkpoint or checkpoint root ("" = config's)
   int num_servers = 0;        // recorded in checkpoints
+  std::vector<int> worker_ranks;  // MPI rank of each worker, in worker order (distributed)
 };
 
 // Trains with `role` (launch/cmd_train.cc): data partition worker_index of

@@ -25,6 +25,7 @@
 #include "launch/cluster.h"
 #include "launch/commands.h"
 #include "launch/job_setup.h"
+#include "launch/serving_cost.h"
 #include "ps/mpi_runtime.h"
 #include "worker/nn/threading.h"
 #include "worker/train/checkpoint.h"
@@ -43,6 +44,9 @@ const std::vector<FlagSpec> kCompressFlags = {
                      "`ctrps compress`, or a training checkpoint"},
     {"set", "FIELD=VALUE", "override a config field", true},
     {"servers", "S", "under mpirun: ranks 0..S-1 serve embedding shards, the rest work"},
+    {"serving-cost", "", "also export each measured model as a bundle and time the engine's "
+                         "single-row latency (bundle_bytes, row_p50_us in metrics and the "
+                         "report; reads each whole table into memory, as export does)"},
 };
 
 double Seconds(std::chrono::steady_clock::time_point since) {
@@ -242,14 +246,17 @@ struct Row {  // one line of the before/after table
   Size size;
   worker::EvalResult valid, test;
   bool has_valid = false, has_test = false;
+  bool has_serving = false;  // --serving-cost
+  ServingCost serving;
   double seconds = 0;
 };
 
 // One compress job on one worker: the state that moves from stage to stage.
 class CompressJob {
  public:
-  CompressJob(const LoadedConfig& c, const WorkerRole& role, const std::string& from)
-      : c_(c), role_(role), from_(from) {}
+  CompressJob(const LoadedConfig& c, const WorkerRole& role, const std::string& from,
+              bool serving_cost)
+      : c_(c), role_(role), from_(from), serving_cost_(serving_cost) {}
 
   Status Run();
 
@@ -280,6 +287,7 @@ class CompressJob {
   std::unique_ptr<worker::BatchSource> train_, stats_, valid_, test_;
   MetricsWriter metrics_;
   std::vector<Row> rows_;
+  bool serving_cost_;
 };
 
 std::string CompressJob::StageDir(int i) const {
@@ -354,12 +362,29 @@ Status CompressJob::Measure(const std::string& what, double seconds) {
   to.checkpoint = {};
   ASSIGN_OR_RETURN(auto trainer, NewTrainer(to, nullptr));
   if (valid_) {
+    if (role_.chief) trainer->ShowPassProgress("[" + what + "] valid");
     ASSIGN_OR_RETURN(r.valid, trainer->Evaluate(valid_.get(), c_.job.data().max_eval_rows()));
     r.has_valid = true;
   }
   if (test_) {
+    if (role_.chief) trainer->ShowPassProgress("[" + what + "] test");
     ASSIGN_OR_RETURN(r.test, trainer->Evaluate(test_.get(), 0));
     r.has_test = true;
+  }
+  // Serving cost (chief only: the bundle holds every shard's rows).
+  worker::BatchSource* timing_rows = valid_ ? valid_.get() : test_ ? test_.get() : stats_.get();
+  if (serving_cost_ && role_.chief) {
+    auto cost = MeasureServingCost(c_, schema_, model_.get(), role_.client, timing_rows,
+                                   c_.job.output().dir() + "/serving-bundle", 2000);
+    if (cost.ok()) {
+      r.serving = *cost;
+      r.has_serving = true;
+    } else if (cost.status().code() == Status::Code::kUnimplemented) {
+      // A model the bundle format cannot hold yet (UMEC's removed fields).
+      spdlog::warn("[{}] --serving-cost: {}", what, cost.status().message());
+    } else {
+      return cost.status().WithContext("--serving-cost of " + what);
+    }
   }
   if (role_.chief) {
     JsonLine line;
@@ -367,6 +392,9 @@ Status CompressJob::Measure(const std::string& what, double seconds) {
         .Add("bytes", r.size.bytes).Add("rows", r.size.rows).Add("seconds", seconds);
     if (r.has_valid) line.Add("valid_auc", r.valid.auc).Add("valid_logloss", r.valid.logloss);
     if (r.has_test) line.Add("test_auc", r.test.auc).Add("test_logloss", r.test.logloss);
+    if (r.has_serving)
+      line.Add("bundle_bytes", r.serving.bundle_bytes).Add("row_p50_us", r.serving.row_p50_us)
+          .Add("row_p99_us", r.serving.row_p99_us).Add("rows_timed", r.serving.rows_timed);
     metrics_.Write(line);
   }
   rows_.push_back(r);
@@ -387,21 +415,10 @@ Status CompressJob::RunStage(int i, const AfmPlan& plan) {
     ASSIGN_OR_RETURN(stats, compression::AfmStatistics::Start(plan, model_.get()));
     std::unique_ptr<ps::KeepAlive> alive;
     if (role_.group) alive = role_.group->StayAlive();
-    auto last_log = std::chrono::steady_clock::now();
-    int64_t rows = 0;
+    if (role_.chief) trainer->ShowPassProgress("[" + name + "] statistics");
     RETURN_IF_ERROR(trainer->ObservePass(stats_.get(), plan.max_rows,
                                          [&](const worker::SparseBatch& b, int n) -> Status {
-                                           RETURN_IF_ERROR(stats->Observe(b, n));
-                                           rows += n;
-                                           if (Seconds(last_log) >= to.log_interval_s) {
-                                             last_log = std::chrono::steady_clock::now();
-                                             const double frac = stats_->PassFraction();
-                                             const double el = Seconds(t0);
-                                             spdlog::info("[{}] statistics: {} rows, {:.0f} rows/s{}",
-                                                          name, rows, rows / el,
-                                                          frac > 0 ? fmt::format(", {:.0f}% of the pass, ETA {:.0f} s", 100 * frac, el / frac - el) : "");
-                                           }
-                                           return Status::OK();
+                                           return stats->Observe(b, n);
                                          }));
     alive.reset();
     RETURN_IF_ERROR(stats->Combine(role_.group));
@@ -581,13 +598,21 @@ Status CompressJob::Run() {
   // A stage whose fine-tuning checkpoint exists resumes there.
   bool resume_fine_tune = false;
   std::string ckpt_root;
+  // A committed checkpoint: its manifest, in a directory not named ckpt-N.tmp
+  // (a kill between the manifest's write and the rename leaves one; the
+  // trainer removes it).
+  auto committed = [](const fs::directory_entry& e) {
+    const std::string name = e.path().filename().string();
+    return fs::is_regular_file(e.path() / worker::kCheckpointManifestName) &&
+           !(name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0);
+  };
   if (first < stages.size() && !c_.job.checkpoint().dir().empty()) {
     char n[32];
     std::snprintf(n, sizeof(n), "/stage-%02d", first);
     ckpt_root = c_.job.checkpoint().dir() + n;
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(ckpt_root, ec))
-      if (fs::is_regular_file(e.path() / worker::kCheckpointManifestName)) resume_fine_tune = true;
+      if (committed(e)) resume_fine_tune = true;
   }
   // Plans are checked against the source model before any work.
   ASSIGN_OR_RETURN(model_config_, SourceModelConfig(from_));
@@ -611,9 +636,7 @@ Status CompressJob::Run() {
     std::string newest;
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(ckpt_root, ec))
-      if (fs::is_regular_file(e.path() / worker::kCheckpointManifestName) &&
-          e.path().string() > newest)
-        newest = e.path().string();
+      if (committed(e) && e.path().string() > newest) newest = e.path().string();
     ASSIGN_OR_RETURN(model_config_, SourceModelConfig(newest));
     RETURN_IF_ERROR(OpenData());
     ASSIGN_OR_RETURN(worker::ModelOptions mo, OptionsWithModel(c_, model_config_, newest));
@@ -660,7 +683,8 @@ Status CompressJob::Run() {
   RETURN_IF_ERROR(worker::SaveModel(out_dir, model_.get(), role_.client,
                                     {{"config.pbtxt", ConfigText()}}));
   // The before/after table.
-  std::string table = "\n  model                                   params        bytes   valid AUC  valid logloss   test AUC  test logloss   seconds\n";
+  std::string table = "\n  model                                   params        bytes   valid AUC  valid logloss   test AUC  test logloss   seconds";
+  table += serving_cost_ ? "  bundle bytes  row p50 us\n" : "\n";
   const Row* base = rows_.empty() ? nullptr : &rows_.front();
   for (const Row& r : rows_) {
     char line[512];
@@ -672,6 +696,10 @@ Status CompressJob::Run() {
                   r.has_test ? fmt::format("{:.5f}", r.test.auc).c_str() : "-",
                   r.has_test ? fmt::format("{:.5f}", r.test.logloss).c_str() : "-", r.seconds);
     table += line;
+    if (r.has_serving) {
+      table.pop_back();  // the line's newline
+      table += fmt::format(" {:13} {:11.2f}\n", r.serving.bundle_bytes, r.serving.row_p50_us);
+    }
   }
   if (base && rows_.size() > 1) {
     const Row& last = rows_.back();
@@ -689,9 +717,11 @@ Status CompressJob::Run() {
     memory += " (storage.dram_budget_bytes " + HumanBytes(c_.job.storage().dram_budget_bytes()) + ")";
   metrics_.Write(JsonLine().Add("event", "compress_done").Add("model", out_dir)
                      .Add("peak_rss_bytes", static_cast<long long>(peak)));
-  std::printf("\nctrps compress: %s done (%d stages)\n%s%s\n  model    %s\n  metrics  %s\n",
+  std::printf("\nctrps compress: %s done (%d stages)\n%s%s\n  model    %s\n  metrics  %s\n"
+              "  report   %s\n",
               c_.job.name().c_str(), static_cast<int>(stages.size()), table.c_str(),
-              memory.c_str(), out_dir.c_str(), metrics_.path().c_str());
+              memory.c_str(), out_dir.c_str(), metrics_.path().c_str(),
+              ReportCommandFor(c_.job.output().dir()).c_str());
   return Status::OK();
 }
 
@@ -746,9 +776,10 @@ int RunCompress(const std::vector<std::string>& args) {
       return 2;
     }
   }
-  auto work = [&from](const LoadedConfig& c, const WorkerRole& role) {
+  const bool serving_cost = flags->Has("serving-cost");
+  auto work = [&from, serving_cost](const LoadedConfig& c, const WorkerRole& role) {
     worker::SetNumThreads(c.job.train().threads());
-    CompressJob job(c, role, from);
+    CompressJob job(c, role, from, serving_cost);
     return job.Run();
   };
   if (ps::LaunchedUnderMpi()) return RunDistributed(*config, servers, "", "compress", work);

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/logging.h"
+#include "common/progress.h"
 #include "launch/commands.h"
 #include "launch/job_setup.h"
 #include "launch/saved_model.h"
@@ -50,9 +51,13 @@ StatusOr<worker::EvalResult> EvaluateBundle(worker::serve::InferenceEngine* engi
   double sum_p = 0, sum_y = 0;
   worker::Batch batch;
   std::vector<float> probs;
+  Progress progress("eval", -1, "rows");
   while (true) {
     ASSIGN_OR_RETURN(bool more, data->Next(&batch));
-    if (!more) break;
+    if (!more) {
+      progress.SetFraction(1.0);
+      break;
+    }
     probs.resize(batch.size());
     engine->PredictBatch(batch, probs.data());
     for (int i = 0; i < batch.size(); ++i) {
@@ -62,7 +67,10 @@ StatusOr<worker::EvalResult> EvaluateBundle(worker::serve::InferenceEngine* engi
     scores->insert(scores->end(), probs.begin(), probs.end());
     labels->insert(labels->end(), batch.labels.begin(), batch.labels.end());
     r.rows += batch.size();
+    progress.SetFraction(data->PassFraction());
+    progress.Add(batch.size());
   }
+  progress.Finish();
   if (r.rows == 0) return Status::InvalidArgument("evaluation data has no valid rows");
   ASSIGN_OR_RETURN(r.auc, worker::ComputeAuc(*scores, *labels));
   ASSIGN_OR_RETURN(r.logloss, worker::ComputeLogloss(*scores, *labels));
@@ -91,6 +99,7 @@ Status Eval(const LoadedConfig& c, const Flags& flags) {
     ASSIGN_OR_RETURN(worker::TrainerOptions to, MakeTrainerOptions(c));
     to.checkpoint = {};
     worker::Trainer trainer(to, saved.model.get(), nullptr, saved.client.get(), nullptr);
+    trainer.ShowPassProgress("eval");
     ASSIGN_OR_RETURN(r, trainer.Evaluate(stream.get(), 0, &scores, &labels));
   }
   std::string skipped = stream->SkippedSummary();

@@ -12,6 +12,7 @@
 #include <iostream>
 
 #include "common/logging.h"
+#include "common/progress.h"
 #include "launch/commands.h"
 #include "launch/job_setup.h"
 #include "launch/saved_model.h"
@@ -123,6 +124,19 @@ StatusOr<std::string> ExportTemporaryBundle(const std::string& model) {
   return pattern;
 }
 
+// The part of the input scored so far, for the progress bar: rows times the
+// mean line size over the files' sizes (-1, unknown, for gzip input).
+double ScoredFraction(const worker::DataReader& reader, size_t rows) {
+  const worker::ReadStats st = reader.stats();
+  uint64_t total = 0;
+  for (const auto& f : reader.files()) {
+    if (f.gzip) return -1;
+    total += f.size_bytes;
+  }
+  if (st.lines == 0 || total == 0) return -1;
+  return std::min(1.0, rows * (static_cast<double>(st.bytes) / st.lines) / total);
+}
+
 Status Predict(const Flags& flags) {
   ASSIGN_OR_RETURN(int64_t batch_size, flags.GetInt("batch-size", 1024));
   ASSIGN_OR_RETURN(int64_t threads, flags.GetInt("threads", 1));
@@ -188,11 +202,15 @@ Status Predict(const Flags& flags) {
   std::vector<float> probs, all_probs, all_labels;
   double compute_s = 0;
   char buf[32];
+  Progress progress("predict", -1, "rows");
   while (true) {
     auto more = reader->Next(&batch);
     if (!more.ok())
       return more.status().WithContext(flags.Has("skip-bad") ? "reading" : "reading (--skip-bad skips malformed lines)");
-    if (!*more) break;
+    if (!*more) {
+      progress.SetFraction(1.0);
+      break;
+    }
     const int B = batch.size();
     probs.resize(B);
     const auto t0 = std::chrono::steady_clock::now();
@@ -210,7 +228,10 @@ Status Predict(const Flags& flags) {
     }
     all_probs.insert(all_probs.end(), probs.begin(), probs.end());
     all_labels.insert(all_labels.end(), batch.labels.begin(), batch.labels.end());
+    progress.SetFraction(ScoredFraction(*reader, all_probs.size()));
+    progress.Add(B);
   }
+  progress.Finish();
   out.flush();
   if (!out) return Status::IOError("cannot write the predictions");
   const std::string skipped =

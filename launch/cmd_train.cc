@@ -11,6 +11,7 @@
 #include "launch/cluster.h"
 #include "launch/commands.h"
 #include "launch/job_setup.h"
+#include "launch/worker_split.h"
 #include "ps/client.h"
 #include "ps/mpi_runtime.h"
 #include "storage/embedding_store.h"
@@ -95,7 +96,7 @@ std::string MemoryLine(const config::JobConfig& job, int64_t peak, bool distribu
 std::string FormatSummary(const worker::TrainResult& r, const worker::EvalResult* test,
                           const std::vector<storage::TableStats>& tables,
                           const std::string& model_dir, const std::string& metrics_path,
-                          const std::string& memory) {
+                          const std::string& memory, const std::string& worker_splits) {
   char buf[2048];
   int n = std::snprintf(
       buf, sizeof(buf),
@@ -107,6 +108,7 @@ std::string FormatSummary(const worker::TrainResult& r, const worker::EvalResult
       r.samples_per_second, r.read_s, r.pull_s, r.compute_s, r.allreduce_s, r.push_s, r.wait_s,
       r.final_train_loss);
   std::string out(buf, n);
+  out += worker_splits;
   if (r.has_valid) {
     n = std::snprintf(buf, sizeof(buf), "  valid AUC        %.5f (best %.5f)\n  valid logloss    %.5f\n",
                       r.last_valid.auc, r.best_valid.auc, r.last_valid.logloss);
@@ -338,7 +340,19 @@ Status TrainWorker(const LoadedConfig& c, const WorkerRole& role) {
     std::string skipped = test_stream->SkippedSummary();
     if (!skipped.empty()) spdlog::warn("test data: {}", skipped);
   }
+  // Under mpirun: every worker's time split, and the slowest named.
+  std::vector<WorkerSplit> splits;
+  if (role.group && nw > 1) {
+    const int rank = wi < static_cast<int>(role.worker_ranks.size()) ? role.worker_ranks[wi] : -1;
+    ASSIGN_OR_RETURN(splits, GatherWorkerSplits(role.group, SplitOf(result, wi, rank)));
+  }
   if (!role.chief) return Status::OK();
+  if (!splits.empty()) {
+    const WorkerSplit& slow = splits[SlowestWorker(splits)];
+    spdlog::info("slowest worker: {} (rank {}), {:.2f} ms/step of its own work (read + compute)",
+                 slow.worker, slow.rank, 1000.0 * slow.own_s() / std::max<int64_t>(1, slow.steps));
+    WriteWorkerSplitMetrics(splits, &metrics);
+  }
   std::string model_dir;
   if (job.output().save_model()) {
     model_dir = job.output().dir() + "/model";
@@ -360,7 +374,8 @@ Status TrainWorker(const LoadedConfig& c, const WorkerRole& role) {
               nw > 1 ? (" (" + std::to_string(nw) + " workers; samples/s is worker 0's)").c_str() : "",
               result.early_stopped ? " (early stopped)" : "",
               FormatSummary(result, test.get(), tables, model_dir, metrics.path(),
-                            MemoryLine(job, peak_rss, nw > 1)).c_str());
+                            MemoryLine(job, peak_rss, nw > 1), FormatWorkerSplits(splits)).c_str());
+  std::printf("  report           %s\n", ReportCommandFor(job.output().dir()).c_str());
   // The final checkpoint is what a re-run resumes from: without it the job
   // did not do what it was asked, though its model is saved.
   if (!result.final_checkpoint_error.empty())

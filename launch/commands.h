@@ -16,5 +16,10 @@ int RunPredict(const std::vector<std::string>& args);
 int RunCkpt(const std::vector<std::string>& args);
 int RunCompress(const std::vector<std::string>& args);
 int RunCompactData(const std::vector<std::string>& args);
+int RunReport(const std::vector<std::string>& args);
+
+// "ctrps report DIR --out DIR/report.html": the command that makes the report
+// of a run, printed by train and compress at their end.
+std::string ReportCommandFor(const std::string& run_dir);
 
 }  // namespace ctrps::launch

@@ -11,7 +11,13 @@ CTRPS_APT_PACKAGES=(
   python3
   # ONNX export (schema + checker), and reading bundles from Python in the tests.
   libonnx-dev python3-protobuf
+  # Chart.js, inlined into `ctrps report` pages at build time.
+  libjs-chart.js
 )
+# Headless Chromium checks the report pages in the tests (tests/integration/
+# report.sh; about 300 MB). Optional: with CTRPS_SKIP_BROWSER=1 it is not
+# installed and that test skips, saying so.
+if [ "${CTRPS_SKIP_BROWSER:-0}" != "1" ]; then CTRPS_APT_PACKAGES+=(chromium); fi
 
 # ONNX Runtime for the ONNX equality test and bench/inference_bench: npm's
 # onnxruntime-node (CPU runtime; its native binary ships in the package, so

@@ -28,6 +28,7 @@ const char kUsage[] =
     "  compact-data  data without a model's dropped fields: ctrps compact-data --model DIR\n"
     "                              --in FILE --out FILE\n"
     "  gen-data   write synthetic Criteo/Avazu data from a planted click model\n"
+    "  report     one HTML page of runs' metrics: ctrps report RUN_DIR... --out FILE\n"
     "  help       this text\n";
 
 }  // namespace
@@ -52,6 +53,7 @@ int main(int argc, char** argv) {
     if (cmd == "compress") return ctrps::launch::RunCompress(args);
     if (cmd == "gen-data") return ctrps::launch::RunGenData(args);
     if (cmd == "compact-data") return ctrps::launch::RunCompactData(args);
+    if (cmd == "report") return ctrps::launch::RunReport(args);
     std::fprintf(stderr, "ctrps: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
     return 2;
   } catch (const std::exception& e) {

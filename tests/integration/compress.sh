@@ -120,6 +120,14 @@ compress 0 killed --set checkpoint.dir="$tmp/ck" "${ck[@]}"
 grep -q "fine-tuning resumes from" killed.err || [ -f killed/stages/00-afm-0/model/MANIFEST ] ||
   fail "the rerun did not resume the fine-tuning"
 same_model ref killed
+# A kill between a checkpoint's manifest write and its rename leaves only
+# ckpt-N.tmp (with a manifest): the rerun starts the fine-tuning afresh.
+mkdir -p "$tmp/ck_tmp/stage-00/ckpt-0000000010.tmp"
+cp "$(ls "$tmp"/ck_ref/stage-00/ckpt-*/MANIFEST.pb | head -1)" "$tmp/ck_tmp/stage-00/ckpt-0000000010.tmp/"
+compress 0 tmp_only --set checkpoint.dir="$tmp/ck_tmp"
+grep -q "ckpt-0000000010.tmp: an unfinished checkpoint (never committed), removed" tmp_only.err ||
+  { cat tmp_only.err; fail "the unfinished checkpoint was not removed"; }
+same_model single tmp_only
 
 # Two workers (the statistics summed over workers in worker order): 1 and 2
 # servers give the same model.

@@ -326,7 +326,8 @@ StatusOr<TrainResult> Trainer::Train(BatchSource* train, BatchSource* valid) {
         JsonLine line;
         line.Add("event", "train").Add("step", step_).Add("epoch", epoch + 1).Add("samples", res.samples);
         if (has_loss) line.Add("loss", window_mean);
-        metrics_->Write(line.Add("samples_per_s", res.samples / Since(start)));
+        metrics_->Write(line.Add("samples_per_s", res.samples / Since(start))
+                            .Add("seconds", Since(started_)));
         if (has_loss) res.final_train_loss = window_mean;
         window_loss = 0;
         window_steps = 0;

@@ -161,6 +161,13 @@ class Trainer {
   using BatchObserver = std::function<Status(const SparseBatch& batch, int rows)>;
   [[nodiscard]] Status ObservePass(BatchSource* data, int64_t max_rows, const BatchObserver& fn);
 
+  // Progress of Evaluate and ObservePass on stderr (common/progress.h: a bar
+  // with rate and ETA on a terminal, a log line every log_interval_s
+  // otherwise), labelled `label` ("eval", "[afm] statistics"). Empty, the
+  // default: silent, as evaluations inside training are (training shows
+  // its own progress).
+  void ShowPassProgress(std::string label) { pass_progress_label_ = std::move(label); }
+
   int64_t step() const { return step_; }
 
   // Resumes from a checkpoint before Train (tables declared). `requested`:
@@ -262,6 +269,7 @@ class Trainer {
   double checkpoint_seconds_ = 0;
   std::vector<double> checkpoint_pauses_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::string pass_progress_label_;
 };
 
 // Mean sigmoid cross-entropy of `logits` against `labels`, and dLoss/dlogit

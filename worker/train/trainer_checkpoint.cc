@@ -255,7 +255,8 @@ Status Trainer::CommitCheckpointAsChief(const std::string& tmp, const std::strin
                         .Add("rows", static_cast<int64_t>(rows))
                         .Add("bytes", static_cast<int64_t>(bytes))
                         .Add("seconds", secs)
-                        .Add("mb_per_s", bytes / 1e6 / std::max(secs, 1e-9)));
+                        .Add("mb_per_s", bytes / 1e6 / std::max(secs, 1e-9))
+                        .Add("at_seconds", Since(started_)));
   return Status::OK();
 }
 

@@ -3,11 +3,13 @@
 // check that the dense replicas agree.
 #include <chrono>
 #include <cstring>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 
 #include "common/status_wire.h"
 #include "common/hash.h"
+#include "common/progress.h"
 #include "worker/eval/auc.h"
 #include "worker/train/clock.h"
 #include "worker/train/trainer.h"
@@ -31,9 +33,16 @@ StatusOr<EvalResult> Trainer::Evaluate(BatchSource* data, int64_t max_rows,
   EvalResult r;
   double sum_p = 0, sum_y = 0;
   Batch& batch = eval_.batch;
+  std::optional<Progress> progress;
+  if (!pass_progress_label_.empty())
+    progress.emplace(pass_progress_label_, max_rows > 0 ? max_rows : -1, "rows",
+                     options_.log_interval_s);
   while (max_rows == 0 || r.rows < max_rows) {
     ASSIGN_OR_RETURN(bool more, data->Next(&batch));
-    if (!more) break;
+    if (!more) {
+      if (progress) progress->SetFraction(1.0);  // the whole pass, whatever the estimate said
+      break;
+    }
     builder_.Build(batch, &eval_.sparse);
     RETURN_IF_ERROR(client_->Pull(Slices(&eval_.sparse, false), /*training=*/false));
     model_->Forward(eval_.sparse, /*training=*/false, &logits_);
@@ -47,7 +56,12 @@ StatusOr<EvalResult> Trainer::Evaluate(BatchSource* data, int64_t max_rows,
       labels->push_back(batch.labels[i]);
     }
     r.rows += n;
+    if (progress) {
+      progress->SetFraction(data->PassFraction());
+      progress->Add(n);
+    }
   }
+  if (progress) progress->Finish();
   std::vector<float> s(scores->begin() + first, scores->end());
   std::vector<float> y(labels->begin() + first, labels->end());
   if (distributed) return GlobalMetrics(s, y);
@@ -64,9 +78,16 @@ Status Trainer::ObservePass(BatchSource* data, int64_t max_rows, const BatchObse
   RETURN_IF_ERROR(data->Rewind());
   int64_t rows = 0;
   Batch& batch = eval_.batch;
+  std::optional<Progress> progress;
+  if (!pass_progress_label_.empty())
+    progress.emplace(pass_progress_label_, max_rows > 0 ? max_rows : -1, "rows",
+                     options_.log_interval_s);
   while (max_rows == 0 || rows < max_rows) {
     ASSIGN_OR_RETURN(bool more, data->Next(&batch));
-    if (!more) break;
+    if (!more) {
+      if (progress) progress->SetFraction(1.0);
+      break;
+    }
     builder_.Build(batch, &eval_.sparse);
     RETURN_IF_ERROR(client_->Pull(Slices(&eval_.sparse, false), /*training=*/false));
     model_->Forward(eval_.sparse, /*training=*/false, &logits_);
@@ -74,7 +95,12 @@ Status Trainer::ObservePass(BatchSource* data, int64_t max_rows, const BatchObse
     if (max_rows > 0) n = static_cast<int>(std::min<int64_t>(n, max_rows - rows));
     RETURN_IF_ERROR(fn(eval_.sparse, n));
     rows += n;
+    if (progress) {
+      progress->SetFraction(data->PassFraction());
+      progress->Add(n);
+    }
   }
+  if (progress) progress->Finish();
   return Status::OK();
 }
 
@@ -177,7 +203,8 @@ StatusOr<EvalResult> Trainer::EvaluateAndLog(BatchSource* valid, const std::stri
                         .Add("auc", r.auc)
                         .Add("logloss", r.logloss)
                         .Add("mean_prediction", r.mean_prediction)
-                        .Add("mean_label", r.mean_label));
+                        .Add("mean_label", r.mean_label)
+                        .Add("seconds", Since(started_)));
   return r;
 }
 
