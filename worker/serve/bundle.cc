@@ -20,7 +20,10 @@ namespace {
 constexpr uint32_t kFormatVersionUncompressed = 1;
 constexpr uint32_t kFormatVersionCompressed = 2;
 // Version 3: pruned models (BundleModel.sparse, SPARSE_ROWS tables).
-constexpr uint32_t kFormatVersion = 3;
+constexpr uint32_t kFormatVersionSparse = 3;
+// Version 4: tables with packed keys (TableEntry.key_encoding).
+constexpr uint32_t kFormatVersionPackedKeys = 4;
+constexpr uint32_t kFormatVersionLatest = kFormatVersionPackedKeys;
 
 // Caps on the sparse sections, checked before anything is allocated for them.
 constexpr int64_t kMaxSparseDim = int64_t{1} << 24;
@@ -132,7 +135,11 @@ void ToProto(const BundleManifest& m, bool with_values, proto::BundleModel* p) {
   const ModelOptions& o = m.model;
   const bool compressed = HasCompressedStructure(o);
   const bool sparse = HasSparseParts(m);
-  p->set_format_version(sparse       ? kFormatVersion
+  const bool packed_keys = std::any_of(m.tables.begin(), m.tables.end(), [](const TableEntry& t) {
+    return t.key_encoding == KeyEncoding::kPacked;
+  });
+  p->set_format_version(packed_keys  ? kFormatVersionPackedKeys
+                        : sparse     ? kFormatVersionSparse
                         : compressed ? kFormatVersionCompressed
                                      : kFormatVersionUncompressed);
   proto::ModelSpec* ms = p->mutable_model();
@@ -193,6 +200,7 @@ void ToProto(const BundleManifest& m, bool with_values, proto::BundleModel* p) {
       pt->set_layout(proto::SPARSE_ROWS);
       pt->set_nnz(t.nnz);
     }
+    if (t.key_encoding == KeyEncoding::kPacked) pt->set_key_encoding(proto::KEYS_PACKED);
   }
   if (!m.sparse.empty()) {
     proto::SparseParts* sp = p->mutable_sparse();
@@ -437,10 +445,10 @@ StatusOr<BundleManifest> ReadBundleManifest(const std::string& dir) {
   if (!p.ParseFromIstream(&in))
     return Status::Corruption(path + ": not a valid BundleModel protobuf");
   auto bad = [&](const std::string& why) { return Status::Corruption(path + ": " + why); };
-  if (p.format_version() < kFormatVersionUncompressed || p.format_version() > kFormatVersion)
+  if (p.format_version() < kFormatVersionUncompressed || p.format_version() > kFormatVersionLatest)
     return bad("format_version " + std::to_string(p.format_version()) + ", this build reads " +
                std::to_string(kFormatVersionUncompressed) + " to " +
-               std::to_string(kFormatVersion));
+               std::to_string(kFormatVersionLatest));
   BundleManifest m;
   const proto::ModelSpec& ms = p.model();
   if (p.format_version() < kFormatVersionCompressed &&
@@ -448,10 +456,10 @@ StatusOr<BundleManifest> ReadBundleManifest(const std::string& dir) {
     return bad("format_version " + std::to_string(p.format_version()) +
                " holds no compressed structure, but model.low_rank or model.emb_decode_dims is "
                "set (a version " + std::to_string(kFormatVersionCompressed) + " field)");
-  if (p.format_version() < kFormatVersion && p.has_sparse())
+  if (p.format_version() < kFormatVersionSparse && p.has_sparse())
     return bad("format_version " + std::to_string(p.format_version()) +
                " holds no sparse parts, but sparse is set (a version " +
-               std::to_string(kFormatVersion) + " field)");
+               std::to_string(kFormatVersionSparse) + " field)");
   ModelOptions& o = m.model;
   o.type = FromProto(ms.type());
   o.num_fields = ms.num_fields();
@@ -514,15 +522,26 @@ StatusOr<BundleManifest> ReadBundleManifest(const std::string& dir) {
       return bad("table " + std::to_string(t.table_id) + " has width " + std::to_string(t.width) +
                  ", outside [1, 65536]");
     if (pt.layout() == proto::SPARSE_ROWS) {
-      if (p.format_version() < kFormatVersion)
+      if (p.format_version() < kFormatVersionSparse)
         return bad("table " + std::to_string(t.table_id) + " has layout SPARSE_ROWS, a version " +
-                   std::to_string(kFormatVersion) + " field, in format_version " +
+                   std::to_string(kFormatVersionSparse) + " field, in format_version " +
                    std::to_string(p.format_version()));
       t.layout = TableEntry::Layout::kSparseRows;
       t.nnz = pt.nnz();
     } else if (pt.layout() != proto::DENSE_ROWS) {
       return bad("table " + std::to_string(pt.table_id()) + " has unknown layout " +
                  std::to_string(pt.layout()));
+    }
+    if (pt.key_encoding() == proto::KEYS_PACKED) {
+      if (p.format_version() < kFormatVersionPackedKeys)
+        return bad("table " + std::to_string(t.table_id) +
+                   " has key_encoding KEYS_PACKED, a version " +
+                   std::to_string(kFormatVersionPackedKeys) + " field, in format_version " +
+                   std::to_string(p.format_version()));
+      t.key_encoding = KeyEncoding::kPacked;
+    } else if (pt.key_encoding() != proto::KEYS_U64) {
+      return bad("table " + std::to_string(t.table_id) + " has unknown key_encoding " +
+                 std::to_string(pt.key_encoding()));
     }
     if (t.init_zero_prefix < 0 || t.init_zero_prefix > t.width)
       return bad("table " + std::to_string(t.table_id) + " has init_zero_prefix " +
