@@ -13,6 +13,14 @@
 # DLRM (cat) trained one epoch and compressed at embeddings 16 -> 4 and MLP
 # rank 64.
 #   bench/compress_bench.sh [BUILD_DIR] [ROWS] [WORK_DIR]
+# Bundles are exported twice: with packed keys (bundle format 4, the default
+# of `ctrps export`) and with 8-byte keys (--keys u64), sizes of both printed.
+# Environment: SETTINGS="e4m64 e4m64svd ..." runs only those DeepFM settings;
+# OTHER_MODELS=0 skips the TIERED rewrite and DCN-v2/DLRM; FT_SEED=N sets the
+# fine-tuning shuffle seed (train.seed, default 1), FT_LR the fine-tuning
+# learning rate (dense and sparse Adam, default 0.0001: higher valid AUC than
+# 0.0005 for AFM and weight-SVD alike, 3 seeds each; 0.0005 first undoes much of
+# the surgery's start with fresh Adam state).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="$(cd "${1:-$root/build}" && pwd)"
@@ -49,8 +57,9 @@ compress_model() {  # compress_model NAME FROM METHOD AFM_SECTION [--set ...]
   local name="$1" from="$2" method="$3" afm="$4"; shift 4
   [ -f "$name/model/MANIFEST" ] && return 0
   { data_section; cat <<CFG
-train { batch_size: 2048 threads: 2
-        dense_optimizer { type: ADAM learning_rate: 0.0005 } sparse_optimizer { type: ADAM learning_rate: 0.0005 } }
+train { batch_size: 2048 threads: 2 seed: ${FT_SEED:-1}
+        dense_optimizer { type: ADAM learning_rate: ${FT_LR:-0.0001} }
+        sparse_optimizer { type: ADAM learning_rate: ${FT_LR:-0.0001} } }
 compression { stages { method: $method name: "s" afm { $afm }
                        fine_tune { epochs: 1 eval_every_steps: 100 early_stopping_patience: 3 } } }
 output { dir: "$name" }
@@ -58,7 +67,11 @@ CFG
   } > "$name.pbtxt"
   "$ctrps" compress --config "$name.pbtxt" --from "$from/model" "$@" > "$name.out" 2> "$name.err"
 }
-export_bundle() { [ -f "$1/bundle/model.pb" ] || "$ctrps" export --checkpoint "$1/model" --out "$1/bundle" >/dev/null 2>&1; }
+export_bundle() {
+  [ -f "$1/bundle/model.pb" ] || "$ctrps" export --checkpoint "$1/model" --out "$1/bundle" >/dev/null
+  [ -f "$1/bundle_u64/model.pb" ] ||
+    "$ctrps" export --checkpoint "$1/model" --out "$1/bundle_u64" --keys u64 >/dev/null
+}
 # metric NAME EVENT_MODEL KEY: a value from the compress_model lines of NAME's metrics
 metric() {
   python3 - "$1/metrics.jsonl" "$2" "$3" <<'PY'
@@ -101,34 +114,47 @@ declare -A settings=(
   [var99]='AFM|embeddings { variance: 0.99 } layers { layer: "mlp.1" rank { variance: 0.99 } } layers { layer: "mlp.2" rank { variance: 0.99 } }'
 )
 order=(e8 e4 e2 m64 m128 m64relu e4m64 e4m64svd e2m64 var99)
+if [ -n "${SETTINGS:-}" ]; then
+  chosen=()
+  for s in $SETTINGS; do
+    [ -n "${settings[$s]:-}" ] || { echo "SETTINGS: unknown setting '$s' (known: ${order[*]})" >&2; exit 2; }
+    chosen+=("$s")
+  done
+  order=("${chosen[@]}")
+fi
 for s in "${order[@]}"; do
   echo "== compressing: $s"
   compress_model "deepfm_$s" deepfm "${settings[$s]%%|*}" "${settings[$s]#*|}"
   grep -E "compression:" "deepfm_$s.out" | sed 's/^/  /' || true
 done
 export_bundle deepfm
-bundles=(deepfm/bundle)
-for s in "${order[@]}"; do export_bundle "deepfm_$s"; bundles+=("deepfm_$s/bundle"); done
+bundles=(deepfm/bundle deepfm/bundle_u64)
+for s in "${order[@]}"; do export_bundle "deepfm_$s"; bundles+=("deepfm_$s/bundle" "deepfm_$s/bundle_u64"); done
+bundle_bytes() { du -sb "$1" | cut -f1; }
 
 echo
-echo "== DeepFM: test AUC (Bayes $bayes_auc) and size; before = after surgery, before fine-tuning"
-printf "  %-10s %10s %12s %10s %10s %10s %10s %10s\n" setting params bundle_B AUC_before AUC_after LL_after gap_Bayes dAUC
-base_auc=$(metric deepfm_e4 uncompressed test_auc)
+echo "== DeepFM: test AUC (Bayes $bayes_auc) and size; before = after surgery, before fine-tuning;"
+echo "   bundle_B packed keys, u64_B 8-byte keys; x = the uncompressed bundle's bytes / this one's, same key encoding"
+printf "  %-10s %10s %12s %7s %12s %7s %10s %10s %10s %10s %10s\n" setting params bundle_B x u64_B x \
+  AUC_before AUC_after LL_after gap_Bayes dAUC
+first="deepfm_${order[0]}"
+base_auc=$(metric "$first" uncompressed test_auc)
+ub=$(bundle_bytes deepfm/bundle); uu=$(bundle_bytes deepfm/bundle_u64)
 for s in "${order[@]}"; do
   n="deepfm_$s"
   auc_b=$(metric "$n" "s (before fine-tuning)" test_auc)
   auc_a=$(metric "$n" s test_auc)
   ll_a=$(metric "$n" s test_logloss)
   params=$(metric "$n" s params)
-  bytes=$(du -sb "$n/bundle" | cut -f1)
-  python3 -c "import sys;a=float('$auc_a');print('  %-10s %10s %12s %10.5f %10.5f %10.5f %10.5f %+10.5f'%('$s','$params','$bytes',float('$auc_b'),a,float('$ll_a'),float('$bayes_auc')-a,a-float('$base_auc')))"
+  bytes=$(bundle_bytes "$n/bundle"); bytes_u=$(bundle_bytes "$n/bundle_u64")
+  python3 -c "import sys;a=float('$auc_a');print('  %-10s %10s %12s %7.3f %12s %7.3f %10.5f %10.5f %10.5f %10.5f %+10.5f'%('$s','$params','$bytes',$ub/$bytes,'$bytes_u',$uu/$bytes_u,float('$auc_b'),a,float('$ll_a'),float('$bayes_auc')-a,a-float('$base_auc')))"
 done
-printf "  %-10s %10s %12s %10s %10.5f %10.5f %10.5f\n" uncompr "$(metric deepfm_e4 uncompressed params)" \
-  "$(du -sb deepfm/bundle | cut -f1)" - "$base_auc" "$(metric deepfm_e4 uncompressed test_logloss)" \
+printf "  %-10s %10s %12s %7s %12s %7s %10s %10.5f %10.5f %10.5f\n" uncompr "$(metric "$first" uncompressed params)" \
+  "$ub" 1 "$uu" 1 - "$base_auc" "$(metric "$first" uncompressed test_logloss)" \
   "$(python3 -c "print(float('$bayes_auc')-float('$base_auc'))")"
 
 echo
-echo "== native engine on the test data, one thread, interleaved rounds (ratios against the uncompressed bundle)"
+echo "== native engine on the test data, one thread, interleaved rounds (ratios against the uncompressed bundle, packed keys)"
 "$latency" data/test.txt 20000 "${bundles[@]}" | sed 's/^/  /'
 
 echo
@@ -136,6 +162,7 @@ echo "== the stage's own time against one training epoch (${epoch_s} s; DeepFM, 
 printf "  %-10s %9s %9s %9s %12s %12s\n" setting stats_s eig_s rewrite_s rewrite_rows rows_per_s
 for s in e4 e4m64 m64; do
   n="deepfm_$s"
+  [ -f "$n/metrics.jsonl" ] || continue
   python3 - "$n/metrics.jsonl" "$s" <<'PY'
 import json, sys
 for l in open(sys.argv[1]):
@@ -145,6 +172,7 @@ for l in open(sys.argv[1]):
         print("  %-10s %9.2f %9.3f %9.2f %12d %12.0f" % (sys.argv[2], j["stats_s"], j["eig_s"], j["rewrite_s"], j["rewritten_rows"], r))
 PY
 done
+[ "${OTHER_MODELS:-1}" = 0 ] && exit 0
 table_bytes=$(python3 -c "import json
 t=0
 for l in open('deepfm/metrics.jsonl'):

@@ -282,8 +282,9 @@ int RunCompressed(const std::string& dir, int single_rows, double batch_s) {
   };
   Variant v[2] = {{"uncompressed", DeepFm(), 0.05f}, {"compressed", CompressedDeepFm(), 0.1f}};
   const serve::DataSpec data = FieldNames();
-  // The compressed model with fp16 tables too: the 8-byte keys weigh more
-  // in a bundle of narrow rows.
+  // The compressed model with fp16 tables too (an export option; the fp32
+  // figures are the like-for-like ones): the keys weigh more in a bundle of
+  // narrow rows.
   const std::string fp16_dir = dir + "/bundle_compressed_fp16";
   uint64_t fp16_bytes = 0;
   Figures fp16;

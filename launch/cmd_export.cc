@@ -1,5 +1,5 @@
 // ctrps export --checkpoint DIR --out BUNDLE [--format native|onnx] [--dtype fp32|fp16|int8]
-//              [--unknown-keys init|zero]
+//              [--keys packed|u64] [--unknown-keys init|zero]
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -27,6 +27,10 @@ const std::vector<FlagSpec> kExportFlags = {
      "vocab.bin mapping keys to row indices"},
     {"dtype", "fp32|fp16|int8",
      "native format: element type of the embedding tables (default fp32)"},
+    {"keys", "packed|u64",
+     "native format: how table files store their keys: packed (about 5 "
+     "bytes a key instead of 8 for million-row tables, bundle format 4; "
+     "default) or u64 (8 bytes a key, readable by builds before format 4)"},
     {"unknown-keys", "init|zero",
      "native format: rows of keys the model never trained: init = the "
      "key-seeded rows training would create, so the bundle scores "
@@ -45,6 +49,11 @@ Status Export(const LoadedConfig& c, const std::string& src, const Flags& flags)
     o.out_dir = out;
     ASSIGN_OR_RETURN(o.table_dtype, worker::serve::ParseTableDtype(flags.Get("dtype", "fp32")));
     o.source = src;
+    const std::string keys = flags.Get("keys", "packed");
+    if (keys == "u64")
+      o.table_keys = worker::serve::KeyEncoding::kU64;
+    else if (keys != "packed")
+      return Status::InvalidArgument("--keys " + keys + ": expected packed or u64");
     const std::string unknown = flags.Get("unknown-keys", "init");
     if (unknown == "init")
       o.unknown_keys = saved.init_rows;
@@ -58,6 +67,9 @@ Status Export(const LoadedConfig& c, const std::string& src, const Flags& flags)
     if (flags.Has("dtype") && flags.Get("dtype") != "fp32")
       return Status::InvalidArgument(
           "--dtype applies to the native format only (ONNX tables are fp32)");
+    if (flags.Has("keys"))
+      return Status::InvalidArgument(
+          "--keys applies to the native format only (ONNX keys live in vocab.bin)");
     if (flags.Has("unknown-keys") && flags.Get("unknown-keys") != "zero")
       return Status::InvalidArgument(
           "--unknown-keys: ONNX graphs always read unknown keys as zero "

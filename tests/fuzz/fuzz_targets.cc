@@ -260,12 +260,13 @@ std::vector<std::string> TableFileSeeds() {
   const Key keys[3] = {MakeKey(1, 5), MakeKey(1, 9), MakeKey(1, 1u << 30)};
   const float rows[6] = {1, 2, 3, 4, 5, 6};
   for (auto dtype : {worker::serve::TableDtype::kFloat32, worker::serve::TableDtype::kFloat16,
-                     worker::serve::TableDtype::kInt8}) {
-    worker::serve::TableEntry e;
-    const std::string path = dir + "/t.bin";
-    if (worker::serve::WriteTableFile(path, 1, 2, dtype, keys, 3, rows, &e).ok())
-      out.push_back(ReadBytes(path));
-  }
+                     worker::serve::TableDtype::kInt8})
+    for (auto enc : {worker::serve::KeyEncoding::kU64, worker::serve::KeyEncoding::kPacked}) {
+      worker::serve::TableEntry e;
+      const std::string path = dir + "/t.bin";
+      if (worker::serve::WriteTableFile(path, 1, 2, dtype, keys, 3, rows, &e, enc).ok())
+        out.push_back(ReadBytes(path));
+    }
   return out;
 }
 
@@ -288,10 +289,16 @@ void RunTableFile(std::string_view bytes) {
     e.table_id = static_cast<int>(table);
     e.rows = rows;
     e.crc32 = crc;
+    uint32_t version;
+    std::memcpy(&version, bytes.data() + 8, 4);
+    if (version == 3 || version == 4) e.key_encoding = worker::serve::KeyEncoding::kPacked;
+    if (version == 2 || version == 4) e.layout = worker::serve::TableEntry::Layout::kSparseRows;
+    if (e.layout == worker::serve::TableEntry::Layout::kSparseRows && bytes.size() >= 48)
+      std::memcpy(&e.nnz, bytes.data() + 40, 8);
   }
   auto t = worker::serve::MappedTable::Open(path, e);
   if (!t.ok()) return;
-  for (uint64_t i = 0; i < t->rows(); ++i) (void)t->Find(t->keys()[i]);
+  for (uint64_t i = 0; i < t->rows(); ++i) (void)t->Find(t->KeyAt(i));
 }
 
 // --- saved models -----------------------------------------------------------

@@ -1,7 +1,6 @@
 #include "worker/serve/bundle.h"
 
 #include <google/protobuf/text_format.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <cstring>
@@ -9,6 +8,7 @@
 #include <fstream>
 
 #include "worker/serve/bundle.pb.h"
+#include "worker/serve/bundle_sparse.h"
 
 namespace ctrps::worker::serve {
 namespace fs = std::filesystem;
@@ -20,30 +20,16 @@ namespace {
 constexpr uint32_t kFormatVersionUncompressed = 1;
 constexpr uint32_t kFormatVersionCompressed = 2;
 // Version 3: pruned models (BundleModel.sparse, SPARSE_ROWS tables).
-constexpr uint32_t kFormatVersion = 3;
-
-// Caps on the sparse sections, checked before anything is allocated for them.
-constexpr int64_t kMaxSparseDim = int64_t{1} << 24;
-constexpr uint64_t kMaxSparseEntries = uint64_t{1} << 28;  // 1 GiB of floats expanded
+constexpr uint32_t kFormatVersionSparse = 3;
+// Version 4: tables with packed keys (TableEntry.key_encoding).
+constexpr uint32_t kFormatVersionPackedKeys = 4;
+constexpr uint32_t kFormatVersionLatest = kFormatVersionPackedKeys;
 
 bool HasSparseParts(const BundleManifest& m) {
   return !m.sparse.empty() ||
          std::any_of(m.tables.begin(), m.tables.end(), [](const TableEntry& t) {
            return t.layout == TableEntry::Layout::kSparseRows;
          });
-}
-
-template <typename T>
-std::string Bytes(const std::vector<T>& v) {
-  return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
-}
-
-// The dense tensors the sparse parts stand for.
-std::vector<std::string> CoveredTensors(const SparseParts& sp) {
-  std::vector<std::string> names;
-  for (const SparseWeight& w : sp.weights) names.push_back(w.layer + ".weight");
-  if (!sp.pairs.tensor.empty()) names.push_back(sp.pairs.tensor);
-  return names;
 }
 
 bool HasCompressedStructure(const ModelOptions& o) {
@@ -115,24 +101,15 @@ DataFormat FromProto(proto::DataFormat f) {
   return DataFormat::kCriteo;
 }
 
-uint32_t Crc32(const std::string& bytes) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  const char* p = bytes.data();
-  size_t n = bytes.size();
-  while (n > 0) {
-    const uInt chunk = static_cast<uInt>(std::min<size_t>(n, size_t{1} << 30));
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(p), chunk);
-    p += chunk;
-    n -= chunk;
-  }
-  return static_cast<uint32_t>(crc);
-}
-
 void ToProto(const BundleManifest& m, bool with_values, proto::BundleModel* p) {
   const ModelOptions& o = m.model;
   const bool compressed = HasCompressedStructure(o);
   const bool sparse = HasSparseParts(m);
-  p->set_format_version(sparse       ? kFormatVersion
+  const bool packed_keys = std::any_of(m.tables.begin(), m.tables.end(), [](const TableEntry& t) {
+    return t.key_encoding == KeyEncoding::kPacked;
+  });
+  p->set_format_version(packed_keys  ? kFormatVersionPackedKeys
+                        : sparse     ? kFormatVersionSparse
                         : compressed ? kFormatVersionCompressed
                                      : kFormatVersionUncompressed);
   proto::ModelSpec* ms = p->mutable_model();
@@ -193,44 +170,9 @@ void ToProto(const BundleManifest& m, bool with_values, proto::BundleModel* p) {
       pt->set_layout(proto::SPARSE_ROWS);
       pt->set_nnz(t.nnz);
     }
+    if (t.key_encoding == KeyEncoding::kPacked) pt->set_key_encoding(proto::KEYS_PACKED);
   }
-  if (!m.sparse.empty()) {
-    proto::SparseParts* sp = p->mutable_sparse();
-    for (const SparseWeight& w : m.sparse.weights) {
-      proto::SparseWeight* pw = sp->add_weights();
-      pw->set_layer(w.layer);
-      pw->set_rows(w.csr.rows);
-      pw->set_cols(w.csr.cols);
-      pw->set_nnz(w.csr.nnz());
-      if (!with_values) continue;
-      pw->set_row_starts(Bytes(w.csr.row_starts));
-      if (w.csr.cols <= 65536) {
-        std::vector<uint16_t> c(w.csr.col.begin(), w.csr.col.end());
-        pw->set_cols_index(Bytes(c));
-      } else {
-        pw->set_cols_index(Bytes(w.csr.col));
-      }
-      pw->set_values_f32(Bytes(w.csr.values));
-      pw->set_crc32(Crc32(pw->row_starts() + pw->cols_index() + pw->values_f32()));
-    }
-    const FieldPairList& fp = m.sparse.pairs;
-    if (!fp.tensor.empty()) {
-      proto::FieldPairs* pp = sp->mutable_field_pairs();
-      pp->set_tensor(fp.tensor);
-      pp->set_num_fields(fp.num_fields);
-      pp->set_count(static_cast<uint32_t>(fp.values.size()));
-      if (with_values) {
-        std::vector<uint16_t> ij;
-        for (size_t k = 0; k < fp.values.size(); ++k) {
-          ij.push_back(fp.first[k]);
-          ij.push_back(fp.second[k]);
-        }
-        pp->set_pairs(Bytes(ij));
-        pp->set_values_f32(Bytes(fp.values));
-        pp->set_crc32(Crc32(pp->pairs() + pp->values_f32()));
-      }
-    }
-  }
+  if (!m.sparse.empty()) SparsePartsToProto(m.sparse, with_values, p->mutable_sparse());
   const bool zero = m.unknown_keys.policy == UnknownKeyRows::Policy::kZero;
   proto::UnknownKeys* uk = p->mutable_unknown_keys();
   uk->set_policy(zero ? proto::ZERO_ROW : proto::KEY_SEEDED_INIT);
@@ -248,139 +190,6 @@ Status WriteString(const fs::path& path, const std::string& bytes) {
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   out.close();
   if (!out) return Status::IOError("cannot write " + path.string());
-  return Status::OK();
-}
-
-// Little-endian arrays out of proto bytes (the host is little-endian: x86-64, aarch64).
-template <typename T>
-void CopyOut(const std::string& bytes, std::vector<T>* out) {
-  out->resize(bytes.size() / sizeof(T));
-  std::memcpy(out->data(), bytes.data(), out->size() * sizeof(T));
-}
-
-// Validates and expands model.pb's sparse parts: every count is checked
-// against the caps and the byte sizes before anything is allocated, then
-// the structure (row starts, ascending columns, pairs), then the checksum.
-// The covered dense tensors are appended to m->dense (zeros elsewhere).
-Status ReadSparseParts(const proto::SparseParts& sp, BundleManifest* m) {
-  auto bad = [](const std::string& why) { return Status::Corruption(why); };
-  std::vector<std::string> names;
-  for (const DenseTensor& t : m->dense) names.push_back(t.name);
-  auto claim = [&](const std::string& tensor, const std::string& field) -> Status {
-    if (std::find(names.begin(), names.end(), tensor) != names.end())
-      return bad(field + ": dense tensor '" + tensor + "' is stored both dense and sparse");
-    names.push_back(tensor);
-    return Status::OK();
-  };
-  for (int l = 0; l < sp.weights_size(); ++l) {
-    const proto::SparseWeight& pw = sp.weights(l);
-    const std::string field = "sparse.weights[" + std::to_string(l) + "] ('" + pw.layer() + "')";
-    if (pw.layer().empty()) return bad(field + ": no layer name");
-    RETURN_IF_ERROR(claim(pw.layer() + ".weight", field));
-    const int64_t rows = pw.rows(), cols = pw.cols();
-    if (rows < 1 || cols < 1 || rows > kMaxSparseDim || cols > kMaxSparseDim)
-      return bad(field + ": shape " + std::to_string(rows) + " x " + std::to_string(cols) +
-                 " outside 1 .. " + std::to_string(kMaxSparseDim));
-    const uint64_t nnz = pw.nnz();
-    if (nnz > static_cast<uint64_t>(rows) * static_cast<uint64_t>(cols) || nnz > kMaxSparseEntries)
-      return bad(field + ": nnz " + std::to_string(nnz) + " exceeds its " + std::to_string(rows) +
-                 " x " + std::to_string(cols) + " entries");
-    if (static_cast<uint64_t>(rows) * cols > kMaxSparseEntries)
-      return bad(field + ": " + std::to_string(rows) + " x " + std::to_string(cols) +
-                 " entries exceed the cap of " + std::to_string(kMaxSparseEntries));
-    const uint64_t index_bytes = cols <= 65536 ? 2 : 4;
-    if (pw.row_starts().size() != (static_cast<uint64_t>(rows) + 1) * 4)
-      return bad(field + ": row_starts holds " + std::to_string(pw.row_starts().size()) +
-                 " bytes, expected " + std::to_string((rows + 1) * 4));
-    if (pw.cols_index().size() != nnz * index_bytes)
-      return bad(field + ": cols_index holds " + std::to_string(pw.cols_index().size()) +
-                 " bytes, expected " + std::to_string(nnz * index_bytes));
-    if (pw.values_f32().size() != nnz * 4)
-      return bad(field + ": values_f32 holds " + std::to_string(pw.values_f32().size()) +
-                 " bytes, expected " + std::to_string(nnz * 4));
-    if (!pw.has_crc32() ||
-        Crc32(pw.row_starts() + pw.cols_index() + pw.values_f32()) != pw.crc32())
-      return bad(field + ": checksum mismatch (the file is corrupt)");
-    SparseWeight w;
-    w.layer = pw.layer();
-    CsrMatrix& c = w.csr;
-    c.rows = static_cast<int>(rows);
-    c.cols = static_cast<int>(cols);
-    CopyOut(pw.row_starts(), &c.row_starts);
-    if (index_bytes == 2) {
-      std::vector<uint16_t> c16;
-      CopyOut(pw.cols_index(), &c16);
-      c.col.assign(c16.begin(), c16.end());
-    } else {
-      CopyOut(pw.cols_index(), &c.col);
-    }
-    CopyOut(pw.values_f32(), &c.values);
-    if (c.row_starts[0] != 0 || c.row_starts[rows] != nnz)
-      return bad(field + ": row_starts run from " + std::to_string(c.row_starts[0]) + " to " +
-                 std::to_string(c.row_starts[rows]) + ", expected 0 to nnz " +
-                 std::to_string(nnz));
-    for (int64_t o = 0; o < rows; ++o) {
-      if (c.row_starts[o + 1] < c.row_starts[o])
-        return bad(field + ": row_starts decrease at row " + std::to_string(o));
-      for (uint32_t k = c.row_starts[o]; k < c.row_starts[o + 1]; ++k)
-        if (c.col[k] >= cols || (k > c.row_starts[o] && c.col[k] <= c.col[k - 1]))
-          return bad(field + ": cols_index of row " + std::to_string(o) +
-                     " not ascending within 0 .. " + std::to_string(cols - 1) + " at entry " +
-                     std::to_string(k));
-    }
-    DenseTensor t;
-    t.name = w.layer + ".weight";
-    t.rows = c.rows;
-    t.cols = c.cols;
-    t.values = c.ToDense();
-    m->dense.push_back(std::move(t));
-    m->sparse.weights.push_back(std::move(w));
-  }
-  if (sp.has_field_pairs()) {
-    const proto::FieldPairs& pp = sp.field_pairs();
-    const std::string field = "sparse.field_pairs ('" + pp.tensor() + "')";
-    if (pp.tensor().empty()) return bad("sparse.field_pairs: no tensor name");
-    RETURN_IF_ERROR(claim(pp.tensor(), field));
-    const int64_t F = pp.num_fields();
-    if (F != m->model.num_fields)
-      return bad(field + ": num_fields " + std::to_string(F) + ", the model has " +
-                 std::to_string(m->model.num_fields));
-    const uint64_t count = pp.count();
-    if (count > static_cast<uint64_t>(F) * (F - 1) / 2)
-      return bad(field + ": count " + std::to_string(count) + " exceeds the " +
-                 std::to_string(F * (F - 1) / 2) + " pairs of " + std::to_string(F) + " fields");
-    if (pp.pairs().size() != count * 4)
-      return bad(field + ": pairs holds " + std::to_string(pp.pairs().size()) +
-                 " bytes, expected " + std::to_string(count * 4));
-    if (pp.values_f32().size() != count * 4)
-      return bad(field + ": values_f32 holds " + std::to_string(pp.values_f32().size()) +
-                 " bytes, expected " + std::to_string(count * 4));
-    if (!pp.has_crc32() || Crc32(pp.pairs() + pp.values_f32()) != pp.crc32())
-      return bad(field + ": checksum mismatch (the file is corrupt)");
-    FieldPairList& fp = m->sparse.pairs;
-    fp.tensor = pp.tensor();
-    fp.num_fields = static_cast<int>(F);
-    std::vector<uint16_t> ij;
-    CopyOut(pp.pairs(), &ij);
-    CopyOut(pp.values_f32(), &fp.values);
-    DenseTensor t;
-    t.name = fp.tensor;
-    t.rows = t.cols = static_cast<int>(F);
-    t.values.assign(static_cast<size_t>(F * F), 0.0f);
-    for (uint64_t k = 0; k < count; ++k) {
-      const int i = ij[2 * k], j = ij[2 * k + 1];
-      if (i >= j || j >= F ||
-          (k > 0 && (i < fp.first.back() || (i == fp.first.back() && j <= fp.second.back()))))
-        return bad(field + ": pair " + std::to_string(k) + " (" + std::to_string(i) + ", " +
-                   std::to_string(j) + ") is not i < j < " + std::to_string(F) +
-                   " in ascending order");
-      fp.first.push_back(static_cast<uint16_t>(i));
-      fp.second.push_back(static_cast<uint16_t>(j));
-      t.values[static_cast<size_t>(j) * F + i] = fp.values[k];
-      t.values[static_cast<size_t>(i) * F + j] = fp.values[k];
-    }
-    m->dense.push_back(std::move(t));
-  }
   return Status::OK();
 }
 
@@ -437,10 +246,10 @@ StatusOr<BundleManifest> ReadBundleManifest(const std::string& dir) {
   if (!p.ParseFromIstream(&in))
     return Status::Corruption(path + ": not a valid BundleModel protobuf");
   auto bad = [&](const std::string& why) { return Status::Corruption(path + ": " + why); };
-  if (p.format_version() < kFormatVersionUncompressed || p.format_version() > kFormatVersion)
+  if (p.format_version() < kFormatVersionUncompressed || p.format_version() > kFormatVersionLatest)
     return bad("format_version " + std::to_string(p.format_version()) + ", this build reads " +
                std::to_string(kFormatVersionUncompressed) + " to " +
-               std::to_string(kFormatVersion));
+               std::to_string(kFormatVersionLatest));
   BundleManifest m;
   const proto::ModelSpec& ms = p.model();
   if (p.format_version() < kFormatVersionCompressed &&
@@ -448,10 +257,10 @@ StatusOr<BundleManifest> ReadBundleManifest(const std::string& dir) {
     return bad("format_version " + std::to_string(p.format_version()) +
                " holds no compressed structure, but model.low_rank or model.emb_decode_dims is "
                "set (a version " + std::to_string(kFormatVersionCompressed) + " field)");
-  if (p.format_version() < kFormatVersion && p.has_sparse())
+  if (p.format_version() < kFormatVersionSparse && p.has_sparse())
     return bad("format_version " + std::to_string(p.format_version()) +
                " holds no sparse parts, but sparse is set (a version " +
-               std::to_string(kFormatVersion) + " field)");
+               std::to_string(kFormatVersionSparse) + " field)");
   ModelOptions& o = m.model;
   o.type = FromProto(ms.type());
   o.num_fields = ms.num_fields();
@@ -514,15 +323,26 @@ StatusOr<BundleManifest> ReadBundleManifest(const std::string& dir) {
       return bad("table " + std::to_string(t.table_id) + " has width " + std::to_string(t.width) +
                  ", outside [1, 65536]");
     if (pt.layout() == proto::SPARSE_ROWS) {
-      if (p.format_version() < kFormatVersion)
+      if (p.format_version() < kFormatVersionSparse)
         return bad("table " + std::to_string(t.table_id) + " has layout SPARSE_ROWS, a version " +
-                   std::to_string(kFormatVersion) + " field, in format_version " +
+                   std::to_string(kFormatVersionSparse) + " field, in format_version " +
                    std::to_string(p.format_version()));
       t.layout = TableEntry::Layout::kSparseRows;
       t.nnz = pt.nnz();
     } else if (pt.layout() != proto::DENSE_ROWS) {
       return bad("table " + std::to_string(pt.table_id()) + " has unknown layout " +
                  std::to_string(pt.layout()));
+    }
+    if (pt.key_encoding() == proto::KEYS_PACKED) {
+      if (p.format_version() < kFormatVersionPackedKeys)
+        return bad("table " + std::to_string(t.table_id) +
+                   " has key_encoding KEYS_PACKED, a version " +
+                   std::to_string(kFormatVersionPackedKeys) + " field, in format_version " +
+                   std::to_string(p.format_version()));
+      t.key_encoding = KeyEncoding::kPacked;
+    } else if (pt.key_encoding() != proto::KEYS_U64) {
+      return bad("table " + std::to_string(t.table_id) + " has unknown key_encoding " +
+                 std::to_string(pt.key_encoding()));
     }
     if (t.init_zero_prefix < 0 || t.init_zero_prefix > t.width)
       return bad("table " + std::to_string(t.table_id) + " has init_zero_prefix " +

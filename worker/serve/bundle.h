@@ -22,6 +22,10 @@ const char* TableDtypeName(TableDtype t);
 // "fp32"/"float32", "fp16"/"float16", "int8"; InvalidArgument otherwise.
 StatusOr<TableDtype> ParseTableDtype(const std::string& name);
 
+// How a table file stores its keys (key_index.h). Persisted as proto
+// KeyEncoding: never renumber.
+enum class KeyEncoding : uint32_t { kU64 = 0, kPacked = 1 };
+
 // How raw lines become keys: the parser options plus the field names.
 struct DataSpec {
   ParserOptions parser;
@@ -55,6 +59,7 @@ struct TableEntry {
   enum class Layout : uint32_t { kDenseRows = 0, kSparseRows = 1 };
   Layout layout = Layout::kDenseRows;
   uint64_t nnz = 0;  // kSparseRows: stored values
+  KeyEncoding key_encoding = KeyEncoding::kU64;
 };
 
 // A pruned MLP weight ("<layer>.weight") stored by its non-zeros.

@@ -163,19 +163,20 @@ Status ExportBundle(Model* model, ps::EmbeddingClient* source, const DataSpec& d
         kept += row_nnz > 0 || !drop_empty;
       }
       sparse_rows =
-          TableFileBytes(TableEntry::Layout::kSparseRows, options.table_dtype, kept, t.width,
-                         nnz) <=
+          TableFileBytes(TableEntry::Layout::kSparseRows, options.table_keys,
+                         options.table_dtype, kept, t.width, nnz) <=
           options.sparse_table_max_bytes_ratio *
-              TableFileBytes(TableEntry::Layout::kDenseRows, options.table_dtype,
-                             t.keys.size(), t.width, 0);
+              TableFileBytes(TableEntry::Layout::kDenseRows, options.table_keys,
+                             options.table_dtype, t.keys.size(), t.width, 0);
     }
     if (sparse_rows) {
       RETURN_IF_ERROR(WriteSparseTableFile(tmp + "/" + e.file, f, t.width, options.table_dtype,
                                            t.keys.data(), t.keys.size(), t.rows.data(),
-                                           drop_empty, &e));
+                                           drop_empty, &e, options.table_keys));
     } else {
       RETURN_IF_ERROR(WriteTableFile(tmp + "/" + e.file, f, t.width, options.table_dtype,
-                                     t.keys.data(), t.keys.size(), t.rows.data(), &e));
+                                     t.keys.data(), t.keys.size(), t.rows.data(), &e,
+                                     options.table_keys));
     }
     m.tables.push_back(e);
   }

@@ -23,6 +23,11 @@ struct ExportOptions {
   // Element type of the table files (fp32 exact; fp16 halves and int8
   // quarters the table bytes, at some accuracy cost).
   TableDtype table_dtype = TableDtype::kFloat32;
+  // How table files store their keys: packed (key_index.h; about 5 bytes a
+  // key instead of 8 for million-row tables, lookups as fast; bundle format
+  // 4), or 8-byte keys (the bundle keeps the lowest version that holds the
+  // model, for readers built before format 4).
+  KeyEncoding table_keys = KeyEncoding::kPacked;
   // Rows of keys absent from the tables: zero, or the key-seeded rows
   // training would create (the trainer's init seed and scale; then the
   // bundle scores exactly as `ctrps eval` of the saved model does).

@@ -4,134 +4,20 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cmath>
-#include <cstdio>
 #include <cstring>
+
+#include "worker/serve/table_file_format.h"
 
 #if defined(__F16C__)
 #include <immintrin.h>
 #endif
 
 namespace ctrps::worker::serve {
-namespace {
 
-constexpr char kMagic[8] = {'C', 'T', 'R', 'P', 'S', 'E', 'M', 'B'};
-constexpr uint32_t kVersion = 1;
-constexpr uint32_t kSparseVersion = 2;  // sparse rows
-constexpr int kRowsPerBlock = 16;        // sparse rows: one block record per 16 rows
-constexpr size_t kHeaderBytes = 64;
-
-struct Header {
-  uint32_t version = kVersion;
-  uint32_t dtype = 0;
-  uint32_t width = 0;
-  uint32_t table_id = 0;
-  uint64_t rows = 0;
-  uint32_t crc = 0;
-  uint32_t mask_bytes = 0;  // version 2
-  uint64_t nnz = 0;         // version 2
-};
-
-uint32_t MaskBytes(int width) { return width <= 8 ? 1 : width <= 16 ? 2 : width <= 32 ? 4 : 8; }
-uint64_t Blocks(uint64_t rows) { return (rows + kRowsPerBlock - 1) / kRowsPerBlock; }
-// A block record: the value index of its first row, then its 16 rows' masks.
-uint64_t RecordBytes(int width) { return 8 + kRowsPerBlock * uint64_t{MaskBytes(width)}; }
-
-void EncodeHeader(const Header& h, char* out) {
-  std::memset(out, 0, kHeaderBytes);
-  std::memcpy(out, kMagic, 8);
-  std::memcpy(out + 8, &h.version, 4);
-  std::memcpy(out + 12, &h.dtype, 4);
-  std::memcpy(out + 16, &h.width, 4);
-  std::memcpy(out + 20, &h.table_id, 4);
-  std::memcpy(out + 24, &h.rows, 8);
-  std::memcpy(out + 32, &h.crc, 4);
-  if (h.version == kSparseVersion) {
-    std::memcpy(out + 36, &h.mask_bytes, 4);
-    std::memcpy(out + 40, &h.nnz, 8);
-  }
-}
-
-size_t ElementBytes(TableDtype t) {
-  switch (t) {
-    case TableDtype::kFloat32:
-      return 4;
-    case TableDtype::kFloat16:
-      return 2;
-    case TableDtype::kInt8:
-      return 1;
-  }
-  return 4;
-}
-
-// Bytes after the header: keys, scales (int8), values.
-uint64_t BodyBytes(TableDtype t, uint64_t rows, int width) {
-  return rows * 8 + (t == TableDtype::kInt8 ? rows * 4 : 0) + rows * width * ElementBytes(t);
-}
-
-// Sparse rows: keys, block records, values.
-uint64_t SparseBodyBytes(TableDtype t, uint64_t rows, int width, uint64_t nnz) {
-  return rows * 8 + Blocks(rows) * RecordBytes(width) + nnz * ElementBytes(t);
-}
-
-Status WriteFile(const std::string& path, const Header& h, const std::string& body) {
-  char header[kHeaderBytes];
-  EncodeHeader(h, header);
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) return Status::IOError("cannot create " + path + ": " + std::strerror(errno));
-  bool ok = std::fwrite(header, 1, kHeaderBytes, f) == kHeaderBytes &&
-            std::fwrite(body.data(), 1, body.size(), f) == body.size() && std::fflush(f) == 0;
-  ok = std::fclose(f) == 0 && ok;
-  if (!ok) return Status::IOError("cannot write " + path + ": " + std::strerror(errno));
-  return Status::OK();
-}
-
-Status CheckKeys(const std::string& path, int table_id, const Key* keys, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    if (KeyTable(keys[i]) != table_id)
-      return Status::InvalidArgument(path + ": key " + std::to_string(keys[i]) +
-                                     " belongs to table " + std::to_string(KeyTable(keys[i])) +
-                                     ", not " + std::to_string(table_id));
-    if (i > 0 && keys[i] <= keys[i - 1])
-      return Status::InvalidArgument(path + ": keys are not strictly ascending at row " +
-                                     std::to_string(i));
-  }
-  return Status::OK();
-}
-
-uint32_t Crc(uint32_t crc, const char* p, uint64_t n) {
-  while (n > 0) {
-    const uInt chunk = static_cast<uInt>(std::min<uint64_t>(n, 1u << 30));
-    crc = static_cast<uint32_t>(crc32(crc, reinterpret_cast<const Bytef*>(p), chunk));
-    p += chunk;
-    n -= chunk;
-  }
-  return crc;
-}
-
-}  // namespace
-
-uint16_t FloatToHalf(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  const uint32_t sign = (x >> 16) & 0x8000u;
-  x &= 0x7fffffffu;
-  if (x >= 0x7f800000u) return static_cast<uint16_t>(sign | (x > 0x7f800000u ? 0x7e00u : 0x7c00u));
-  if (x >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow -> inf
-  if (x < 0x38800000u) {  // below the smallest normal half: a multiple of 2^-24
-    float a;
-    std::memcpy(&a, &x, 4);
-    return static_cast<uint16_t>(sign | static_cast<uint32_t>(std::nearbyint(a * 16777216.0f)));
-  }
-  uint32_t h = ((x - 0x38000000u) >> 13);
-  const uint32_t rem = x & 0x1fffu;
-  if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) ++h;
-  return static_cast<uint16_t>(sign | h);
-}
+using namespace table_format;  // NOLINT: this file is the format's reader
 
 float HalfToFloat(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
@@ -157,125 +43,6 @@ float HalfToFloat(uint16_t h) {
   return f;
 }
 
-bool SparseRowsSupported(int width, TableDtype dtype) {
-  return width >= 1 && width <= 64 &&
-         (dtype == TableDtype::kFloat32 || dtype == TableDtype::kFloat16);
-}
-
-uint64_t TableFileBytes(TableEntry::Layout layout, TableDtype dtype, uint64_t rows, int width,
-                        uint64_t nnz) {
-  return kHeaderBytes + (layout == TableEntry::Layout::kSparseRows
-                             ? SparseBodyBytes(dtype, rows, width, nnz)
-                             : BodyBytes(dtype, rows, width));
-}
-
-Status WriteSparseTableFile(const std::string& path, int table_id, int width, TableDtype dtype,
-                            const Key* keys, size_t n, const float* rows, bool drop_empty,
-                            TableEntry* entry) {
-  if (!SparseRowsSupported(width, dtype))
-    return Status::InvalidArgument(path + ": sparse rows need width 1 .. 64 and fp32 or fp16, not " +
-                                   std::to_string(width) + " " + TableDtypeName(dtype));
-  RETURN_IF_ERROR(CheckKeys(path, table_id, keys, n));
-  const size_t w = static_cast<size_t>(width);
-  const uint32_t mb = MaskBytes(width);
-  std::string key_bytes, records, values;
-  const std::string empty_record(RecordBytes(width), '\0');
-  uint64_t kept = 0, nnz = 0;
-  for (size_t i = 0; i < n; ++i) {
-    const float* r = rows + i * w;
-    uint64_t mask = 0;
-    for (size_t k = 0; k < w; ++k)
-      if (r[k] != 0.0f) mask |= uint64_t{1} << k;
-    if (mask == 0 && drop_empty) continue;
-    if (kept % kRowsPerBlock == 0) {
-      records += empty_record;
-      std::memcpy(&records[records.size() - empty_record.size()], &nnz, 8);
-    }
-    key_bytes.append(reinterpret_cast<const char*>(&keys[i]), 8);
-    std::memcpy(&records[records.size() - empty_record.size() + 8 + (kept % kRowsPerBlock) * mb],
-                &mask, mb);
-    for (size_t k = 0; k < w; ++k) {
-      if (!(mask >> k & 1)) continue;
-      if (dtype == TableDtype::kFloat32) {
-        values.append(reinterpret_cast<const char*>(&r[k]), 4);
-      } else {
-        const uint16_t h = FloatToHalf(r[k]);
-        values.append(reinterpret_cast<const char*>(&h), 2);
-      }
-      ++nnz;
-    }
-    ++kept;
-  }
-  std::string body = key_bytes + records + values;
-  Header h;
-  h.version = kSparseVersion;
-  h.dtype = static_cast<uint32_t>(dtype);
-  h.width = static_cast<uint32_t>(width);
-  h.table_id = static_cast<uint32_t>(table_id);
-  h.rows = kept;
-  h.crc = Crc(0, body.data(), body.size());
-  h.mask_bytes = mb;
-  h.nnz = nnz;
-  RETURN_IF_ERROR(WriteFile(path, h, body));
-  entry->table_id = table_id;
-  entry->width = width;
-  entry->rows = kept;
-  entry->dtype = dtype;
-  entry->crc32 = h.crc;
-  entry->file_bytes = kHeaderBytes + body.size();
-  entry->layout = TableEntry::Layout::kSparseRows;
-  entry->nnz = nnz;
-  return Status::OK();
-}
-
-Status WriteTableFile(const std::string& path, int table_id, int width, TableDtype dtype,
-                      const Key* keys, size_t n, const float* rows, TableEntry* entry) {
-  RETURN_IF_ERROR(CheckKeys(path, table_id, keys, n));
-  std::string body;
-  body.reserve(BodyBytes(dtype, n, width));
-  body.append(reinterpret_cast<const char*>(keys), n * 8);
-  const size_t w = static_cast<size_t>(width);
-  if (dtype == TableDtype::kFloat32) {
-    body.append(reinterpret_cast<const char*>(rows), n * w * 4);
-  } else if (dtype == TableDtype::kFloat16) {
-    for (size_t i = 0; i < n * w; ++i) {
-      const uint16_t h = FloatToHalf(rows[i]);
-      body.append(reinterpret_cast<const char*>(&h), 2);
-    }
-  } else {
-    std::vector<float> scales(n);
-    std::string q(n * w, '\0');
-    for (size_t i = 0; i < n; ++i) {
-      float amax = 0;
-      for (size_t k = 0; k < w; ++k) amax = std::max(amax, std::fabs(rows[i * w + k]));
-      const float scale = amax > 0 ? amax / 127.0f : 1.0f;
-      scales[i] = scale;
-      for (size_t k = 0; k < w; ++k) {
-        const float v = std::nearbyint(rows[i * w + k] / scale);
-        q[i * w + k] = static_cast<char>(static_cast<int8_t>(std::clamp(v, -127.0f, 127.0f)));
-      }
-    }
-    body.append(reinterpret_cast<const char*>(scales.data()), n * 4);
-    body += q;
-  }
-  Header h;
-  h.dtype = static_cast<uint32_t>(dtype);
-  h.width = static_cast<uint32_t>(width);
-  h.table_id = static_cast<uint32_t>(table_id);
-  h.rows = n;
-  h.crc = Crc(0, body.data(), body.size());
-  RETURN_IF_ERROR(WriteFile(path, h, body));
-  entry->layout = TableEntry::Layout::kDenseRows;
-  entry->nnz = 0;
-  entry->table_id = table_id;
-  entry->width = width;
-  entry->rows = n;
-  entry->dtype = dtype;
-  entry->crc32 = h.crc;
-  entry->file_bytes = kHeaderBytes + body.size();
-  return Status::OK();
-}
-
 MappedTable::~MappedTable() { Unmap(); }
 
 void MappedTable::Unmap() {
@@ -294,14 +61,12 @@ MappedTable& MappedTable::operator=(MappedTable&& o) noexcept {
     width_ = o.width_;
     rows_ = o.rows_;
     dtype_ = o.dtype_;
-    keys_ = o.keys_;
+    index_ = std::move(o.index_);
     scales_ = o.scales_;
     values_ = o.values_;
     masks_ = o.masks_;
     mask_bytes_ = o.mask_bytes_;
     record_bytes_ = o.record_bytes_;
-    shift_ = o.shift_;
-    starts_ = std::move(o.starts_);
     o.map_ = nullptr;
     o.map_bytes_ = 0;
   }
@@ -340,17 +105,20 @@ StatusOr<MappedTable> MappedTable::Open(const std::string& path, const TableEntr
   std::memcpy(&h.rows, p + 24, 8);
   std::memcpy(&h.crc, p + 32, 4);
   const bool sparse = expected.layout == TableEntry::Layout::kSparseRows;
-  const uint32_t want_version = sparse ? kSparseVersion : kVersion;
+  const bool packed = expected.key_encoding == KeyEncoding::kPacked;
+  const uint32_t want_version = FileVersion(expected.layout, expected.key_encoding);
   if (h.version != want_version)
     return bad("format version " + std::to_string(h.version) + ", expected " +
                std::to_string(want_version) + " (model.pb says " +
-               (sparse ? "sparse" : "dense") + " rows)");
+               (sparse ? "sparse" : "dense") + " rows, " + (packed ? "packed" : "8-byte") +
+               " keys)");
   if (sparse) {
     std::memcpy(&h.mask_bytes, p + 36, 4);
     std::memcpy(&h.nnz, p + 40, 8);
   }
-  for (size_t i = sparse ? 48 : 36; i < kHeaderBytes; ++i)
-    if (p[i] != 0)
+  if (packed) std::memcpy(&h.key_bucket_bits, p + 48, 4);
+  for (size_t i = 36; i < kHeaderBytes; ++i)
+    if (p[i] != 0 && !(sparse && i < 48) && !(packed && i >= 48 && i < 52))
       return bad("non-zero header padding at byte " + std::to_string(i) + " (corrupt)");
   if (h.dtype > 2) return bad("unknown dtype " + std::to_string(h.dtype));
   const TableDtype dtype = static_cast<TableDtype>(h.dtype);
@@ -374,14 +142,19 @@ StatusOr<MappedTable> MappedTable::Open(const std::string& path, const TableEntr
                std::to_string(expected.table_id) + ", width " + std::to_string(expected.width) +
                ", " + std::to_string(expected.rows) + " rows, " + TableDtypeName(expected.dtype));
   if (h.rows >= (uint64_t{1} << 32)) return bad("more than 2^32 rows");
+  if (packed && h.key_bucket_bits != static_cast<uint32_t>(PackedKeyBucketBits(h.rows)))
+    return bad("packed keys in " + std::to_string(h.key_bucket_bits) + "-bit buckets, expected " +
+               std::to_string(PackedKeyBucketBits(h.rows)) + " for " + std::to_string(h.rows) +
+               " rows");
   // Before any size arithmetic: a width from damaged bytes (here and in
   // model.pb) must not wrap the body size into a small, plausible one.
   if (h.width < 1 || h.width > (1u << 16)) return bad("width " + std::to_string(h.width) + " is impossible");
   if (sparse && h.nnz > h.rows * h.width)
     return bad(std::to_string(h.nnz) + " stored values for " + std::to_string(h.rows) +
                " rows of width " + std::to_string(h.width));
-  const uint64_t body = sparse ? SparseBodyBytes(dtype, h.rows, h.width, h.nnz)
-                               : BodyBytes(dtype, h.rows, h.width);
+  const uint64_t body =
+      sparse ? SparseBodyBytes(expected.key_encoding, dtype, h.rows, h.width, h.nnz)
+             : BodyBytes(expected.key_encoding, dtype, h.rows, h.width);
   if (size != kHeaderBytes + body)
     return bad(std::to_string(size) + " bytes, expected " + std::to_string(kHeaderBytes + body) +
                " (truncated or padded)");
@@ -391,8 +164,7 @@ StatusOr<MappedTable> MappedTable::Open(const std::string& path, const TableEntr
   t.width_ = static_cast<int>(h.width);
   t.rows_ = h.rows;
   t.dtype_ = dtype;
-  t.keys_ = reinterpret_cast<const Key*>(p + kHeaderBytes);
-  const char* after_keys = p + kHeaderBytes + h.rows * 8;
+  const char* after_keys = p + kHeaderBytes + KeySectionBytes(expected.key_encoding, h.rows);
   if (sparse) {
     t.masks_ = reinterpret_cast<const uint8_t*>(after_keys);
     t.mask_bytes_ = h.mask_bytes;
@@ -427,23 +199,10 @@ StatusOr<MappedTable> MappedTable::Open(const std::string& path, const TableEntr
   } else {
     t.values_ = after_keys;
   }
-  // Keys must be sorted and in this table (the writer guarantees it; a
-  // hand-made file might not, and lookups rely on it).
-  for (uint64_t i = 0; i < h.rows; ++i)
-    if (KeyTable(t.keys_[i]) != expected.table_id || (i > 0 && t.keys_[i] <= t.keys_[i - 1]))
-      return bad("keys not strictly ascending within table " + std::to_string(expected.table_id) +
-                 " at row " + std::to_string(i));
-  // Bucket index over the top bits of the key hash: about one key a bucket.
-  int bits = 1;
-  while (bits < 24 && (uint64_t{1} << bits) < h.rows) ++bits;
-  t.shift_ = kKeyHashBits - bits;
-  t.starts_.assign((size_t{1} << bits) + 1, 0);
-  uint64_t i = 0;
-  for (size_t b = 0; b < (size_t{1} << bits); ++b) {
-    t.starts_[b] = static_cast<uint32_t>(i);
-    while (i < h.rows && (KeyHash(t.keys_[i]) >> t.shift_) == b) ++i;
-  }
-  t.starts_.back() = static_cast<uint32_t>(h.rows);
+  const Status keys_ok = t.index_.Open(expected.key_encoding,
+                                       reinterpret_cast<const uint8_t*>(p + kHeaderBytes), h.rows,
+                                       expected.table_id);
+  if (!keys_ok.ok()) return bad(keys_ok.message());
   madvise(map, size, MADV_RANDOM);
   return t;
 }
@@ -523,3 +282,4 @@ bool MappedTable::Lookup(Key key, float* out) const {
 }
 
 }  // namespace ctrps::worker::serve
+

@@ -1,7 +1,8 @@
-// Embedding table files of a serving bundle: sorted keys and their rows,
-// optionally quantised, behind a 64-byte checksummed header (the layout is
-// documented in bundle.proto). Readers memory-map the file and look keys up
-// in place; nothing is copied at load but a small bucket index.
+// Embedding table files of a serving bundle: sorted keys (8-byte or packed,
+// key_index.h) and their rows, optionally quantised, behind a 64-byte
+// checksummed header (the layout is documented in bundle.proto). Readers
+// memory-map the file and look keys up in place; nothing is copied at load
+// but a small bucket index.
 #pragma once
 
 #include <cstdint>
@@ -12,30 +13,35 @@
 #include "common/keys.h"
 #include "common/status.h"
 #include "worker/serve/bundle.h"
+#include "worker/serve/key_index.h"
 
 namespace ctrps::worker::serve {
 
 // Writes `n` rows (keys strictly ascending, rows n x width row-major floats)
 // to `path` in `dtype`, and fills entry->{rows, crc32, file_bytes, width,
-// dtype, table_id}. InvalidArgument if the keys are not strictly ascending
-// or not all in table `table_id`.
+// dtype, table_id, key_encoding}. InvalidArgument if the keys are not
+// strictly ascending or not all in table `table_id`. kU64 keys write table
+// file format version 1 (what every reader reads), kPacked version 3.
 [[nodiscard]] Status WriteTableFile(const std::string& path, int table_id, int width,
                                     TableDtype dtype, const Key* keys, size_t n, const float* rows,
-                                    TableEntry* entry);
+                                    TableEntry* entry,
+                                    KeyEncoding key_encoding = KeyEncoding::kU64);
 
 // Writes the sparse-row form (table file format version 2, see bundle.proto)
 // of the same rows: each row's non-zeros behind a bit mask (fp32 or fp16,
 // width 1 .. 64). With drop_empty, rows with no non-zero are left out (they
 // read as the bundle's zero unknown-key rows); otherwise they stay with an
 // empty mask. Fills entry (layout kSparseRows, nnz, rows written, ...).
+// kPacked keys: format version 4.
 [[nodiscard]] Status WriteSparseTableFile(const std::string& path, int table_id, int width,
                                           TableDtype dtype, const Key* keys, size_t n,
-                                          const float* rows, bool drop_empty, TableEntry* entry);
+                                          const float* rows, bool drop_empty, TableEntry* entry,
+                                          KeyEncoding key_encoding = KeyEncoding::kU64);
 // Whether a table of this width and dtype can be written sparse.
 bool SparseRowsSupported(int width, TableDtype dtype);
 // Bytes of a table file: dense rows, or sparse rows holding `nnz` values.
-uint64_t TableFileBytes(TableEntry::Layout layout, TableDtype dtype, uint64_t rows, int width,
-                        uint64_t nnz);
+uint64_t TableFileBytes(TableEntry::Layout layout, KeyEncoding key_encoding, TableDtype dtype,
+                        uint64_t rows, int width, uint64_t nnz);
 
 // A read-only, memory-mapped table. Thread-safe after Open (const only).
 class MappedTable {
@@ -56,33 +62,21 @@ class MappedTable {
   int width() const { return width_; }
   uint64_t rows() const { return rows_; }
   TableDtype dtype() const { return dtype_; }
-  const Key* keys() const { return keys_; }
+  KeyEncoding key_encoding() const { return index_.encoding(); }
+  // The i-th key in ascending order (row i's).
+  Key KeyAt(uint64_t i) const { return index_.KeyAt(i); }
 
   // Index of `key` among the sorted keys, or -1.
-  int64_t Find(Key key) const {
-    const uint64_t b = KeyHash(key) >> shift_;
-    uint32_t lo = starts_[b], hi = starts_[b + 1];
-    while (hi - lo > 8) {
-      const uint32_t mid = lo + (hi - lo) / 2;
-      if (keys_[mid] < key)
-        lo = mid + 1;
-      else
-        hi = mid + 1;  // keys_[mid] may be the key: keep it in [lo, hi)
-    }
-    for (; lo < hi; ++lo)
-      if (keys_[lo] == key) return lo;
-    return -1;
-  }
+  int64_t Find(Key key) const { return index_.Find(key); }
   bool sparse_rows() const { return masks_ != nullptr; }
   // Staged lookups (one example's fields at once, so their cache misses
   // overlap): prefetch what Find reads, in its order, then the row.
-  void PrefetchBucket(Key key) const { __builtin_prefetch(&starts_[KeyHash(key) >> shift_]); }
+  void PrefetchBucket(Key key) const { index_.PrefetchBucket(key); }
   // The keys of key's bucket, and the row of its first key: with about one
   // key a bucket that is usually key's row, so the row's miss overlaps the
   // keys' instead of following it.
   void PrefetchKeys(Key key) const {
-    const uint32_t first = starts_[KeyHash(key) >> shift_];
-    __builtin_prefetch(keys_ + first);
+    const uint64_t first = index_.PrefetchKeys(key);
     if (first < rows_) PrefetchRow(first);
   }
   // Sparse rows: row i's first stored value (reads its block record, which
@@ -125,14 +119,12 @@ class MappedTable {
   int width_ = 0;
   uint64_t rows_ = 0;
   TableDtype dtype_ = TableDtype::kFloat32;
-  const Key* keys_ = nullptr;
+  KeyIndex index_;
   const float* scales_ = nullptr;  // int8 only
   const void* values_ = nullptr;
   // Sparse rows (format version 2): block records of 16 rows (value start, masks).
   const uint8_t* masks_ = nullptr;  // the first record
   size_t mask_bytes_ = 0, record_bytes_ = 0;
-  int shift_ = 56;
-  std::vector<uint32_t> starts_;  // bucket b's keys are [starts_[b], starts_[b+1])
 };
 
 // IEEE half <-> float, round to nearest even (for fp16 tables).

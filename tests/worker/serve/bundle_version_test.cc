@@ -1,6 +1,7 @@
 // Bundle format versions: version 1 (uncompressed models, what every writer
 // before compressed models wrote) still loads and scores; version 2 holds the
-// compressed structure; damaged structure fields are refused, naming them.
+// compressed structure; version 4 packed keys, which score exactly as 8-byte
+// keys; damaged structure fields are refused, naming them.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -57,6 +58,7 @@ TEST(BundleVersionTest, UncompressedBundlesStayVersionOneAndOldBundlesLoad) {
   TrainedModel tm(testing::SmallModel(ModelType::kDeepFM, 4), 2, 64);
   ExportOptions o;
   o.out_dir = TmpDir("version_plain");
+  o.table_keys = KeyEncoding::kU64;
   ASSERT_TRUE(ExportBundle(tm.model.get(), tm.client.get(), testing::SpecFor(4), o).ok());
   // A bundle of an uncompressed model stays readable by version-1 readers.
   EXPECT_EQ(ReadProto(o.out_dir).format_version(), 1u);
@@ -85,6 +87,7 @@ class DamagedBundle : public ::testing::Test {
     tm_ = new TrainedModel(testing::CompressedModel(ModelType::kDeepFM, 4), 1, 32);
     ExportOptions o;
     o.out_dir = TmpDir("version_compressed");
+    o.table_keys = KeyEncoding::kU64;  // the version-2 bundle (packed keys: version 4 below)
     ASSERT_TRUE(ExportBundle(tm_->model.get(), tm_->client.get(), testing::SpecFor(4), o).ok());
     dir_ = new std::string(o.out_dir);
   }
@@ -128,7 +131,20 @@ TEST_F(DamagedBundle, RefusesDamagedStructureNamingTheField) {
       "v1_with_structure", [](proto::BundleModel* p) { p->set_format_version(1); },
       "format_version 1 holds no compressed structure");
   ExpectRefused(
-      "v4", [](proto::BundleModel* p) { p->set_format_version(4); }, "format_version 4");
+      "v5", [](proto::BundleModel* p) { p->set_format_version(5); }, "format_version 5");
+  // Packed keys in a version that has none; a key encoding model.pb and the
+  // table file disagree on; an encoding this build does not know.
+  ExpectRefused(
+      "packed_in_v2",
+      [](proto::BundleModel* p) { p->mutable_tables(1)->set_key_encoding(proto::KEYS_PACKED); },
+      "table 1 has key_encoding KEYS_PACKED, a version 4 field, in format_version 2");
+  ExpectRefused(
+      "packed_says_model",
+      [](proto::BundleModel* p) {
+        p->set_format_version(4);
+        p->mutable_tables(1)->set_key_encoding(proto::KEYS_PACKED);
+      },
+      "format version 1, expected 3 (model.pb says dense rows, packed keys)");
   ExpectRefused(
       "no_version", [](proto::BundleModel* p) { p->clear_format_version(); }, "format_version 0");
   ExpectRefused(
@@ -180,6 +196,56 @@ TEST_F(DamagedBundle, RefusesDamagedStructureNamingTheField) {
       "table_width",
       [](proto::BundleModel* p) { p->mutable_tables(2)->set_width(1 + 8); },
       "table 2 has width 9, the model's rows are 4 wide");
+}
+
+// Packed keys (format 4, what exports write by default): any model, compressed
+// or not, scores bit for bit as the same model with 8-byte keys, unknown keys
+// included, and its tables are smaller.
+TEST(BundleVersionTest, PackedKeysAreVersionFourSmallerAndScoreTheSame) {
+  for (bool compressed : {false, true}) {
+    const ModelOptions mo = compressed ? testing::CompressedModel(ModelType::kDeepFM, 4)
+                                       : testing::SmallModel(ModelType::kDeepFM, 4);
+    TrainedModel tm(mo, 2, 64);
+    const std::string tag = compressed ? "compressed" : "plain";
+    ExportOptions packed;
+    packed.out_dir = TmpDir("version_packed_" + tag);
+    ASSERT_TRUE(ExportBundle(tm.model.get(), tm.client.get(), testing::SpecFor(4), packed).ok());
+    ExportOptions u64 = packed;
+    u64.out_dir = TmpDir("version_u64_" + tag);
+    u64.table_keys = KeyEncoding::kU64;
+    ASSERT_TRUE(ExportBundle(tm.model.get(), tm.client.get(), testing::SpecFor(4), u64).ok());
+    const proto::BundleModel p = ReadProto(packed.out_dir);
+    EXPECT_EQ(p.format_version(), 4u);
+    EXPECT_EQ(ReadProto(u64.out_dir).format_version(), compressed ? 2u : 1u);
+    uint64_t packed_bytes = 0, u64_bytes = 0, rows = 0;
+    for (const proto::TableEntry& t : p.tables()) {
+      EXPECT_EQ(t.key_encoding(), proto::KEYS_PACKED) << t.table_id();
+      packed_bytes += t.file_bytes();
+      rows += t.rows();
+    }
+    const proto::BundleModel pu = ReadProto(u64.out_dir);
+    for (const proto::TableEntry& t : pu.tables()) u64_bytes += t.file_bytes();
+    ASSERT_GT(rows, 100u);
+    EXPECT_LT(packed_bytes, u64_bytes) << tag;
+
+    auto pe = InferenceEngine::Open(packed.out_dir);
+    ASSERT_TRUE(pe.ok()) << pe.status().ToString();
+    auto ue = InferenceEngine::Open(u64.out_dir);
+    ASSERT_TRUE(ue.ok()) << ue.status().ToString();
+    // Batches, and rows one at a time, with some keys the tables lack.
+    std::vector<Batch> data = tm.data;
+    for (Batch& b : data)
+      for (size_t i = 0; i < b.keys.size(); i += 7) b.keys[i] ^= 0x5a5a5a5a5aULL;
+    EXPECT_EQ(Predict(pe->get(), data), Predict(ue->get(), data)) << tag;
+    const Batch& b = data[0];
+    for (int r = 0; r < b.size(); ++r) {
+      const Key* keys = &b.keys[static_cast<size_t>(r) * b.num_fields];
+      const float* values = &b.values[static_cast<size_t>(r) * b.num_fields];
+      ASSERT_EQ((*pe)->PredictRow(keys, values), (*ue)->PredictRow(keys, values)) << tag << r;
+    }
+    EXPECT_EQ((*pe)->unknown_keys(), (*ue)->unknown_keys());
+    EXPECT_GT((*pe)->unknown_keys(), 0u);
+  }
 }
 
 }  // namespace

@@ -160,6 +160,19 @@ TEST_F(ServeCli, ExportsQuantisedAndOnnx) {
     ASSERT_EQ(Ctrps(d, std::string("eval_") + dt, "eval --model '" + d + "/b_" + dt + "'"), 0);
     EXPECT_FALSE(AucLine(Read(d + "/eval_" + dt + ".out")).empty());
   }
+  // 8-byte keys on request: the same AUC as the default (packed keys) bundle.
+  ASSERT_EQ(Ctrps(d, "export_u64",
+                  "export --checkpoint '" + d + "/job/model' --out '" + d + "/b_u64' --keys u64"),
+            0);
+  ASSERT_EQ(Ctrps(d, "export_packed",
+                  "export --checkpoint '" + d + "/job/model' --out '" + d + "/b_packed'"),
+            0);
+  ASSERT_EQ(Ctrps(d, "eval_u64", "eval --model '" + d + "/b_u64'"), 0);
+  ASSERT_EQ(Ctrps(d, "eval_packed", "eval --model '" + d + "/b_packed'"), 0);
+  EXPECT_FALSE(AucLine(Read(d + "/eval_u64.out")).empty());
+  EXPECT_EQ(AucLine(Read(d + "/eval_u64.out")), AucLine(Read(d + "/eval_packed.out")));
+  EXPECT_LT(std::filesystem::file_size(d + "/b_packed/table_0.emb"),
+            std::filesystem::file_size(d + "/b_u64/table_0.emb"));
   ASSERT_EQ(Ctrps(d, "export_onnx",
                   "export --checkpoint '" + d + "/job/model' --out '" + d + "/onnx' --format onnx"),
             0)
@@ -229,6 +242,11 @@ TEST_F(ServeCli, ClearErrors) {
       Ctrps(d, "e4", "export --checkpoint '" + d + "/job/model' --out '" + d + "/x' --dtype int4"),
       1);
   EXPECT_NE(Read(d + "/e4.err").find("int4"), std::string::npos);
+  EXPECT_EQ(
+      Ctrps(d, "e4k", "export --checkpoint '" + d + "/job/model' --out '" + d + "/x' --keys u32"),
+      1);
+  EXPECT_NE(Read(d + "/e4k.err").find("--keys u32: expected packed or u64"), std::string::npos)
+      << Read(d + "/e4k.err");
   // Not a saved model (a directory with a config but no MANIFEST).
   std::filesystem::create_directories(d + "/notmodel");
   std::filesystem::copy_file(d + "/job/model/config.pbtxt", d + "/notmodel/config.pbtxt",

@@ -164,55 +164,63 @@ TEST_P(PrunedBundle, SparseBundleScoresAsTheDenseBundleOfTheSameWeights) {
   TrainedModel tm(mo, 3, 100);
   ASSERT_TRUE(
       testing::PruneByMagnitude(tm.model.get(), tm.client.get(), c.mlp, c.pairs, c.emb).ok());
-  ExportOptions dense;
-  dense.out_dir = TmpDir(std::string("pruned_dense_") + c.name);
-  dense.sparse = false;
-  ASSERT_TRUE(ExportBundle(tm.model.get(), tm.client.get(), testing::SpecFor(F), dense).ok());
-  ExportOptions sparse;
-  sparse.out_dir = TmpDir(std::string("pruned_sparse_") + c.name);
-  ASSERT_TRUE(ExportBundle(tm.model.get(), tm.client.get(), testing::SpecFor(F), sparse).ok());
-  const proto::BundleModel p = ReadProto(sparse.out_dir);
-  EXPECT_EQ(p.format_version(), 3u);
-  EXPECT_LE(ReadProto(dense.out_dir).format_version(), 2u);
-  EXPECT_LT(DirBytes(sparse.out_dir), DirBytes(dense.out_dir)) << c.name;
-  const bool has_mlp = c.type == ModelType::kDeepFM || c.type == ModelType::kDeepFwFM ||
-                       c.type == ModelType::kDCNv2 || c.type == ModelType::kDLRM;
-  if (has_mlp) EXPECT_GT(p.sparse().weights_size(), 0);
-  for (const proto::SparseWeight& w : p.sparse().weights())
-    for (const proto::DenseTensor& t : p.dense()) EXPECT_NE(t.name(), w.layer() + ".weight");
-  if (c.type == ModelType::kFwFM || c.type == ModelType::kDeepFwFM) {
-    EXPECT_TRUE(p.sparse().has_field_pairs());
-    EXPECT_EQ(p.sparse().field_pairs().count(),
-              static_cast<uint32_t>(F * (F - 1) / 2 - static_cast<int>(c.pairs * (F * (F - 1) / 2))));
-  }
+  // With 8-byte keys (format 3, as before packed keys) and packed keys (format 4).
+  for (KeyEncoding keys : {KeyEncoding::kU64, KeyEncoding::kPacked}) {
+    const std::string suffix =
+        std::string(c.name) + (keys == KeyEncoding::kU64 ? "_u64" : "_packed");
+    ExportOptions dense;
+    dense.out_dir = TmpDir("pruned_dense_" + suffix);
+    dense.sparse = false;
+    dense.table_keys = keys;
+    ASSERT_TRUE(ExportBundle(tm.model.get(), tm.client.get(), testing::SpecFor(F), dense).ok());
+    ExportOptions sparse;
+    sparse.out_dir = TmpDir("pruned_sparse_" + suffix);
+    sparse.table_keys = keys;
+    ASSERT_TRUE(ExportBundle(tm.model.get(), tm.client.get(), testing::SpecFor(F), sparse).ok());
+    const proto::BundleModel p = ReadProto(sparse.out_dir);
+    EXPECT_EQ(p.format_version(), keys == KeyEncoding::kU64 ? 3u : 4u);
+    if (keys == KeyEncoding::kU64) EXPECT_LE(ReadProto(dense.out_dir).format_version(), 2u);
+    EXPECT_LT(DirBytes(sparse.out_dir), DirBytes(dense.out_dir)) << c.name;
+    const bool has_mlp = c.type == ModelType::kDeepFM || c.type == ModelType::kDeepFwFM ||
+                         c.type == ModelType::kDCNv2 || c.type == ModelType::kDLRM;
+    if (has_mlp) EXPECT_GT(p.sparse().weights_size(), 0);
+    for (const proto::SparseWeight& w : p.sparse().weights())
+      for (const proto::DenseTensor& t : p.dense()) EXPECT_NE(t.name(), w.layer() + ".weight");
+    if (c.type == ModelType::kFwFM || c.type == ModelType::kDeepFwFM) {
+      EXPECT_TRUE(p.sparse().has_field_pairs());
+      EXPECT_EQ(p.sparse().field_pairs().count(),
+                static_cast<uint32_t>(F * (F - 1) / 2 - static_cast<int>(c.pairs * (F * (F - 1) / 2))));
+    }
 
-  auto de = InferenceEngine::Open(dense.out_dir);
-  ASSERT_TRUE(de.ok()) << de.status().ToString();
-  auto se = InferenceEngine::Open(sparse.out_dir);
-  ASSERT_TRUE(se.ok()) << se.status().ToString();
-  const bool factor = c.type != ModelType::kDCNv2 && c.type != ModelType::kDLRM;
-  EXPECT_EQ((*se)->sparse_path(), factor) << (*se)->DescribeSparsePath();
-  if (!factor)  // DCN-v2, DLRM: the dense model with sparse kernels for the pruned layers
-    EXPECT_NE((*se)->DescribeSparsePath().find("sparse kernels"), std::string::npos)
-        << (*se)->DescribeSparsePath();
-  EXPECT_FALSE((*de)->sparse_path());
-  const std::vector<Batch> data = WithUnknownKeys(tm.data);
-  const std::vector<float> want_b = BatchLogits(de->get(), data);
-  const std::vector<float> want_r = RowLogits(de->get(), data);
-  const std::vector<float> got_b = BatchLogits(se->get(), data);
-  const std::vector<float> got_r = RowLogits(se->get(), data);
-  ASSERT_EQ(got_b.size(), want_b.size());
-  double max_b = 0, max_r = 0;
-  for (size_t i = 0; i < want_b.size(); ++i) {
-    max_b = std::max(max_b, std::fabs(double(got_b[i]) - want_b[i]));
-    max_r = std::max(max_r, std::fabs(double(got_r[i]) - want_r[i]));
+    auto de = InferenceEngine::Open(dense.out_dir);
+    ASSERT_TRUE(de.ok()) << de.status().ToString();
+    auto se = InferenceEngine::Open(sparse.out_dir);
+    ASSERT_TRUE(se.ok()) << se.status().ToString();
+    const bool factor = c.type != ModelType::kDCNv2 && c.type != ModelType::kDLRM;
+    EXPECT_EQ((*se)->sparse_path(), factor) << (*se)->DescribeSparsePath();
+    if (!factor) {  // DCN-v2, DLRM: the dense model with sparse kernels for the pruned layers
+      EXPECT_NE((*se)->DescribeSparsePath().find("sparse kernels"), std::string::npos)
+          << (*se)->DescribeSparsePath();
+    }
+    EXPECT_FALSE((*de)->sparse_path());
+    const std::vector<Batch> data = WithUnknownKeys(tm.data);
+    const std::vector<float> want_b = BatchLogits(de->get(), data);
+    const std::vector<float> want_r = RowLogits(de->get(), data);
+    const std::vector<float> got_b = BatchLogits(se->get(), data);
+    const std::vector<float> got_r = RowLogits(se->get(), data);
+    ASSERT_EQ(got_b.size(), want_b.size());
+    double max_b = 0, max_r = 0;
+    for (size_t i = 0; i < want_b.size(); ++i) {
+      max_b = std::max(max_b, std::fabs(double(got_b[i]) - want_b[i]));
+      max_r = std::max(max_r, std::fabs(double(got_r[i]) - want_r[i]));
+    }
+    EXPECT_LT(max_b, 1e-6) << c.name << " batch; " << (*se)->DescribeSparsePath();
+    EXPECT_LT(max_r, 1e-6) << c.name << " single row; " << (*se)->DescribeSparsePath();
+    EXPECT_EQ((*se)->unknown_keys(), (*de)->unknown_keys());
+    // A fork shares the path and scores the same.
+    auto fork = (*se)->Fork();
+    EXPECT_EQ(BatchLogits(fork.get(), data), got_b);
   }
-  EXPECT_LT(max_b, 1e-6) << c.name << " batch; " << (*se)->DescribeSparsePath();
-  EXPECT_LT(max_r, 1e-6) << c.name << " single row; " << (*se)->DescribeSparsePath();
-  EXPECT_EQ((*se)->unknown_keys(), (*de)->unknown_keys());
-  // A fork shares the path and scores the same.
-  auto fork = (*se)->Fork();
-  EXPECT_EQ(BatchLogits(fork.get(), data), got_b);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -288,12 +296,15 @@ TEST(PrunedRows, SparseTableFileRoundTripsAndRefusesDamage) {
   for (size_t i = 0; i < rows.size(); ++i)
     rows[i] = rng() % 3 == 0 || i % width == 4 ? std::normal_distribution<float>(0, 1)(rng) : 0.0f;
   std::fill_n(rows.begin() + 5 * width, width, 0.0f);  // an empty row
+  for (KeyEncoding enc : {KeyEncoding::kU64, KeyEncoding::kPacked})
   for (TableDtype dt : {TableDtype::kFloat32, TableDtype::kFloat16})
     for (bool drop : {false, true}) {
       TableEntry e;
       const std::string path = dir + "/t.emb";
-      ASSERT_TRUE(
-          WriteSparseTableFile(path, 3, width, dt, keys.data(), n, rows.data(), drop, &e).ok());
+      ASSERT_TRUE(WriteSparseTableFile(path, 3, width, dt, keys.data(), n, rows.data(), drop, &e,
+                                       enc)
+                      .ok());
+      EXPECT_EQ(e.key_encoding, enc);
       EXPECT_EQ(e.rows, static_cast<uint64_t>(drop ? n - 1 : n));
       EXPECT_EQ(e.file_bytes, fs::file_size(path));
       auto t = MappedTable::Open(path, e);
@@ -307,7 +318,7 @@ TEST(PrunedRows, SparseTableFileRoundTripsAndRefusesDamage) {
           EXPECT_EQ(out[k], dt == TableDtype::kFloat32 ? want : HalfToFloat(FloatToHalf(want)));
         }
       }
-      if (dt != TableDtype::kFloat32 || drop) continue;
+      if (dt != TableDtype::kFloat32 || drop || enc != KeyEncoding::kU64) continue;
       // Damage: a mask bit beyond the width (checksum fixed up, so the
       // structural check is what refuses it), a wrong nnz in model.pb.
       std::string bytes;
@@ -350,6 +361,7 @@ class DamagedSparseBundle : public ::testing::Test {
     ASSERT_TRUE(testing::PruneByMagnitude(tm_->model.get(), tm_->client.get(), 0.9, 0.9, 0.4).ok());
     ExportOptions o;
     o.out_dir = TmpDir("sparse_damaged_src");
+    o.table_keys = KeyEncoding::kU64;  // format 3, whose version checks these tests exercise
     ASSERT_TRUE(ExportBundle(tm_->model.get(), tm_->client.get(), testing::SpecFor(5), o).ok());
     dir_ = new std::string(o.out_dir);
   }

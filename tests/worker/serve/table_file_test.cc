@@ -3,11 +3,13 @@
 #include "worker/serve/table_file.h"
 
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <functional>
 #include <random>
 
 #include "tests/worker/serve/serve_test_util.h"
@@ -39,24 +41,29 @@ Rows RandomRows(int table, size_t n, int width, uint64_t seed) {
 }
 
 StatusOr<MappedTable> WriteAndOpen(const std::string& path, const Rows& r, int table, int width,
-                                   TableDtype dtype, TableEntry* e) {
-  RETURN_IF_ERROR(
-      WriteTableFile(path, table, width, dtype, r.keys.data(), r.keys.size(), r.values.data(), e));
+                                   TableDtype dtype, TableEntry* e,
+                                   KeyEncoding keys = KeyEncoding::kU64) {
+  RETURN_IF_ERROR(WriteTableFile(path, table, width, dtype, r.keys.data(), r.keys.size(),
+                                 r.values.data(), e, keys));
   return MappedTable::Open(path, *e);
 }
 
-TEST(TableFileTest, Fp32IsExactAndLookupsFindEveryKey) {
-  const std::string dir = TmpDir("fp32");
+class TableFileKeys : public ::testing::TestWithParam<KeyEncoding> {};
+
+TEST_P(TableFileKeys, Fp32IsExactAndLookupsFindEveryKey) {
+  const std::string dir = TmpDir(GetParam() == KeyEncoding::kU64 ? "fp32_u64" : "fp32_packed");
   std::filesystem::create_directories(dir);
-  for (size_t n : {size_t{0}, size_t{1}, size_t{7}, size_t{5000}}) {
+  for (size_t n : {size_t{0}, size_t{1}, size_t{2}, size_t{7}, size_t{5000}}) {
     Rows r = RandomRows(3, n, 9, n);
     TableEntry e;
-    auto t = WriteAndOpen(dir + "/t.emb", r, 3, 9, TableDtype::kFloat32, &e);
+    auto t = WriteAndOpen(dir + "/t.emb", r, 3, 9, TableDtype::kFloat32, &e, GetParam());
     ASSERT_TRUE(t.ok()) << t.status().ToString();
     EXPECT_EQ(t->rows(), r.keys.size());
+    EXPECT_EQ(t->key_encoding(), GetParam());
     EXPECT_EQ(e.file_bytes, std::filesystem::file_size(dir + "/t.emb"));
     std::vector<float> row(9);
     for (size_t i = 0; i < r.keys.size(); ++i) {
+      ASSERT_EQ(t->KeyAt(i), r.keys[i]) << i;
       ASSERT_EQ(t->Find(r.keys[i]), static_cast<int64_t>(i));
       ASSERT_TRUE(t->Lookup(r.keys[i], row.data()));
       for (int k = 0; k < 9; ++k) ASSERT_EQ(row[k], r.values[i * 9 + k]);
@@ -75,7 +82,133 @@ TEST(TableFileTest, Fp32IsExactAndLookupsFindEveryKey) {
                   : static_cast<int64_t>(r.keys.size() - 1));
     EXPECT_FALSE(t->Lookup(MakeKey(4, 1), row.data()));
     for (float v : row) EXPECT_EQ(v, 0.0f);
+    // A present key's hash in another table (packed keys store no table bits).
+    for (size_t i = 0; i < r.keys.size(); i += 97)
+      for (int other : {0, 2, 4, 255}) ASSERT_EQ(t->Find(MakeKey(other, KeyHash(r.keys[i]))), -1);
   }
+}
+
+// Keys crowded into few buckets (hashes sharing their top bits): lookups
+// search within a bucket, present and absent keys alike.
+TEST_P(TableFileKeys, CrowdedBucketsAndExtremeKeys) {
+  const std::string dir = TmpDir(GetParam() == KeyEncoding::kU64 ? "crowd_u64" : "crowd_packed");
+  std::filesystem::create_directories(dir);
+  Rows r;
+  std::mt19937_64 rng(3);
+  std::vector<uint64_t> h = {0, 1, kKeyHashMask - 1, kKeyHashMask};
+  for (int i = 0; i < 3000; ++i) h.push_back((uint64_t{5} << 50) | (rng() & 0xffff));
+  for (int i = 0; i < 200; ++i) h.push_back(rng() & kKeyHashMask);
+  std::sort(h.begin(), h.end());
+  h.erase(std::unique(h.begin(), h.end()), h.end());
+  for (uint64_t x : h) r.keys.push_back(MakeKey(7, x));
+  r.values.resize(r.keys.size() * 2);
+  for (size_t i = 0; i < r.values.size(); ++i) r.values[i] = static_cast<float>(i);
+  TableEntry e;
+  auto t = WriteAndOpen(dir + "/t.emb", r, 7, 2, TableDtype::kFloat32, &e, GetParam());
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  for (size_t i = 0; i < r.keys.size(); ++i) {
+    ASSERT_EQ(t->Find(r.keys[i]), static_cast<int64_t>(i)) << i;
+    ASSERT_EQ(t->KeyAt(i), r.keys[i]) << i;
+  }
+  for (int i = 0; i < 20000; ++i) {
+    const Key k = MakeKey(7, (uint64_t{5} << 50) | (rng() & 0x1ffff));
+    const auto it = std::lower_bound(r.keys.begin(), r.keys.end(), k);
+    const int64_t want = it != r.keys.end() && *it == k ? it - r.keys.begin() : -1;
+    ASSERT_EQ(t->Find(k), want) << k;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(BothEncodings, TableFileKeys,
+                         ::testing::Values(KeyEncoding::kU64, KeyEncoding::kPacked),
+                         [](const ::testing::TestParamInfo<KeyEncoding>& i) {
+                           return std::string(i.param == KeyEncoding::kU64 ? "U64" : "Packed");
+                         });
+
+// Packed sizes in closed form: per key 56 - b low bits, plus n + 2^b bits of
+// bucket sizes, in whole words, plus one zero word.
+TEST(TableFileTest, PackedKeySectionSizes) {
+  EXPECT_EQ(PackedKeyBucketBits(0), 1);
+  EXPECT_EQ(PackedKeyBucketBits(2), 1);
+  EXPECT_EQ(PackedKeyBucketBits(3), 2);
+  EXPECT_EQ(PackedKeyBucketBits(1u << 20), 20);
+  EXPECT_EQ(PackedKeyBucketBits((1u << 20) + 1), 21);
+  EXPECT_EQ(PackedKeyBucketBits(uint64_t{1} << 30), 24);
+  auto words = [](uint64_t bits) { return (bits + 63) / 64; };
+  for (uint64_t n : {uint64_t{0}, uint64_t{1}, uint64_t{5000}, uint64_t{1} << 20, uint64_t{186000}}) {
+    const int b = PackedKeyBucketBits(n);
+    EXPECT_EQ(KeySectionBytes(KeyEncoding::kPacked, n),
+              8 * (words(n + (uint64_t{1} << b)) + words(n * (56 - b)) + 1))
+        << n;
+    EXPECT_EQ(KeySectionBytes(KeyEncoding::kU64, n), 8 * n);
+  }
+  // A 186k-key table (Criteo-shape data's largest): about 5.05 bytes a key.
+  EXPECT_LT(KeySectionBytes(KeyEncoding::kPacked, 186000), 186000 * 5.1);
+  EXPECT_GT(KeySectionBytes(KeyEncoding::kPacked, 186000), 186000 * 4.9);
+}
+
+// Packed key sections damaged with the checksum fixed up, so the structural
+// checks are what refuse them, naming the file.
+TEST(TableFileTest, DamagedPackedKeysAreRefused) {
+  const std::string dir = TmpDir("packed_damage");
+  std::filesystem::create_directories(dir);
+  Rows r = RandomRows(2, 300, 3, 11);
+  TableEntry e;
+  ASSERT_TRUE(WriteAndOpen(dir + "/t.emb", r, 2, 3, TableDtype::kFloat32, &e, KeyEncoding::kPacked)
+                  .ok());
+  std::string good;
+  {
+    std::ifstream in(dir + "/t.emb", std::ios::binary);
+    good.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const size_t n = r.keys.size();
+  const int b = PackedKeyBucketBits(n);
+  const size_t unary_bytes = 8 * ((n + (size_t{1} << b) + 63) / 64);
+  const size_t low_at = 64 + unary_bytes;
+  const size_t key_end = 64 + KeySectionBytes(KeyEncoding::kPacked, n);
+  auto refused = [&](const std::string& name, const std::function<void(std::string*)>& edit,
+                     const std::string& expect) {
+    std::string bad = good;
+    edit(&bad);
+    const uint32_t crc = static_cast<uint32_t>(crc32(
+        0, reinterpret_cast<const Bytef*>(bad.data() + 64), static_cast<uInt>(bad.size() - 64)));
+    std::memcpy(&bad[32], &crc, 4);
+    TableEntry be = e;
+    be.crc32 = crc;
+    const std::string path = dir + "/" + name + ".emb";
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << bad;
+    auto t = MappedTable::Open(path, be);
+    ASSERT_FALSE(t.ok()) << name;
+    EXPECT_EQ(t.status().code(), Status::Code::kCorruption) << name;
+    EXPECT_NE(t.status().message().find(name + ".emb"), std::string::npos) << t.status().ToString();
+    EXPECT_NE(t.status().message().find(expect), std::string::npos) << name << ": "
+                                                                    << t.status().ToString();
+  };
+  // A bucket-size bit flipped moves a key between buckets and breaks the count.
+  refused("unary", [&](std::string* s) { (*s)[64 + 1] ^= 0x10; }, "bucket sizes hold");
+  refused("unary_tail", [&](std::string* s) { (*s)[low_at - 1] ^= 0x80; }, "past the bucket sizes");
+  refused("low_padding", [&](std::string* s) { (*s)[key_end - 1] ^= 0x01; }, "non-zero padding");
+  // Two keys of one bucket swapped out of order (the first pair sharing a bucket).
+  size_t first = n;
+  for (size_t i = 1; i < n && first == n; ++i)
+    if (KeyHash(r.keys[i]) >> (56 - b) == KeyHash(r.keys[i - 1]) >> (56 - b)) first = i - 1;
+  ASSERT_LT(first, n);
+  refused("order", [&](std::string* s) {
+    // Overwrite key first+1's low bits with key first's: equal, not ascending.
+    const int L = 56 - b;
+    const uint64_t mask = (uint64_t{1} << L) - 1, lo = KeyHash(r.keys[first]) & mask;
+    for (int k = 0; k < L; ++k) {
+      const size_t bit = (first + 1) * L + k;
+      char& byte = (*s)[low_at + bit / 8];
+      byte = static_cast<char>((byte & ~(1 << (bit % 8))) | ((lo >> k & 1) << (bit % 8)));
+    }
+  }, "not strictly ascending within bucket");
+  refused("bucket_bits", [&](std::string* s) { (*s)[48] ^= 0x01; }, "bit buckets, expected");
+  TableEntry u64_says = e;
+  u64_says.key_encoding = KeyEncoding::kU64;
+  auto t = MappedTable::Open(dir + "/t.emb", u64_says);
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find("format version 3, expected 1"), std::string::npos)
+      << t.status().ToString();
 }
 
 TEST(TableFileTest, HalfConversionRoundsToNearestEven) {
