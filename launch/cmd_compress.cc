@@ -380,7 +380,8 @@ Status CompressJob::Measure(const std::string& what, double seconds) {
       r.serving = *cost;
       r.has_serving = true;
     } else if (cost.status().code() == Status::Code::kUnimplemented) {
-      // A model the bundle format cannot hold yet (UMEC's removed fields).
+      // A model the bundle format cannot hold (none today; ONNX cannot hold
+      // removed fields yet).
       spdlog::warn("[{}] --serving-cost: {}", what, cost.status().message());
     } else {
       return cost.status().WithContext("--serving-cost of " + what);

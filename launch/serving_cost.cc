@@ -29,6 +29,7 @@ StatusOr<ServingCost> MeasureServingCost(const LoadedConfig& c, const worker::Da
   o.source = "ctrps compress --serving-cost";
   worker::serve::DataSpec spec;
   spec.parser = MakeParserOptions(c.job.data());
+  spec.parser.keep_fields = model->options().field_tables;  // a model with removed fields
   spec.field_names = schema.field_names;
   RETURN_IF_ERROR_CTX(worker::serve::ExportBundle(model, client, spec, o), "exporting to " + dir);
   struct Cleanup {

@@ -78,6 +78,16 @@ same_model single rocks
 "$ctrps" eval --model single/model --data data/test.txt \
   >eval.out 2>eval.err || { tail eval.err; fail "eval of the UMEC model"; }
 grep -qi "auc" eval.out || fail "eval printed no AUC"
+# The serving bundle (format 5) holds the removed fields: it scores as the
+# saved model, and predict reads raw lines with the dropped columns skipped.
+"$ctrps" export --checkpoint single/model --out single_bundle >export.out 2>export.err ||
+  { tail export.err; fail "export of the UMEC model"; }
+"$ctrps" eval --model single_bundle --data data/test.txt >evalb.out 2>evalb.err || fail "eval of the bundle"
+[ "$(grep 'model AUC' eval.out)" = "$(grep 'model AUC' evalb.out)" ] || fail "the bundle scores differently"
+"$ctrps" predict --model single_bundle --data data/test.txt --out pred.txt >pred.out 2>pred.err ||
+  { tail pred.err; fail "predict with the UMEC bundle"; }
+[ "$(wc -l < pred.txt)" -eq 3000 ] || fail "predict wrote $(wc -l < pred.txt) lines"
+grep -q "keep_fields" single_bundle/model.pbtxt || fail "the bundle does not record the kept fields"
 
 # compact-data: the data without the dropped fields (gzip out) scores the
 # same; its bytes shrink.

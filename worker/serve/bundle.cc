@@ -23,7 +23,9 @@ constexpr uint32_t kFormatVersionCompressed = 2;
 constexpr uint32_t kFormatVersionSparse = 3;
 // Version 4: tables with packed keys (TableEntry.key_encoding).
 constexpr uint32_t kFormatVersionPackedKeys = 4;
-constexpr uint32_t kFormatVersionLatest = kFormatVersionPackedKeys;
+// Models with removed fields (UMEC): model.field_tables, data.keep_fields.
+constexpr uint32_t kFormatVersionFields = 5;
+constexpr uint32_t kFormatVersionLatest = kFormatVersionFields;
 
 bool HasSparseParts(const BundleManifest& m) {
   return !m.sparse.empty() ||
@@ -108,7 +110,8 @@ void ToProto(const BundleManifest& m, bool with_values, proto::BundleModel* p) {
   const bool packed_keys = std::any_of(m.tables.begin(), m.tables.end(), [](const TableEntry& t) {
     return t.key_encoding == KeyEncoding::kPacked;
   });
-  p->set_format_version(packed_keys  ? kFormatVersionPackedKeys
+  p->set_format_version(!o.field_tables.empty() ? kFormatVersionFields
+                        : packed_keys  ? kFormatVersionPackedKeys
                         : sparse     ? kFormatVersionSparse
                         : compressed ? kFormatVersionCompressed
                                      : kFormatVersionUncompressed);
@@ -133,6 +136,7 @@ void ToProto(const BundleManifest& m, bool with_values, proto::BundleModel* p) {
     }
     for (int d : o.emb_decode_dims) ms->add_emb_decode_dims(d);
   }
+  for (int t : o.field_tables) ms->add_field_tables(t);
 
   proto::DataSpec* ds = p->mutable_data();
   ds->set_format(ToProto(m.data.parser.format));
@@ -142,6 +146,7 @@ void ToProto(const BundleManifest& m, bool with_values, proto::BundleModel* p) {
                                : proto::LOG_BUCKET);
   ds->set_libffm_num_fields(m.data.parser.libffm_num_fields);
   for (const auto& n : m.data.field_names) ds->add_field_names(n);
+  for (int f : m.data.parser.keep_fields) ds->add_keep_fields(f);
 
   const std::vector<std::string> covered = CoveredTensors(m.sparse);
   for (const DenseTensor& t : m.dense) {
@@ -280,6 +285,12 @@ StatusOr<BundleManifest> ReadBundleManifest(const std::string& dir) {
     o.low_rank.push_back({pr.layer(), pr.rank(), pr.relu()});
   }
   o.emb_decode_dims.assign(ms.emb_decode_dims().begin(), ms.emb_decode_dims().end());
+  o.field_tables.assign(ms.field_tables().begin(), ms.field_tables().end());
+  if (p.format_version() < kFormatVersionFields &&
+      (ms.field_tables_size() > 0 || p.data().keep_fields_size() > 0))
+    return bad("format_version " + std::to_string(p.format_version()) +
+               " has no removed fields, but model.field_tables or data.keep_fields is set (a "
+               "version " + std::to_string(kFormatVersionFields) + " field)");
   RETURN_IF_ERROR_CTX(o.Validate(), path + ": model");
 
   const proto::DataSpec& ds = p.data();
@@ -289,6 +300,10 @@ StatusOr<BundleManifest> ReadBundleManifest(const std::string& dir) {
       ds.integer_encoding() == proto::SCALE ? IntegerEncoding::kScale : IntegerEncoding::kLogBucket;
   m.data.parser.libffm_num_fields = ds.libffm_num_fields();
   m.data.field_names.assign(ds.field_names().begin(), ds.field_names().end());
+  m.data.parser.keep_fields.assign(ds.keep_fields().begin(), ds.keep_fields().end());
+  if (m.data.parser.keep_fields != o.field_tables)
+    return bad("data.keep_fields and model.field_tables differ: the parser would not yield the "
+               "model's fields");
   if (static_cast<int>(m.data.field_names.size()) != o.num_fields)
     return bad("data.field_names has " + std::to_string(m.data.field_names.size()) + " names for " +
                std::to_string(o.num_fields) + " fields");
@@ -348,8 +363,8 @@ StatusOr<BundleManifest> ReadBundleManifest(const std::string& dir) {
       return bad("table " + std::to_string(t.table_id) + " has init_zero_prefix " +
                  std::to_string(t.init_zero_prefix) + " outside [0, width " +
                  std::to_string(t.width) + "]");
-    if (t.table_id != static_cast<int>(m.tables.size()))
-      return bad("tables must be ordered by table_id 0..F-1; entry " +
+    if (t.table_id != o.TableOf(static_cast<int>(m.tables.size())))
+      return bad("tables must be ordered by field, each with its field's table id; entry " +
                  std::to_string(m.tables.size()) + " has table_id " + std::to_string(t.table_id));
     if (t.file.empty() || t.file.find('/') != std::string::npos)
       return bad("table " + std::to_string(t.table_id) + " has a bad file name '" + t.file + "'");

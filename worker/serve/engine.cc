@@ -65,11 +65,12 @@ StatusOr<std::unique_ptr<InferenceEngine>> InferenceEngine::Open(const std::stri
   if (!model.ok()) return model.status().WithContext(dir);
   const std::vector<int> widths = RowWidths(**model);
   for (const TableEntry& e : shared->manifest.tables) {
-    if (e.width != widths[e.table_id])
+    const size_t f = shared->tables.size();  // tables come in field order
+    if (f >= widths.size() || e.width != widths[f])
       return Status::Corruption(dir + "/" + kBundleModelFile + ": table " +
                                 std::to_string(e.table_id) + " has width " +
                                 std::to_string(e.width) + ", the model's rows are " +
-                                std::to_string(widths[e.table_id]) + " wide");
+                                (f < widths.size() ? std::to_string(widths[f]) : "-") + " wide");
     ASSIGN_OR_RETURN(MappedTable t, MappedTable::Open(dir + "/" + e.file, e));
     shared->tables.push_back(std::move(t));
     storage::RowInitOptions init;

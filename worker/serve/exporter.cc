@@ -126,11 +126,6 @@ Status WriteWholeFile(const std::string& path, const std::string& bytes) {
 Status ExportBundle(Model* model, ps::EmbeddingClient* source, const DataSpec& data,
                     const ExportOptions& options) {
   if (options.out_dir.empty()) return Status::InvalidArgument("export: no output directory");
-  if (!model->options().field_tables.empty())
-    return Status::Unimplemented(
-        "export: the model has removed fields (UMEC: model.dropped_fields); serving bundles and ONNX "
-        "graphs of such models (and so `ctrps predict`) are not supported yet; `ctrps eval` "
-        "scores the saved model");
   if (static_cast<int>(data.field_names.size()) != model->options().num_fields)
     return Status::InvalidArgument("export: the data schema has " +
                                    std::to_string(data.field_names.size()) + " fields, the model " +
@@ -141,7 +136,8 @@ Status ExportBundle(Model* model, ps::EmbeddingClient* source, const DataSpec& d
   m.unknown_keys = options.unknown_keys;
   const ModelOptions& mo = model->options();
   for (int f = 0; f < mo.num_fields; ++f) {
-    ASSIGN_OR_RETURN(SortedRows t, CollectTable(source, f, model->RowWidth(f)));
+    const int table = mo.TableOf(f);  // a model with removed fields keeps its tables' ids
+    ASSIGN_OR_RETURN(SortedRows t, CollectTable(source, table, model->RowWidth(f)));
     TableEntry e;
     e.file = "table_" + std::to_string(f) + ".emb";
     // New rows start with their linear weight (the part before the
@@ -170,11 +166,11 @@ Status ExportBundle(Model* model, ps::EmbeddingClient* source, const DataSpec& d
                              options.table_dtype, t.keys.size(), t.width, 0);
     }
     if (sparse_rows) {
-      RETURN_IF_ERROR(WriteSparseTableFile(tmp + "/" + e.file, f, t.width, options.table_dtype,
+      RETURN_IF_ERROR(WriteSparseTableFile(tmp + "/" + e.file, table, t.width, options.table_dtype,
                                            t.keys.data(), t.keys.size(), t.rows.data(),
                                            drop_empty, &e, options.table_keys));
     } else {
-      RETURN_IF_ERROR(WriteTableFile(tmp + "/" + e.file, f, t.width, options.table_dtype,
+      RETURN_IF_ERROR(WriteTableFile(tmp + "/" + e.file, table, t.width, options.table_dtype,
                                      t.keys.data(), t.keys.size(), t.rows.data(), &e,
                                      options.table_keys));
     }

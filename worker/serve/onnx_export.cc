@@ -509,9 +509,9 @@ Status ExportOnnx(Model* model, ps::EmbeddingClient* source, const DataSpec& dat
   if (options.out_dir.empty()) return Status::InvalidArgument("ONNX export: no output directory");
   if (!model->options().field_tables.empty())
     return Status::Unimplemented(
-        "ONNX export: the model has removed fields (UMEC: model.dropped_fields); serving bundles and ONNX "
-        "graphs of such models (and so `ctrps predict`) are not supported yet; `ctrps eval` "
-        "scores the saved model");
+        "ONNX export: the model has removed fields (UMEC: model.dropped_fields); ONNX "
+        "graphs of such models are not supported yet; export the native bundle (the default "
+        "format), which holds them");
   const int F = model->options().num_fields;
   BundleManifest m = DescribeModel(model, data);
   std::vector<SortedRows> tables;

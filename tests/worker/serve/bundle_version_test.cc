@@ -131,7 +131,32 @@ TEST_F(DamagedBundle, RefusesDamagedStructureNamingTheField) {
       "v1_with_structure", [](proto::BundleModel* p) { p->set_format_version(1); },
       "format_version 1 holds no compressed structure");
   ExpectRefused(
-      "v5", [](proto::BundleModel* p) { p->set_format_version(5); }, "format_version 5");
+      "v6", [](proto::BundleModel* p) { p->set_format_version(6); }, "format_version 6");
+  // Removed fields (version 5): not in an older version; the parser's kept
+  // fields must be the model's.
+  ExpectRefused(
+      "fields_in_v2",
+      [](proto::BundleModel* p) {
+        for (int t = 0; t < 4; ++t) p->mutable_model()->add_field_tables(t);
+      },
+      "model.field_tables or data.keep_fields is set (a version 5 field)");
+  ExpectRefused(
+      "fields_without_keep",
+      [](proto::BundleModel* p) {
+        p->set_format_version(5);
+        for (int t = 0; t < 4; ++t) p->mutable_model()->add_field_tables(t);
+      },
+      "data.keep_fields and model.field_tables differ");
+  ExpectRefused(
+      "tables_off_their_fields",
+      [](proto::BundleModel* p) {
+        p->set_format_version(5);
+        for (int t : {0, 1, 2, 5}) {
+          p->mutable_model()->add_field_tables(t);
+          p->mutable_data()->add_keep_fields(t);
+        }
+      },
+      "each with its field's table id");
   // Packed keys in a version that has none; a key encoding model.pb and the
   // table file disagree on; an encoding this build does not know.
   ExpectRefused(
