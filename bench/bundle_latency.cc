@@ -60,41 +60,46 @@ int main(int argc, char** argv) {
     engines.push_back(std::move(*e));
     results.push_back({argv[i], DirBytes(argv[i]), {}, 0, 0});
   }
-  // The examples, once, in batches of 1024 (every bundle reads the same format).
-  worker::DataReaderOptions o;
-  o.input = data;
-  o.parser = engines[0]->data().parser;
-  o.batching.batch_size_rows = 1024;
-  o.batching.num_epochs = 1;
-  o.batching.shuffle_buffer_rows = 0;
-  auto reader = worker::DataReader::Open(o);
-  if (!reader.ok()) {
-    std::fprintf(stderr, "%s\n", reader.status().ToString().c_str());
-    return 1;
+  // The examples, once per bundle, in batches of 1024: each bundle's own
+  // parser (a model with removed fields reads fewer fields of the same lines).
+  std::vector<std::vector<worker::Batch>> per_engine;
+  for (auto& e : engines) {
+    worker::DataReaderOptions o;
+    o.input = data;
+    o.parser = e->data().parser;
+    o.batching.batch_size_rows = 1024;
+    o.batching.num_epochs = 1;
+    o.batching.shuffle_buffer_rows = 0;
+    auto reader = worker::DataReader::Open(o);
+    if (!reader.ok()) {
+      std::fprintf(stderr, "%s\n", reader.status().ToString().c_str());
+      return 1;
+    }
+    std::vector<worker::Batch> batches;
+    int have = 0;
+    while (have < rows) {
+      worker::Batch b;
+      auto more = (*reader)->Next(&b);
+      if (!more.ok() || !*more) break;
+      have += b.size();
+      batches.push_back(std::move(b));
+    }
+    if (batches.empty() || batches[0].size() < 1024) {
+      std::fprintf(stderr, "%s: fewer than 1024 rows\n", data.c_str());
+      return 1;
+    }
+    per_engine.push_back(std::move(batches));
   }
-  std::vector<worker::Batch> batches;
-  int have = 0;
-  while (have < rows) {
-    worker::Batch b;
-    auto more = (*reader)->Next(&b);
-    if (!more.ok() || !*more) break;
-    have += b.size();
-    batches.push_back(std::move(b));
-  }
-  if (batches.empty() || batches[0].size() < 1024) {
-    std::fprintf(stderr, "%s: fewer than 1024 rows\n", data.c_str());
-    return 1;
-  }
-  const int F = engines[0]->num_fields();
   std::vector<float> out(1024);
   using Clock = std::chrono::steady_clock;
   // Warm-up, then rounds: each bundle scores every batch single-row and
   // batched; rounds interleave the bundles.
-  for (auto& e : engines) e->PredictBatch(batches[0], out.data());
+  for (size_t i = 0; i < engines.size(); ++i) engines[i]->PredictBatch(per_engine[i][0], out.data());
   for (int round = 0; round < 3; ++round)
     for (size_t i = 0; i < engines.size(); ++i) {
       Result& r = results[i];
-      for (const worker::Batch& b : batches) {
+      const int F = engines[i]->num_fields();
+      for (const worker::Batch& b : per_engine[i]) {
         for (int k = 0; k < b.size(); ++k) {
           const auto t0 = Clock::now();
           volatile float p = engines[i]->PredictRow(b.keys.data() + static_cast<size_t>(k) * F,
