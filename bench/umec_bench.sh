@@ -90,7 +90,7 @@ for k in 1 4 8; do
 done
 case " $models " in *" dlrm "*) train_model dlrm 'type: DLRM embedding_dim: 16 dlrm_interaction: CAT mlp_dims: [400, 400, 400]' ;; esac
 for m in $models; do
-  echo "== $m: dense model $(grep -o 'test AUC [0-9.]*' $m.train.out | tail -1)"
+  echo "== $m: dense model test AUC $(awk '/test AUC/ {print $3}' $m.train.out | tail -1)"
   for b in 0.5 0.3 0.1; do
     for method in UMEC MAGNITUDE_PRUNING UNIFORM_THINNING GROUP_LASSO; do
       compress_run "$m-$b-$method" "$m" "$method" "budget: $b"
