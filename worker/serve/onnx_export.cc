@@ -507,17 +507,14 @@ StatusOr<onnx::ModelProto> BuildGraph(const BundleManifest& m,
 Status ExportOnnx(Model* model, ps::EmbeddingClient* source, const DataSpec& data,
                   const OnnxExportOptions& options) {
   if (options.out_dir.empty()) return Status::InvalidArgument("ONNX export: no output directory");
-  if (!model->options().field_tables.empty())
-    return Status::Unimplemented(
-        "ONNX export: the model has removed fields (UMEC: model.dropped_fields); ONNX "
-        "graphs of such models are not supported yet; export the native bundle (the default "
-        "format), which holds them");
   const int F = model->options().num_fields;
   BundleManifest m = DescribeModel(model, data);
   std::vector<SortedRows> tables;
   std::vector<std::vector<Key>> vocab;
   for (int f = 0; f < F; ++f) {
-    ASSIGN_OR_RETURN(SortedRows t, CollectTable(source, f, model->RowWidth(f)));
+    // A model with removed fields keeps its tables' ids.
+    ASSIGN_OR_RETURN(SortedRows t,
+                     CollectTable(source, model->options().TableOf(f), model->RowWidth(f)));
     vocab.push_back(t.keys);
     tables.push_back(std::move(t));
   }

@@ -80,6 +80,7 @@ struct Case {
   bool dlrm_cat = false;
   bool mixed_dims = false;  // DCN-v2 with per-field dims
   bool compressed = false;  // testing::CompressedModel: decoders and low-rank layers
+  bool removed_fields = false;  // fields a subset of the data's (UMEC), tables keep their ids
 };
 
 class OnnxMatchesEngine : public ::testing::TestWithParam<Case> {};
@@ -91,12 +92,15 @@ TEST_P(OnnxMatchesEngine, OnnxRuntimePredictsWhatTheEnginePredicts) {
   mo.cross_rank = c.cross_rank;
   mo.dlrm_interaction_cat = c.dlrm_cat;
   if (c.mixed_dims) mo.emb_dims = {4, 8, 3, 8, 6};
+  if (c.removed_fields) mo.field_tables = {0, 2, 3, 6, 9};
   TrainedModel tm(mo, 3, 100);
+  DataSpec spec = testing::SpecFor(F);
+  spec.parser.keep_fields = mo.field_tables;
   const std::string dir = TmpDir(std::string("onnx_") + c.name);
   OnnxExportOptions oo;
   oo.out_dir = dir;
   oo.source = "test";
-  Status s = ExportOnnx(tm.model.get(), tm.client.get(), testing::SpecFor(F), oo);
+  Status s = ExportOnnx(tm.model.get(), tm.client.get(), spec, oo);
   if (s.code() == Status::Code::kUnimplemented) GTEST_SKIP() << s.message();
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_TRUE(std::filesystem::exists(dir + "/model.onnx"));
@@ -119,7 +123,7 @@ TEST_P(OnnxMatchesEngine, OnnxRuntimePredictsWhatTheEnginePredicts) {
 
   ExportOptions bo;
   bo.out_dir = TmpDir(std::string("onnx_bundle_") + c.name);
-  ASSERT_TRUE(ExportBundle(tm.model.get(), tm.client.get(), testing::SpecFor(F), bo).ok());
+  ASSERT_TRUE(ExportBundle(tm.model.get(), tm.client.get(), spec, bo).ok());
   auto engine = InferenceEngine::Open(bo.out_dir);
   ASSERT_TRUE(engine.ok()) << engine.status().ToString();
 
@@ -159,7 +163,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"deepfwfm_compressed", ModelType::kDeepFwFM, 0, false, false, true},
                       Case{"dcnv2_compressed", ModelType::kDCNv2, 2, false, false, true},
                       Case{"dlrm_dot_compressed", ModelType::kDLRM, 0, false, false, true},
-                      Case{"dlrm_cat_compressed", ModelType::kDLRM, 0, true, false, true}),
+                      Case{"dlrm_cat_compressed", ModelType::kDLRM, 0, true, false, true},
+                      Case{"deepfm_removed_fields", ModelType::kDeepFM, 0, false, false, false, true},
+                      Case{"fwfm_removed_fields", ModelType::kFwFM, 0, false, false, false, true}),
     [](const ::testing::TestParamInfo<Case>& i) { return std::string(i.param.name); });
 
 // Pruned models (DeepLight): the ONNX graph keeps dense ops over the pruned

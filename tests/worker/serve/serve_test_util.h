@@ -122,6 +122,11 @@ struct TrainedModel {
         std::make_unique<Trainer>(options, model.get(), optimizer.get(), client.get(), nullptr);
     EXPECT_TRUE(trainer->DeclareTables().ok());
     data = Data(batches, batch_size, mo.num_fields, 11);
+    // A model with removed fields: field f's keys belong to its table.
+    if (!mo.field_tables.empty())
+      for (Batch& b : data)
+        for (size_t i = 0; i < b.keys.size(); ++i)
+          b.keys[i] = MakeKey(mo.TableOf(static_cast<int>(i % mo.num_fields)), KeyHash(b.keys[i]));
     ctrps::worker::testing::VectorStream s(data);
     EXPECT_TRUE(trainer->Train(&s, nullptr).ok());
   }
