@@ -8,7 +8,8 @@
 # lasso), every method with the same constrained-training epoch and the same
 # fine-tuning, and prints per run: achieved resource, test AUC and logloss
 # against the dense model, bytes, fields and neurons kept. Then input
-# selection alone on DeepFM removing 1, 4 and 8 fields (compression runs use
+# selection alone on DeepFM removing 1, 4 and 8 fields; last, compact-data's
+# rows/s and bytes against reading the same file (compression runs use
 # the paper's batch of 128: the dual variables move per step): which fields went,
 # their precision against the planted noise fields, and the AUC change.
 #   [MODELS='deepfm dlrm'] [UMEC_STEPS=0] [FT_STEPS=0] bench/umec_bench.sh [BUILD_DIR] [ROWS] [WORK_DIR]
@@ -98,3 +99,13 @@ for m in $models; do
     done
   done
 done
+
+# compact-data against reading the same file, in one run: reader_bench
+# writes a Criteo file and times a raw read and the pipeline reader on it;
+# compact-data then rewrites it without the planted noise fields.
+echo "== compact-data (drop: $noise) against reading the same file"
+"$build/bench/reader_bench" --rows=500000 --dir="$work/reader" --repeat=1 --keep 2>/dev/null | grep -v "^$" | tail -8
+noise_list=$(python3 -c "import json; print(', '.join('\"%s\"' % f for f in json.load(open('data/meta.json'))['noise_fields']))")
+printf 'data { format: CRITEO train: "unused" }\nmodel { dropped_fields: [%s] }\n' "$noise_list" > compact.pbtxt
+"$ctrps" compact-data --config compact.pbtxt --in "$work/reader/criteo_bench.txt" --out "$work/reader/compact.txt"
+"$ctrps" compact-data --config compact.pbtxt --in "$work/reader/criteo_bench.txt.gz" --out "$work/reader/compact.txt.gz"
