@@ -34,7 +34,7 @@ install_onnxruntime_node() {
     return 0
   fi
   echo "ctrps: installing onnxruntime-node into $repo/node_modules" >&2
-  (cd "$repo" && npm install --ignore-scripts --no-audit --no-fund onnxruntime-node >/dev/null) ||
+  (cd "$repo" && npm install --ignore-scripts --no-audit --no-fund --no-save onnxruntime-node >/dev/null) ||
     echo "ctrps: npm install onnxruntime-node failed; ONNX Runtime checks will be skipped" >&2
 }
 
