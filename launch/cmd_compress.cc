@@ -72,12 +72,18 @@ StatusOr<config::ModelConfig> SourceModelConfig(const std::string& from) {
 
 // The options of the model `model` describes, in the job `c` (the
 // structure comes from the source model, the rest from the job).
+// The job `c` with the model section `model`.
+StatusOr<LoadedConfig> JobWithModel(const LoadedConfig& c, const config::ModelConfig& model,
+                                    const std::string& name) {
+  config::JobConfig job = c.job;
+  *job.mutable_model() = model;
+  return ParseConfigText(ConfigToText(job), name, {});
+}
+
 StatusOr<worker::ModelOptions> OptionsWithModel(const LoadedConfig& c,
                                                 const config::ModelConfig& model,
                                                 const std::string& name) {
-  config::JobConfig job = c.job;
-  *job.mutable_model() = model;
-  ASSIGN_OR_RETURN(LoadedConfig src, ParseConfigText(ConfigToText(job), name, {}));
+  ASSIGN_OR_RETURN(LoadedConfig src, JobWithModel(c, model, name));
   ASSIGN_OR_RETURN(worker::DatasetSchema schema, SchemaFor(src));
   return MakeModelOptions(src, schema);
 }
@@ -86,9 +92,7 @@ StatusOr<worker::ModelOptions> OptionsWithModel(const LoadedConfig& c,
 StatusOr<worker::DatasetSchema> SchemaWithModel(const LoadedConfig& c,
                                                 const config::ModelConfig& model,
                                                 const std::string& name) {
-  config::JobConfig job = c.job;
-  *job.mutable_model() = model;
-  ASSIGN_OR_RETURN(LoadedConfig src, ParseConfigText(ConfigToText(job), name, {}));
+  ASSIGN_OR_RETURN(LoadedConfig src, JobWithModel(c, model, name));
   return SchemaFor(src);
 }
 
@@ -315,7 +319,7 @@ Status CompressJob::Barrier(const std::string& what) {
 // The data streams (and schema_) of the current model: a model with
 // removed fields reads only the fields it keeps.
 Status CompressJob::OpenData() {
-  ASSIGN_OR_RETURN(LoadedConfig mc, ParseConfigText(ConfigText(), "the job with the model's structure", {}));
+  ASSIGN_OR_RETURN(LoadedConfig mc, JobWithModel(c_, model_config_, "the job with the model's structure"));
   ASSIGN_OR_RETURN(schema_, SchemaFor(mc));
   const auto& d = c_.job.data();
   const int wi = role_.worker_index, nw = role_.num_workers;
@@ -518,32 +522,22 @@ Status CompressJob::RunUmec(int i) {
   // 2. The choice and the removal.
   const compression::UmecSelection sel = solver.Select();
   ASSIGN_OR_RETURN(compression::UmecSurgery cut, compression::RemoveGroups(*model_, net, sel));
-  std::vector<int> tables;
-  std::string fields;
-  for (int f : cut.dropped_fields) {
-    tables.push_back(model_->options().TableOf(f));
-    fields += (fields.empty() ? "" : " ") + schema_.field_names[f];
-    model_config_.add_dropped_fields(schema_.field_names[f]);
-  }
-  model_config_.clear_mlp_dims();
-  for (int d : cut.options.mlp_dims) model_config_.add_mlp_dims(d);
+  const UmecRemoval removed = RecordUmecRemoval(cut, model_->options(), schema_, &model_config_);
   RETURN_IF_ERROR(Barrier("the barrier before the table drop of stage " + name));
-  if (!tables.empty()) RETURN_IF_ERROR_CTX(role_.client->DropTables(tables, role_.chief), "stage " + name);
+  if (!removed.tables.empty())
+    RETURN_IF_ERROR_CTX(role_.client->DropTables(removed.tables, role_.chief), "stage " + name);
   RETURN_IF_ERROR(Barrier("the barrier after the table drop of stage " + name));
   model_ = std::move(cut.model);
   RETURN_IF_ERROR(OpenData());  // the readers skip the dropped fields now
   if (role_.chief) {
-    std::string neurons;
-    for (size_t l = 0; l < cut.neurons_kept.size(); ++l)
-      neurons += (l ? "-" : "") + std::to_string(cut.neurons_kept[l]);
     spdlog::info("[{}] UMEC removed {} field(s) [{}] and kept MLP {}: {:.4f} of the dense MLP "
-                 "multiply-adds (budget {:.4f}{})", name, cut.dropped_fields.size(), fields, neurons,
+                 "multiply-adds (budget {:.4f}{})", name, removed.tables.size(), removed.fields, removed.mlp,
                  sel.resource, solver.budget(),
                  sel.forced > 0 ? fmt::format(", {} group(s) added past ceil(s) to meet it", sel.forced) : "");
     metrics_.Write(JsonLine().Add("event", "compress_umec").Add("stage", name)
                        .Add("resource", sel.resource).Add("budget", solver.budget())
-                       .Add("forced", sel.forced).Add("dropped_fields", fields)
-                       .Add("mlp_dims", neurons).Add("seconds", Seconds(t0)));
+                       .Add("forced", sel.forced).Add("dropped_fields", removed.fields)
+                       .Add("mlp_dims", removed.mlp).Add("seconds", Seconds(t0)));
   }
   return Status::OK();
 }

@@ -272,34 +272,23 @@ Status TrainWorker(const LoadedConfig& c, const WorkerRole& role) {
     const compression::UmecSelection sel = umec->Select();
     ASSIGN_OR_RETURN(compression::UmecSurgery cut,
                      compression::RemoveGroups(*model, umec->network(), sel));
-    std::vector<int> tables;
-    std::string names;
     config::JobConfig after = job;
-    for (int f : cut.dropped_fields) {
-      tables.push_back(mo.TableOf(f));
-      names += (names.empty() ? "" : " ") + schema.field_names[f];
-      after.mutable_model()->add_dropped_fields(schema.field_names[f]);
-    }
-    after.mutable_model()->clear_mlp_dims();
-    for (int d : cut.options.mlp_dims) after.mutable_model()->add_mlp_dims(d);
+    const UmecRemoval removed = RecordUmecRemoval(cut, mo, schema, after.mutable_model());
     after.mutable_train()->clear_umec();  // the saved model is the result
     config_text = ConfigToText(after);
     if (role.group && role.num_workers > 1)
       RETURN_IF_ERROR(role.group->AllTrue(true, "the barrier before UMEC's table drop").status());
-    if (!tables.empty()) RETURN_IF_ERROR(role.client->DropTables(tables, role.chief));
+    if (!removed.tables.empty()) RETURN_IF_ERROR(role.client->DropTables(removed.tables, role.chief));
     if (role.group && role.num_workers > 1)
       RETURN_IF_ERROR(role.group->AllTrue(true, "the barrier after UMEC's table drop").status());
-    std::string neurons;
-    for (size_t l = 0; l < cut.neurons_kept.size(); ++l)
-      neurons += (l ? "-" : "") + std::to_string(cut.neurons_kept[l]);
     if (role.chief)
       spdlog::info("UMEC removed {} field(s) [{}], MLP {}: {:.4f} of the dense MLP multiply-adds "
-                   "(budget {:.4f}, {} group(s) forced)", cut.dropped_fields.size(), names,
-                   neurons, sel.resource, umec->budget(), sel.forced);
+                   "(budget {:.4f}, {} group(s) forced)", removed.tables.size(), removed.fields,
+                   removed.mlp, sel.resource, umec->budget(), sel.forced);
     if (role.chief)
       metrics.Write(JsonLine().Add("event", "umec_removed").Add("resource", sel.resource)
                         .Add("budget", umec->budget()).Add("forced", sel.forced)
-                        .Add("dropped_fields", names));
+                        .Add("dropped_fields", removed.fields));
     model = std::move(cut.model);
     ASSIGN_OR_RETURN(LoadedConfig reduced, ParseConfigText(config_text, "the model after UMEC", {}));
     if (!job.data().test().empty()) {

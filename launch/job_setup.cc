@@ -56,6 +56,21 @@ compression::UmecOptions MakeUmecOptions(const config::UmecConfig& u, double den
   return o;
 }
 
+UmecRemoval RecordUmecRemoval(const compression::UmecSurgery& cut, const worker::ModelOptions& old,
+                              const worker::DatasetSchema& schema, config::ModelConfig* m) {
+  UmecRemoval r;
+  for (int f : cut.dropped_fields) {
+    r.tables.push_back(old.TableOf(f));
+    r.fields += (r.fields.empty() ? "" : " ") + schema.field_names[f];
+    m->add_dropped_fields(schema.field_names[f]);
+  }
+  m->clear_mlp_dims();
+  for (int d : cut.options.mlp_dims) m->add_mlp_dims(d);
+  for (size_t l = 0; l < cut.neurons_kept.size(); ++l)
+    r.mlp += (l ? "-" : "") + std::to_string(cut.neurons_kept[l]);
+  return r;
+}
+
 StatusOr<worker::ModelOptions> MakeModelOptions(const LoadedConfig& c,
                                                 const worker::DatasetSchema& schema) {
   const config::ModelConfig& m = c.job.model();

@@ -53,6 +53,16 @@ compression::DeepLightOptions MakeDeepLightOptions(const config::DeepLightConfig
 compression::UmecOptions MakeUmecOptions(
     const config::UmecConfig& u, double dense_lr,
     config::CompressionStage::Method method = config::CompressionStage::UMEC);
+// UMEC's removal in a job's terms, recorded in the model section `m`
+// (model.dropped_fields, model.mlp_dims): the dropped fields' table ids,
+// their names ("I6 C8") and the kept MLP widths ("181-400-248"). `old`
+// and `schema`: the model and fields before the removal.
+struct UmecRemoval {
+  std::vector<int> tables;
+  std::string fields, mlp;
+};
+UmecRemoval RecordUmecRemoval(const compression::UmecSurgery& cut, const worker::ModelOptions& old,
+                              const worker::DatasetSchema& schema, config::ModelConfig* m);
 StatusOr<worker::TrainerOptions> MakeTrainerOptions(const LoadedConfig& c);
 StatusOr<std::unique_ptr<worker::DenseOptimizer>> MakeDenseOptimizer(const LoadedConfig& c,
                                                                       size_t dense_size);
