@@ -80,6 +80,7 @@ int RunDistributed(const LoadedConfig& c, int servers_override, const std::strin
                    plan_or.status().message().c_str());
     return 2;
   }
+  plan_or->layout.hosts = runtime->HostNames();  // every rank got here: a collective is safe
   const ClusterPlan plan = *plan_or;
   const ps::ClusterLayout& layout = plan.layout;
   const int worker_index = layout.WorkerIndex(rank);
@@ -95,8 +96,11 @@ int RunDistributed(const LoadedConfig& c, int servers_override, const std::strin
     return 2;
   }
   if (chief)
-    spdlog::info("cluster: {} ranks, {} servers, {} workers{}, {} virtual shards, {}{}",
-                 layout.world_size, layout.num_servers(), layout.num_workers(),
+    spdlog::info("cluster: {} ranks{}, {} servers, {} workers{}, {} virtual shards, {}{}",
+                 layout.world_size,
+                 layout.NumHosts() > 1 ? " on " + std::to_string(layout.NumHosts()) + " hosts"
+                                       : std::string(),
+                 layout.num_servers(), layout.num_workers(),
                  layout.colocated ? " (colocated)" : "", layout.num_virtual_shards,
                  ps::ConsistencyName(plan.consistency),
                  plan.consistency == ps::Consistency::kSSP

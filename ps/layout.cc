@@ -67,7 +67,15 @@ std::string ClusterLayout::Describe(int rank) const {
   if (si >= 0 && wi >= 0) s += " + ";
   if (wi >= 0) s += "worker " + std::to_string(wi);
   if (si < 0 && wi < 0) s += "no role";
+  if (NumHosts() > 1 && rank >= 0 && rank < static_cast<int>(hosts.size()))
+    s += " on " + hosts[static_cast<size_t>(rank)];
   return s + ")";
+}
+
+int ClusterLayout::NumHosts() const {
+  std::vector<std::string> h = hosts;
+  std::sort(h.begin(), h.end());
+  return std::max(1, static_cast<int>(std::unique(h.begin(), h.end()) - h.begin()));
 }
 
 }  // namespace ctrps::ps

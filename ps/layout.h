@@ -31,6 +31,9 @@ struct ClusterLayout {
   bool colocated = false;       // every rank is both a server and a worker
   std::vector<int> server_ranks;
   std::vector<int> worker_ranks;
+  // The host of each rank (MPI processor names), where the runtime filled
+  // them in; Describe names a rank's host when the job spans several.
+  std::vector<std::string> hosts;
 
   // Dedicated: ranks [0, num_servers) serve, the rest train. Colocated:
   // every rank does both (num_servers must be 0 or world_size). Errors name
@@ -55,8 +58,11 @@ struct ClusterLayout {
     if ((v & (v - 1)) == 0) return static_cast<uint32_t>(Mix64(key ^ kVirtualShardSalt) & (v - 1));
     return VirtualShardOf(key, v);
   }
-  // "rank 3 (server 1)", "rank 2 (worker 0)", "rank 0 (server 0 + worker 0)".
+  // "rank 3 (server 1)", "rank 2 (worker 0)", "rank 0 (server 0 + worker 0)";
+  // "rank 3 (server 1 on node7)" when the ranks are on more than one host.
   std::string Describe(int rank) const;
+  // How many distinct hosts `hosts` names (1 when unknown).
+  int NumHosts() const;
 };
 
 }  // namespace ctrps::ps

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "ps/transport.h"
@@ -24,6 +25,9 @@ class MpiRuntime {
   // The transport over MPI_COMM_WORLD (two duplicated communicators, one
   // per channel). Owned by the runtime.
   Transport* transport() { return transport_.get(); }
+  // Every rank's host (MPI_Get_processor_name), indexed by rank. Collective:
+  // every rank must call it.
+  std::vector<std::string> HostNames() const;
 
   // Ends the whole job (every rank) after printing `message` to stderr.
   [[noreturn]] static void Abort(const std::string& message, int exit_code);

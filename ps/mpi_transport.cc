@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <list>
 #include <mutex>
 #include <thread>
@@ -203,6 +204,21 @@ StatusOr<std::unique_ptr<MpiRuntime>> MpiRuntime::Init(int* argc, char*** argv) 
   MPI_Comm_size(MPI_COMM_WORLD, &r->size_);
   r->transport_ = std::make_unique<MpiTransport>();
   return r;
+}
+
+std::vector<std::string> MpiRuntime::HostNames() const {
+  char mine[MPI_MAX_PROCESSOR_NAME] = {0};
+  int len = 0;
+  MPI_Get_processor_name(mine, &len);
+  std::vector<char> all(static_cast<size_t>(size_) * MPI_MAX_PROCESSOR_NAME, 0);
+  MPI_Allgather(mine, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, all.data(), MPI_MAX_PROCESSOR_NAME, MPI_CHAR,
+                MPI_COMM_WORLD);
+  std::vector<std::string> names(static_cast<size_t>(size_));
+  for (int r = 0; r < size_; ++r) {
+    const char* p = all.data() + static_cast<size_t>(r) * MPI_MAX_PROCESSOR_NAME;
+    names[static_cast<size_t>(r)].assign(p, strnlen(p, MPI_MAX_PROCESSOR_NAME));
+  }
+  return names;
 }
 
 MpiRuntime::~MpiRuntime() {

@@ -429,6 +429,21 @@ TEST(LayoutTest, ImpossibleLayoutsAreRejected) {
   EXPECT_EQ(c->Describe(1), "rank 1 (server 1 + worker 1)");
 }
 
+// Hosts are named only when the ranks are on more than one.
+TEST(LayoutTest, DescribeNamesTheHostWhenTheJobSpansSeveral) {
+  auto l = ClusterLayout::Make(3, 2, false, 16);
+  ASSERT_TRUE(l.ok());
+  EXPECT_EQ(l->NumHosts(), 1);  // unknown
+  l->hosts = {"node1", "node1", "node1"};
+  EXPECT_EQ(l->NumHosts(), 1);
+  EXPECT_EQ(l->Describe(1), "rank 1 (server 1)");
+  l->hosts = {"node1", "node2", "node1"};
+  EXPECT_EQ(l->NumHosts(), 2);
+  EXPECT_EQ(l->Describe(1), "rank 1 (server 1 on node2)");
+  EXPECT_EQ(l->Describe(2), "rank 2 (worker 0 on node1)");
+  EXPECT_EQ(l->Describe(7), "rank 7 (no role)");  // no such rank: no host
+}
+
 // A compression stage's table rewrite (ps/table_rewrite.h) gives the same
 // rows bit for bit on a local store and on 1 or 2 servers, and the servers
 // keep serving the new width (a pull and a push after it).
