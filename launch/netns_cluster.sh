@@ -66,7 +66,7 @@ up() {
     ip -n "$h" link set lo up
     # A host's TCP gives up on an unanswered peer after ~6 s (4 retransmissions)
     # instead of ~15 min, as clusters that must notice a dead host are tuned.
-    ip netns exec "$h" sysctl -q -w net.ipv4.tcp_retries2=4
+    ip netns exec "$h" sh -c "echo 4 > /proc/sys/net/ipv4/tcp_retries2"
     ip -n "$name-hub" link set "p$i" master br0
     ip -n "$name-hub" link set "p$i" up
     mkdir -p "/etc/netns/$h"; printf '%s' "$hosts" > "/etc/netns/$h/hosts"  # ip netns exec mounts it
