@@ -105,11 +105,15 @@ ps::ClusterLayout Layout(bool colocated) {
   return Must(ps::ClusterLayout::Make(2, colocated ? 0 : 1, colocated, 16), "layout");
 }
 
+// Server threads as `ctrps train` gives a dedicated server (cluster.server_threads 0).
+int AutoServerThreads() { return static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u)); }
+
 std::unique_ptr<ps::ParameterServer> NewServer(const ps::ClusterLayout& l, ps::Consistency c,
-                                               ps::Transport* t) {
+                                               ps::Transport* t, int threads = 1) {
   ps::ServerOptions o;
   o.layout = l;
   o.consistency = c;
+  o.threads = threads;
   return Must(ps::NewParameterServer(o, t), "server");
 }
 
@@ -126,7 +130,7 @@ std::vector<double> DedicatedTrain(ps::Transport* t, const std::vector<Batch>& b
                                    ps::Consistency mode) {
   const ps::ClusterLayout l = Layout(false);
   if (t->rank() == 0) {
-    Must(NewServer(l, mode, t)->Run(), "server run");
+    Must(NewServer(l, mode, t, AutoServerThreads())->Run(), "server run");
     return {};
   }
   auto client = NewClient(l, mode, t);
@@ -198,6 +202,10 @@ std::pair<double, double> TimePullPush(ps::EmbeddingClient* client, const std::v
   std::fill(data->begin(), data->end(), 0.001f);
   t0 = Clock::now();
   for (int i = 0; i < reps; ++i) Must(client->Push({{1, keys.data(), n, data->data()}}, i + 1), "push");
+  // A push is acknowledged on arrival and applied before the server's next
+  // request: a one-key pull waits for the last one, so every apply is timed.
+  std::vector<float> one(kDim);
+  Must(client->Pull({{1, keys.data(), 1, one.data()}}, false), "sync pull");
   return {pull, Since(t0) / reps};
 }
 
@@ -213,7 +221,8 @@ std::vector<Key> BenchKeys(size_t n, uint32_t num_virtual_shards, bool by_shard)
   return keys;
 }
 
-std::vector<MicroRow> Micro(ps::Transport* t, const std::vector<size_t>& sizes, bool by_shard = true) {
+std::vector<MicroRow> Micro(ps::Transport* t, const std::vector<size_t>& sizes, bool by_shard = true,
+                            int server_threads = 1) {
   std::vector<MicroRow> rows;
   const double row_bytes = kDim * sizeof(float);
   const ps::ClusterLayout l = Layout(false);
@@ -236,7 +245,7 @@ std::vector<MicroRow> Micro(ps::Transport* t, const std::vector<size_t>& sizes, 
       best[1] = std::min(best[1], RawRoundTrip(t->rank(), n * (8 + kDim * 4), 32, reps));
       IdleBarrier();
       if (t->rank() == 0) {
-        Must(NewServer(l, ps::Consistency::kBSP, t)->Run(), "server run");
+        Must(NewServer(l, ps::Consistency::kBSP, t, server_threads)->Run(), "server run");
       } else {
         auto client = NewClient(l, ps::Consistency::kBSP, t);
         Must(client->DeclareTables({tc}), "declare");
@@ -304,14 +313,19 @@ int main(int argc, char** argv) {
     if (argc > 3 && std::atol(argv[3]) > 0) micro_sizes = {static_cast<size_t>(std::atol(argv[3])) << 10};
     const bool by_shard = !(argc > 4 && std::string(argv[4]) == "unsorted");
     if (rank == 1) std::printf("keys %s\n", by_shard ? "in shard order (as the trainer sends them)" : "unsorted");
-    for (const MicroRow& m : Micro(t, micro_sizes, by_shard))
-      if (rank == 1)
-        std::printf("%6.0f KiB: raw pull %5.2f ps pull %5.2f (%.2f, ceiling %.2f, %.3g keys/s, msg-only "
-                    "%5.2f); raw push %5.2f ps push %5.2f (%.2f, ceiling %.2f, %.3g keys/s, msg-only "
-                    "%5.2f) GB/s\n",
-                    m.bytes / 1024, m.raw_pull_gbs, m.ps_pull_gbs, m.ps_pull_gbs / m.raw_pull_gbs,
-                    m.ceil_pull, m.pull_keys_s, m.store_pull_s, m.raw_push_gbs, m.ps_push_gbs,
-                    m.ps_push_gbs / m.raw_push_gbs, m.ceil_push, m.push_keys_s, m.store_push_s);
+    // One server thread, then as many as ctrps gives a dedicated server.
+    std::vector<int> thread_counts = {1};
+    if (AutoServerThreads() > 1) thread_counts.push_back(AutoServerThreads());
+    for (int threads : thread_counts)
+      for (const MicroRow& m : Micro(t, micro_sizes, by_shard, threads))
+        if (rank == 1)
+          std::printf("%6.0f KiB, %d server thread%s: raw pull %5.2f ps pull %5.2f (%.2f, 1-thread ceiling "
+                      "%.2f, %.3g keys/s, msg-only %5.2f); raw push %5.2f ps push %5.2f (%.2f, 1-thread "
+                      "ceiling %.2f, %.3g keys/s, msg-only %5.2f) GB/s\n",
+                      m.bytes / 1024, threads, threads == 1 ? "" : "s", m.raw_pull_gbs, m.ps_pull_gbs,
+                      m.ps_pull_gbs / m.raw_pull_gbs, m.ceil_pull, m.pull_keys_s, m.store_pull_s,
+                      m.raw_push_gbs, m.ps_push_gbs, m.ps_push_gbs / m.raw_push_gbs, m.ceil_push,
+                      m.push_keys_s, m.store_push_s);
     return 0;
   }
   // 1. Single process, one thread, on rank 0.
@@ -324,7 +338,7 @@ int main(int argc, char** argv) {
   }
   IdleBarrier();
   // 2. Pull/push against raw MPI.
-  std::vector<MicroRow> micro = Micro(t, sizes);
+  std::vector<MicroRow> micro = Micro(t, sizes, true, AutoServerThreads());
   IdleBarrier();
   // 3. 1 server + 1 worker.
   std::vector<double> bsp = DedicatedTrain(t, batches, steps, ps::Consistency::kBSP);
@@ -366,7 +380,8 @@ int main(int argc, char** argv) {
   asp.assign(from1.begin() + off + kE2eFields, from1.begin() + off + 2 * kE2eFields);
 
   std::printf("ps_bench: DeepFM, 39 fields, emb %d, MLP 400-400-400, batch %d, %d steps, Zipf keys, "
-              "1 compute thread per worker, 2 ranks\n\n", kDim, kBatch, steps);
+              "1 compute thread per worker, %d threads per dedicated server, 2 ranks\n\n", kDim, kBatch, steps,
+              AutoServerThreads());
   std::printf("%-28s %10s %7s %7s %7s %7s %8s %9s %7s %7s\n", "end-to-end", "samples/s", "ratio",
               "read", "pull", "compute", "allred", "push", "wait", "(ms/step)");
   PrintE2e("single process, 1 thread", single, 0);

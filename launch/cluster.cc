@@ -1,5 +1,6 @@
 #include "launch/cluster.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <thread>
 
@@ -36,11 +37,18 @@ StatusOr<ClusterPlan> MakeClusterPlan(const LoadedConfig& c, int world_size, int
   if (k.staleness() < 1 || k.staleness() > 1000)
     return Status::InvalidArgument(c.Where("cluster.staleness") + ": value " +
                                    std::to_string(k.staleness()) + " out of range [1, 1000]");
+  if (k.server_threads() < 0 || k.server_threads() > 256)
+    return Status::InvalidArgument(c.Where("cluster.server_threads") + ": value " +
+                                   std::to_string(k.server_threads()) + " out of range [0, 256]");
   if (k.peer_timeout_ms() < 100 || k.peer_timeout_ms() > 86400000)
     return Status::InvalidArgument(c.Where("cluster.peer_timeout_ms") + ": value " +
                                    std::to_string(k.peer_timeout_ms()) +
                                    " out of range [100, 86400000]");
   p.staleness = k.staleness();
+  p.server_threads = k.server_threads();
+  if (p.server_threads == 0)
+    p.server_threads = k.mode() == config::ClusterConfig::COLOCATED
+                           ? 1 : static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
   p.peer_timeout_ms = k.peer_timeout_ms();
   const bool colocated = k.mode() == config::ClusterConfig::COLOCATED;
   int servers = servers_override >= 0 ? servers_override : k.servers();
@@ -96,7 +104,7 @@ int RunDistributed(const LoadedConfig& c, int servers_override, const std::strin
     return 2;
   }
   if (chief)
-    spdlog::info("cluster: {} ranks{}, {} servers, {} workers{}, {} virtual shards, {}{}",
+    spdlog::info("cluster: {} ranks{}, {} servers, {} workers{}, {} virtual shards, {}{}, {} thread{} per server",
                  layout.world_size,
                  layout.NumHosts() > 1 ? " on " + std::to_string(layout.NumHosts()) + " hosts"
                                        : std::string(),
@@ -104,7 +112,8 @@ int RunDistributed(const LoadedConfig& c, int servers_override, const std::strin
                  layout.colocated ? " (colocated)" : "", layout.num_virtual_shards,
                  ps::ConsistencyName(plan.consistency),
                  plan.consistency == ps::Consistency::kSSP
-                     ? " staleness " + std::to_string(plan.staleness) : std::string());
+                     ? " staleness " + std::to_string(plan.staleness) : std::string(),
+                 plan.server_threads, plan.server_threads == 1 ? "" : "s");
 
   ps::Transport* transport = runtime->transport();
   std::unique_ptr<ps::ParameterServer> server;
@@ -113,6 +122,7 @@ int RunDistributed(const LoadedConfig& c, int servers_override, const std::strin
     so.layout = layout;
     so.consistency = plan.consistency;
     so.peer_timeout_ms = plan.peer_timeout_ms;
+    so.threads = plan.server_threads;
     // One store per virtual shard: RocksDB/tiered shards live in
     // storage.path/shard-NNNN (disjoint across servers, so the servers of
     // one machine can share the path), memory budgets split over them.

@@ -23,6 +23,7 @@ struct ClusterPlan {
   ps::Consistency consistency = ps::Consistency::kBSP;
   int staleness = 2;
   int64_t peer_timeout_ms = 120000;
+  int server_threads = 1;  // cluster.server_threads, 0 resolved
 };
 
 // The plan for `world_size` ranks; servers_override >= 0 replaces

@@ -76,6 +76,9 @@ Status Server::Run() {
     // for this server's acknowledgement, alive but no sign of the missing.
     auto m = t_->Recv(Channel::kServer, kAnySource, kTagRequest, opt_.peer_timeout_ms,
                       bsp_wait ? &awaited : nullptr);
+    // The last push was applied meanwhile (or is, now): everything below sees it.
+    FinishApply();
+    if (!failed_.ok()) return failed_;
     if (!m.ok()) return TimeoutError(m.status());
     const int w = opt_.layout.WorkerIndex(m->source);
     if (w < 0) {
@@ -103,10 +106,18 @@ Status Server::Run() {
       RETURN_IF_ERROR(HoldBspPush(w, std::move(*m)));
       continue;
     }
+    if (d.kind == MessageKind::kPush) {  // ASP/SSP
+      const int source = m->source;
+      s = AckThenApplyPush(std::move(*m), d);  // the buffer moves on: d stays valid
+      if (!s.ok()) RETURN_IF_ERROR(ReplyError(source, ReplyTag(d.kind), d.step, s));
+      continue;
+    }
     s = Handle(m->source, d);
     if (!s.ok()) RETURN_IF_ERROR(ReplyError(m->source, ReplyTag(d.kind), d.step, s));
     t_->Recycle(std::move(m->payload));  // a later message may reuse its memory
   }
+  FinishApply();
+  if (!failed_.ok()) return failed_;
   for (const auto& p : pending_)
     if (p.has_value())
       return Status::FailedPrecondition("server " + std::to_string(me_) +
@@ -196,14 +207,28 @@ Status Server::Group(const WireSlice& s, Grouping* g) {
   return Status::OK();
 }
 
+template <typename Fn>
+Status Server::ForEachShard(const Grouping& g, size_t n, Fn&& fn) {
+  const int shards = static_cast<int>(g.begin.size()) - 1;
+  // Below this many keys a request is done before a team of threads starts.
+  constexpr size_t kMinParallelKeys = 4096;
+  if (opt_.threads <= 1 || n < kMinParallelKeys || shards < 2) {
+    for (int k = 0; k < shards; ++k)
+      if (g.begin[k] < g.begin[k + 1]) RETURN_IF_ERROR(fn(k, g.begin[k], g.begin[k + 1]));
+    return Status::OK();
+  }
+  shard_status_.assign(shards, Status::OK());
+#pragma omp parallel for schedule(dynamic, 1) num_threads(std::min(opt_.threads, shards))
+  for (int k = 0; k < shards; ++k)
+    if (g.begin[k] < g.begin[k + 1]) shard_status_[k] = fn(k, g.begin[k], g.begin[k + 1]);
+  for (const Status& s : shard_status_) RETURN_IF_ERROR(s);
+  return Status::OK();
+}
+
 Status Server::Handle(int source, const DecodedMessage& d) {
   switch (d.kind) {
     case MessageKind::kDeclare: return Declare(source, d);
     case MessageKind::kPull: return Pull(source, d);
-    case MessageKind::kPush: {
-      for (const WireSlice& s : d.slices) RETURN_IF_ERROR(ApplySlice(s, d.step));
-      return t_->Send(source, Channel::kWorker, kTagPushAck, TextMessage(MessageKind::kAck, d.step, ""));
-    }
     case MessageKind::kScan: return Scan(source, d);
     case MessageKind::kLoad: return Load(source, d);
     case MessageKind::kSaveShards: return SaveShards(source, d);
@@ -264,12 +289,10 @@ Status Server::Pull(int source, const DecodedMessage& d) {
       rows_.resize(s.n * s.width);
       rows = rows_.data();
     }
-    for (size_t k = 0; k + 1 < group_.begin.size(); ++k) {
-      const uint32_t lo = group_.begin[k], hi = group_.begin[k + 1];
-      if (lo == hi) continue;
-      RETURN_IF_ERROR(stores_[k]->Lookup(s.table, group_.key_ptr + lo, hi - lo,
-                                         rows + size_t{lo} * s.width, s.width, training));
-    }
+    RETURN_IF_ERROR(ForEachShard(group_, s.n, [&](int k, uint32_t lo, uint32_t hi) {
+      return stores_[k]->Lookup(s.table, group_.key_ptr + lo, hi - lo,
+                                rows + size_t{lo} * s.width, s.width, training);
+    }));
     if (!group_.sorted) ScatterRows(rows_.data(), group_.order.data(), s.n, s.width, out);
   }
   return t_->Send(source, Channel::kWorker, kTagPullReply, b.Take());
@@ -281,16 +304,99 @@ Status Server::ApplySlice(const WireSlice& s, uint32_t step) {
   RETURN_IF_ERROR(Group(s, &group_));
   const int dim = s.width;
   const SparseOptimizer* opt = t->optimizer.get();
-  for (size_t k = 0; k + 1 < group_.begin.size(); ++k) {
-    const uint32_t lo = group_.begin[k], hi = group_.begin[k + 1];
-    if (lo == hi) continue;
-    const Grouping& g = group_;
-    RETURN_IF_ERROR(stores_[k]->Modify(s.table, g.key_ptr + lo, hi - lo, step,
-                                       [&](size_t i, float* row) {
-                                         opt->Apply(row, s.data + size_t{g.at(lo + i)} * dim, dim);
-                                       }));
-  }
+  const Grouping& g = group_;
+  return ForEachShard(g, s.n, [&](int k, uint32_t lo, uint32_t hi) {
+    return stores_[k]->Modify(s.table, g.key_ptr + lo, hi - lo, step, [&](size_t i, float* row) {
+      opt->Apply(row, s.data + size_t{g.at(lo + i)} * dim, dim);
+    });
+  });
+}
+
+Status Server::AppliedPushFailed(const Status& s, uint32_t step) const {
+  return s.WithContext(opt_.layout.Describe(t_->rank()) + " failed to apply the acknowledged push of step " +
+                       std::to_string(step));
+}
+
+Status Server::CheckPushSlice(const WireSlice& s) {
+  ASSIGN_OR_RETURN(Table * t, GetTable(s));
+  (void)t;
+  if (!s.keys || !s.data) return Status::Corruption("push slice without keys or gradients");
+  return CheckOwned(s);
+}
+
+Status Server::AckThenApplyPush(Message m, const DecodedMessage& d) {
+  for (const WireSlice& s : d.slices) RETURN_IF_ERROR(CheckPushSlice(s));
+  RETURN_IF_ERROR(t_->Send(m.source, Channel::kWorker, kTagPushAck,
+                           TextMessage(MessageKind::kAck, d.step, "")));
+  size_t keys = 0;
+  for (const WireSlice& s : d.slices) keys += s.n;
+  applying_.push_back(std::move(m));
+  StartApply(keys, [this, d] {
+    for (const WireSlice& s : d.slices) {
+      Status st = ApplySlice(s, d.step);
+      if (!st.ok()) return AppliedPushFailed(st, d.step);
+    }
+    return Status::OK();
+  });
   return Status::OK();
+}
+
+void Server::StartApply(size_t keys, std::function<Status()> fn) {
+  // Below this many keys handing the work over costs more than it overlaps.
+  constexpr size_t kMinBackgroundKeys = 4096;
+  if (keys < kMinBackgroundKeys) {
+    Status s = fn();
+    if (!s.ok() && failed_.ok()) failed_ = s;
+    return;
+  }
+  apply_.Start(std::move(fn));
+}
+
+void Server::FinishApply() {
+  Status s = apply_.Wait();
+  if (!s.ok() && failed_.ok()) failed_ = s;
+  for (Message& m : applying_) t_->Recycle(std::move(m.payload));
+  applying_.clear();
+}
+
+BackgroundJob::~BackgroundJob() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void BackgroundJob::Start(std::function<Status()> job) {
+  if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });
+  std::lock_guard<std::mutex> lock(mu_);
+  job_ = std::move(job);
+  running_ = true;
+  result_ = Status::OK();
+  cv_.notify_all();
+}
+
+Status BackgroundJob::Wait() {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [this] { return !running_; });
+  return result_;
+}
+
+void BackgroundJob::Loop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [this] { return stop_ || (running_ && job_); });
+    if (stop_ && !running_) return;
+    std::function<Status()> job = std::move(job_);
+    job_ = nullptr;
+    lock.unlock();
+    Status s = job ? job() : Status::OK();
+    lock.lock();
+    result_ = s;
+    running_ = false;
+    cv_.notify_all();
+  }
 }
 
 Status Server::HoldBspPush(int w, Message m) {
@@ -310,7 +416,10 @@ Status Server::HoldBspPush(int w, Message m) {
   pending_[w] = std::move(m);
   for (const auto& p : pending_)
     if (!p.has_value()) return Status::OK();
-  Status s = ApplyBspStep();
+  // The step is acknowledged once every push in it is valid, then applied
+  // before this server reads its next request: no worker's next pull can be
+  // answered before it, and the workers go on while it is applied.
+  Status s = CheckBspStep();
   for (size_t i = 0; i < pending_.size(); ++i) {
     const int rank = opt_.layout.worker_ranks[i];
     if (s.ok()) {
@@ -319,17 +428,43 @@ Status Server::HoldBspPush(int w, Message m) {
     } else {
       RETURN_IF_ERROR(ReplyError(rank, kTagPushAck, pending_step_, s));
     }
-    t_->Recycle(std::move(pending_[i]->payload));
-    pending_[i].reset();
+  }
+  size_t keys = 0;
+  for (auto& p : pending_) {
+    if (s.ok()) {
+      DecodedMessage d;
+      if (DecodeMessage(&p->payload, &d).ok())
+        for (const WireSlice& sl : d.slices) keys += sl.n;
+      applying_.push_back(std::move(*p));
+    } else {
+      t_->Recycle(std::move(p->payload));
+    }
+    p.reset();
+  }
+  if (s.ok()) {
+    const uint32_t step = pending_step_;
+    StartApply(keys, [this, step] {
+      Status applied = ApplyBspStep(applying_, step);
+      return applied.ok() ? applied : AppliedPushFailed(applied, step);
+    });
   }
   return Status::OK();
 }
 
-Status Server::ApplyBspStep() {
-  std::vector<DecodedMessage> ds(pending_.size());
+Status Server::CheckBspStep() {
+  for (auto& p : pending_) {
+    DecodedMessage d;
+    RETURN_IF_ERROR(DecodeMessage(&p->payload, &d));
+    for (const WireSlice& s : d.slices) RETURN_IF_ERROR(CheckPushSlice(s));
+  }
+  return Status::OK();
+}
+
+Status Server::ApplyBspStep(std::vector<Message>& pushes, uint32_t step) {
+  std::vector<DecodedMessage> ds(pushes.size());
   std::map<int, std::vector<const WireSlice*>> by_table;  // in worker order
-  for (size_t w = 0; w < pending_.size(); ++w) {
-    RETURN_IF_ERROR(DecodeMessage(&pending_[w]->payload, &ds[w]));
+  for (size_t w = 0; w < pushes.size(); ++w) {
+    RETURN_IF_ERROR(DecodeMessage(&pushes[w].payload, &ds[w]));
     for (const WireSlice& s : ds[w].slices) {
       ASSIGN_OR_RETURN(Table * t, GetTable(s));
       (void)t;
@@ -339,7 +474,7 @@ Status Server::ApplyBspStep() {
   }
   for (auto& [table, slices] : by_table) {
     if (slices.size() == 1) {
-      RETURN_IF_ERROR(ApplySlice(*slices[0], pending_step_));
+      RETURN_IF_ERROR(ApplySlice(*slices[0], step));
       continue;
     }
     const int dim = slices[0]->width;
@@ -370,7 +505,7 @@ Status Server::ApplyBspStep() {
     merged.n = merged_keys_.size();
     merged.keys = merged_keys_.data();
     merged.data = merged_grads_.data();
-    RETURN_IF_ERROR(ApplySlice(merged, pending_step_));
+    RETURN_IF_ERROR(ApplySlice(merged, step));
   }
   return Status::OK();
 }

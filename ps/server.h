@@ -2,15 +2,19 @@
 // workers' pulls, pushes, declares, scans and loads until every worker has
 // said it is done. Runs on the calling thread.
 //
-// BSP: a step's pushes are held until every worker has pushed that step,
+// BSP: a step's pushes are held until every worker has pushed that step;
+// once all are there and valid they are acknowledged (the step barrier),
 // then each key's gradients are summed in worker order (a fixed order, so
-// runs are bit-for-bit reproducible) and applied once; only then are the
-// pushes acknowledged, which is the step barrier. ASP/SSP: every push is
-// applied and acknowledged on arrival.
+// runs are bit-for-bit reproducible) and applied once. ASP/SSP: every valid
+// push is acknowledged on arrival, then applied. Either way the push is
+// applied before the server reads its next request, so every later request
+// (the next pull, a scan, a checkpoint) sees it, while the workers' next
+// messages are already on their way (pushes and applying overlap).
 //
 // A malformed request is answered with an error message to its sender and
-// the server keeps serving; the server itself fails (returns) only when a
-// worker is silent beyond the timeout or a store fails.
+// the server keeps serving (a push with any bad slice is refused whole); the
+// server itself fails (returns) only when a worker is silent beyond the
+// timeout or a store fails (e.g. applying an acknowledged push).
 #pragma once
 
 #include <functional>
@@ -29,6 +33,10 @@ struct ServerOptions {
   // How long the server waits for any request (or, in BSP, for the rest of
   // a step's pushes) before it declares the workers gone.
   int64_t peer_timeout_ms = 60000;
+  // Threads that look up and update the owned shards of one large request
+  // at once (each shard is touched by one thread; the results do not depend
+  // on the count). 1: all on the calling thread.
+  int threads = 1;
   // Makes the store of one virtual shard. Default: a memory store.
   std::function<StatusOr<std::unique_ptr<storage::EmbeddingStore>>(uint32_t shard)> new_store;
 };

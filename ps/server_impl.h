@@ -5,9 +5,13 @@
 // everything else includes ps/server.h.
 #pragma once
 
+#include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "ps/client.h"
@@ -15,6 +19,27 @@
 #include "ps/wire.h"
 
 namespace ctrps::ps::internal {
+
+// One job at a time on a persistent second thread: Start hands it over,
+// Wait blocks until it has returned and gives its Status.
+class BackgroundJob {
+ public:
+  BackgroundJob() = default;
+  ~BackgroundJob();
+  BackgroundJob(const BackgroundJob&) = delete;
+  BackgroundJob& operator=(const BackgroundJob&) = delete;
+  void Start(std::function<Status()> job);
+  Status Wait();  // OK when nothing was started
+
+ private:
+  void Loop();
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::function<Status()> job_;
+  bool running_ = false, stop_ = false;
+  Status result_;
+  std::thread thread_;
+};
 
 class Server final : public ParameterServer {
  public:
@@ -54,15 +79,40 @@ class Server final : public ParameterServer {
   Status CheckOwned(const WireSlice& s);
   Status NotOurs(const WireSlice& s, Key key) const;
   Status Group(const WireSlice& s, Grouping* g);
+  // fn(k, lo, hi) for every owned shard k with keys in the grouping
+  // (positions lo..hi), on up to opt_.threads threads when the slice is large
+  // enough to pay for them; the first error in shard order.
+  template <typename Fn>
+  Status ForEachShard(const Grouping& g, size_t n, Fn&& fn);
   Status Handle(int source, const DecodedMessage& d);
   Status Declare(int source, const DecodedMessage& d);
   Status Pull(int source, const DecodedMessage& d);
+  // What makes a push slice applicable (declared table of that width, keys
+  // and gradients, every key owned here), checked before it is acknowledged.
+  Status CheckPushSlice(const WireSlice& s);
+  // ASP/SSP: acknowledges a valid push on arrival, then applies it before
+  // this server reads its next request (so every later request sees it):
+  // the worker's next push travels while this one is applied. An invalid
+  // push is refused whole (nothing applied); a store failing to apply an
+  // acknowledged push fails the server.
+  Status AckThenApplyPush(Message m, const DecodedMessage& d);
+  // The server's own error when a store fails on an acknowledged push.
+  Status AppliedPushFailed(const Status& s, uint32_t step) const;
   // Applies one slice of gradients (unique keys) with its table's optimizer.
   Status ApplySlice(const WireSlice& s, uint32_t step);
   Status HoldBspPush(int w, Message m);
-  // Sums every key's gradients over the workers in worker order, then
-  // applies each table once.
-  Status ApplyBspStep();
+  // Every held push of the step is valid (CheckPushSlice).
+  Status CheckBspStep();
+  // Sums every key's gradients over the workers' pushes (in worker order),
+  // then applies each table once.
+  Status ApplyBspStep(std::vector<Message>& pushes, uint32_t step);
+  // Applies acknowledged pushes (applying_, `keys` keys in all) with fn: on
+  // the background thread when they are large, so that Run receives the
+  // next request meanwhile; inline when small.
+  void StartApply(size_t keys, std::function<Status()> fn);
+  // Waits for the apply (Run calls it before it handles anything else), a
+  // failure becoming failed_, and recycles the pushes' buffers.
+  void FinishApply();
 
   // server_shards.cc: every owned shard at once.
   Status Scan(int source, const DecodedMessage& d);
@@ -94,6 +144,10 @@ class Server final : public ParameterServer {
   std::vector<int32_t> local_shard_;  // virtual shard -> index in stores_, or -1 (not ours)
   std::vector<float> rows_, merged_grads_;
   std::vector<Key> merged_keys_;
+  std::vector<Status> shard_status_;
+  Status failed_;  // set when an acknowledged push could not be applied: Run returns it
+  std::vector<Message> applying_;  // acknowledged pushes being applied
+  BackgroundJob apply_;
 };
 
 }  // namespace ctrps::ps::internal

@@ -1,6 +1,11 @@
 // The store options launch/ derives from the storage section.
 #include "launch/job_setup.h"
 
+#include <thread>
+
+#include "launch/cluster.h"
+#include "launch/config_loader.h"
+
 #include <gtest/gtest.h>
 
 namespace ctrps::launch {
@@ -39,6 +44,30 @@ TEST(JobSetupTest, TieredSizesRocksDbFromTheDramBudget) {
   o = MakeStoreOptions(s);
   EXPECT_EQ(o.rocksdb.block_cache_bytes, size_t{256} << 20);
   EXPECT_EQ(o.rocksdb.memtable_bytes, size_t{64} << 20);
+}
+
+// cluster.server_threads: 0 is the cores (at most 8) on a dedicated server
+// and 1 on a colocated rank; a set value is kept; out of range is refused
+// naming the field.
+TEST(ClusterPlanTest, ServerThreads) {
+  auto plan = [](const std::vector<std::string>& sets) -> StatusOr<ClusterPlan> {
+    ASSIGN_OR_RETURN(LoadedConfig c, ParseConfigText("", "job.pbtxt", sets));
+    return MakeClusterPlan(c, 4, -1);
+  };
+  auto dedicated = plan({});
+  ASSERT_TRUE(dedicated.ok()) << dedicated.status().ToString();
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  EXPECT_EQ(dedicated->server_threads, std::clamp(cores, 1, 8));
+  auto colocated = plan({"cluster.mode=COLOCATED"});
+  ASSERT_TRUE(colocated.ok()) << colocated.status().ToString();
+  EXPECT_EQ(colocated->server_threads, 1);
+  auto set = plan({"cluster.server_threads=3"});
+  ASSERT_TRUE(set.ok());
+  EXPECT_EQ(set->server_threads, 3);
+  auto bad = plan({"cluster.server_threads=300"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("cluster.server_threads"), std::string::npos)
+      << bad.status().message();
 }
 
 }  // namespace

@@ -58,7 +58,8 @@ struct StepData {
 
 // by_shard: each table's keys ordered by virtual shard (of 8), as the
 // trainer sends them; otherwise first-seen order (the server regroups).
-StepData MakeStep(int step, int worker, bool by_shard = false) {
+// n: draws per table (keys repeat, so a little fewer are unique).
+StepData MakeStep(int step, int worker, bool by_shard = false, int n = 40) {
   std::mt19937_64 rng(step * 1000 + worker);
   StepData d;
   d.keys.resize(kTables);
@@ -66,9 +67,9 @@ StepData MakeStep(int step, int worker, bool by_shard = false) {
   d.rows.resize(kTables);
   for (int t = 0; t < kTables; ++t) {
     std::map<Key, bool> seen;
-    for (int i = 0; i < 40; ++i) {
-      uint64_t r = rng() % 200;
-      Key k = MakeKey(t, r * r / 50);
+    for (int i = 0; i < n; ++i) {
+      uint64_t r = rng() % (5 * n);
+      Key k = MakeKey(t, r * r / (n + n / 4));
       if (!seen[k]) {
         seen[k] = true;
         d.keys[t].push_back(k);
@@ -109,7 +110,8 @@ struct ClusterRun {
 using AfterSteps = std::function<Status(EmbeddingClient*)>;
 
 ClusterRun RunCluster(int servers, int workers, Consistency mode, int steps, bool colocated = false,
-                      bool by_shard = false, const AfterSteps& after = nullptr) {
+                      bool by_shard = false, const AfterSteps& after = nullptr,
+                      int server_threads = 1, int keys_per_step = 40) {
   auto layout = ClusterLayout::Make(colocated ? workers : servers + workers,
                                     colocated ? 0 : servers, colocated, 8);
   EXPECT_TRUE(layout.ok()) << layout.status().ToString();
@@ -122,6 +124,7 @@ ClusterRun RunCluster(int servers, int workers, Consistency mode, int steps, boo
       o.layout = *layout;
       o.consistency = mode;
       o.peer_timeout_ms = 20000;
+      o.threads = server_threads;
       auto server = NewParameterServer(o, net->Endpoint(layout->server_ranks[s]));
       server_status[s] = server.ok() ? (*server)->Run() : server.status();
     });
@@ -139,7 +142,7 @@ ClusterRun RunCluster(int servers, int workers, Consistency mode, int steps, boo
       auto client = NewRemoteClient(o, net->Endpoint(layout->worker_ranks[w]));
       Status st = client->DeclareTables(Tables());
       for (int step = 0; step < steps && st.ok(); ++step) {
-        StepData d = MakeStep(step, w, by_shard);
+        StepData d = MakeStep(step, w, by_shard, keys_per_step);
         st = client->Pull(d.Slices(false), true);
         for (auto& r : d.rows) run.pulled[step][w].insert(run.pulled[step][w].end(), r.begin(), r.end());
         if (st.ok()) st = client->Push(d.Slices(true), step + 1);
@@ -168,7 +171,7 @@ ClusterRun RunCluster(int servers, int workers, Consistency mode, int steps, boo
 
 // The same steps on one local client, each step's gradients summed over
 // the workers in worker order (what a BSP server does).
-ClusterRun RunLocal(int workers, int steps, const AfterSteps& after = nullptr) {
+ClusterRun RunLocal(int workers, int steps, const AfterSteps& after = nullptr, int keys_per_step = 40) {
   auto store = storage::NewMemoryStore();
   auto client = NewLocalClient(store.get());
   EXPECT_TRUE(client->DeclareTables(Tables()).ok());
@@ -178,7 +181,7 @@ ClusterRun RunLocal(int workers, int steps, const AfterSteps& after = nullptr) {
     std::map<std::pair<int, Key>, std::vector<float>> sum;
     std::vector<std::vector<Key>> order(kTables);
     for (int w = 0; w < workers; ++w) {
-      StepData d = MakeStep(step, w);
+      StepData d = MakeStep(step, w, false, keys_per_step);
       EXPECT_TRUE(client->Pull(d.Slices(false), true).ok());
       for (auto& r : d.rows) run.pulled[step][w].insert(run.pulled[step][w].end(), r.begin(), r.end());
       for (int t = 0; t < kTables; ++t)
@@ -242,6 +245,29 @@ TEST(ClusterTest, BspIsIndependentOfServerCountAndMatchesOrderedSum) {
     EXPECT_EQ(remote.pulled, local.pulled) << servers << " servers";
     ExpectSameStats(remote, local, servers);
   }
+}
+
+// A server's threads (one shard per thread, for requests of thousands of
+// keys) change nothing: the same rows pulled and the same model as one
+// thread and as the local client, with the keys in shard order or not, in
+// BSP (2 workers, 1 and 2 servers) and ASP.
+TEST(ClusterTest, ServerThreadsGiveTheSameRowsAndModel) {
+  constexpr int kSteps = 3, kKeys = 8000;  // ~6.8k unique keys a table: the threaded path
+  EXPECT_GT(MakeStep(0, 0, false, kKeys).keys[0].size(), 4096u);
+  ClusterRun local = RunLocal(2, kSteps, nullptr, kKeys);
+  for (int servers : {1, 2})
+    for (bool by_shard : {false, true}) {
+      ClusterRun remote =
+          RunCluster(servers, 2, Consistency::kBSP, kSteps, false, by_shard, nullptr, 4, kKeys);
+      EXPECT_EQ(remote.final_rows, local.final_rows) << servers << " servers, by_shard " << by_shard;
+      if (!by_shard) {
+        EXPECT_EQ(remote.pulled, local.pulled) << servers << " servers";
+      }
+    }
+  ClusterRun one = RunLocal(1, kSteps, nullptr, kKeys);
+  ClusterRun asp = RunCluster(1, 1, Consistency::kASP, kSteps, false, false, nullptr, 3, kKeys);
+  EXPECT_EQ(asp.final_rows, one.final_rows);
+  EXPECT_EQ(asp.pulled, one.pulled);
 }
 
 // Keys sent shard by shard take the server's no-regrouping path: the same
@@ -343,6 +369,97 @@ TEST(ClusterTest, MalformedRequestGetsAnErrorAndTheServerKeepsServing) {
   EXPECT_TRUE(client->Shutdown().ok());
   server.join();
   EXPECT_TRUE(server_status.ok()) << server_status.ToString();
+}
+
+// A memory store whose Modify fails once `fail` is set (a disk failing).
+class FailingModifyStore final : public storage::EmbeddingStore {
+ public:
+  explicit FailingModifyStore(std::atomic<bool>* fail) : fail_(fail) {}
+  Status CreateTable(const storage::TableSpec& spec) override { return base_->CreateTable(spec); }
+  std::vector<storage::TableSpec> Tables() const override { return base_->Tables(); }
+  Status Lookup(int table, const Key* keys, size_t n, float* out, int out_floats, bool create) override {
+    return base_->Lookup(table, keys, n, out, out_floats, create);
+  }
+  Status Modify(int table, const Key* keys, size_t n, uint32_t step, const RowFn& fn) override {
+    if (fail_->load()) return Status::IOError("disk on fire");
+    return base_->Modify(table, keys, n, step, fn);
+  }
+  Status Scan(int table, const ScanFn& fn) const override { return base_->Scan(table, fn); }
+  Status Put(int table, const Key* keys, size_t n, const float* rows,
+             const storage::RowStats* stats) override {
+    return base_->Put(table, keys, n, rows, stats);
+  }
+  Status DropTable(int table) override { return base_->DropTable(table); }
+  Status Flush() override { return base_->Flush(); }
+  StatusOr<storage::TableStats> Stats(int table) const override { return base_->Stats(table); }
+
+ private:
+  std::unique_ptr<storage::EmbeddingStore> base_ = storage::NewMemoryStore();
+  std::atomic<bool>* fail_;
+};
+
+// Pushes are acknowledged on arrival and applied before the server reads
+// its next request (BSP and ASP): a pull sent right after the ack sees the
+// push; a push with one bad slice is refused whole (nothing applied); a
+// store failing on an acknowledged push fails the server, naming it.
+TEST(ClusterTest, PushesAreAckedThenAppliedBeforeTheNextRequest) {
+  for (Consistency mode : {Consistency::kBSP, Consistency::kASP}) {
+    auto layout = ClusterLayout::Make(2, 1, false, 4);
+    ASSERT_TRUE(layout.ok());
+    auto net = NewInProcessNetwork(2);
+    std::atomic<bool> fail{false};
+    Status server_status;
+    std::thread server([&] {
+      ServerOptions o;
+      o.layout = *layout;
+      o.consistency = mode;
+      o.peer_timeout_ms = 10000;
+      o.new_store = [&fail](uint32_t) -> StatusOr<std::unique_ptr<storage::EmbeddingStore>> {
+        return std::unique_ptr<storage::EmbeddingStore>(new FailingModifyStore(&fail));
+      };
+      auto s = NewParameterServer(o, net->Endpoint(0));
+      server_status = s.ok() ? (*s)->Run() : s.status();
+    });
+    RemoteClientOptions o;
+    o.layout = *layout;
+    o.consistency = mode;
+    o.peer_timeout_ms = 10000;
+    auto client = NewRemoteClient(o, net->Endpoint(1));
+    ASSERT_TRUE(client->DeclareTables(Tables()).ok());
+    // Local twin: what the rows must be.
+    auto store = storage::NewMemoryStore();
+    auto local = NewLocalClient(store.get());
+    ASSERT_TRUE(local->DeclareTables(Tables()).ok());
+    std::vector<float> remote_rows, local_rows;
+    for (int step = 0; step < 4; ++step) {
+      StepData d = MakeStep(step, 0, false, 3000);
+      ASSERT_TRUE(client->Push(d.Slices(true), step + 1).ok());
+      ASSERT_TRUE(local->Push(d.Slices(true), step + 1).ok());
+      StepData r = MakeStep(step, 0, false, 3000), l = MakeStep(step, 0, false, 3000);
+      ASSERT_TRUE(client->Pull(r.Slices(false), true).ok());  // right after the ack
+      ASSERT_TRUE(local->Pull(l.Slices(false), true).ok());
+      EXPECT_EQ(r.rows, l.rows) << "step " << step;
+    }
+    // Slice 1 names an undeclared table: refused, slice 0 not applied either.
+    StepData d = MakeStep(9, 0, false, 50);
+    std::vector<TableSlice> bad = d.Slices(true);
+    bad[1].table = 77;
+    EXPECT_EQ(client->Push(bad, 10).code(), Status::Code::kNotFound);
+    StepData before = MakeStep(9, 0, false, 50), twin = MakeStep(9, 0, false, 50);
+    ASSERT_TRUE(client->Pull(before.Slices(false), false).ok());
+    ASSERT_TRUE(local->Pull(twin.Slices(false), false).ok());
+    EXPECT_EQ(before.rows, twin.rows) << "a refused push changed rows";
+    // The disk fails under an acknowledged push: the server stops with its name.
+    fail = true;
+    EXPECT_TRUE(client->Push(d.Slices(true), 11).ok());  // acknowledged before the failure
+    // The server reports it when it reads its next request (here the shutdown).
+    (void)client->Shutdown();
+    server.join();
+    EXPECT_EQ(server_status.code(), Status::Code::kIOError);
+    EXPECT_NE(server_status.message().find("rank 0 (server 0) failed to apply the acknowledged push of step 11"),
+              std::string::npos) << server_status.ToString();
+    EXPECT_NE(server_status.message().find("disk on fire"), std::string::npos);
+  }
 }
 
 TEST(ClusterTest, SilentServerIsATimeoutNamingItsRank) {
