@@ -13,6 +13,8 @@ CTRPS_APT_PACKAGES=(
   libonnx-dev python3-protobuf
   # Chart.js, inlined into `ctrps report` pages at build time.
   libjs-chart.js
+  # Hosts made of network namespaces (launch/netns_cluster.sh, the netns test).
+  iproute2 util-linux
 )
 # Headless Chromium checks the report pages in the tests (tests/integration/
 # report.sh; about 300 MB). Optional: with CTRPS_SKIP_BROWSER=1 it is not
