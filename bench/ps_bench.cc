@@ -164,6 +164,7 @@ struct MicroRow {
   // round trip, plus the store's own work (the local calls), done serially:
   // raw time / (raw time + store time).
   double ceil_pull = 0, ceil_push = 0;
+  double local_pull_ms = 0, local_push_ms = 0;  // the same calls on a local memory store
 };
 
 // Raw MPI request/reply of (req, rep) bytes, `reps` times: seconds per round trip.
@@ -276,6 +277,8 @@ std::vector<MicroRow> Micro(ps::Transport* t, const std::vector<size_t>& sizes, 
     m.store_push_s = payload / std::max(best[3] - best[5], 1e-9) / 1e9;
     m.ceil_pull = best[0] / (best[0] + best[4]);
     m.ceil_push = best[1] / (best[1] + best[5]);
+    m.local_pull_ms = best[4] * 1e3;
+    m.local_push_ms = best[5] * 1e3;
     rows.push_back(m);
   }
   return rows;
@@ -321,11 +324,11 @@ int main(int argc, char** argv) {
         if (rank == 1)
           std::printf("%6.0f KiB, %d server thread%s: raw pull %5.2f ps pull %5.2f (%.2f, 1-thread ceiling "
                       "%.2f, %.3g keys/s, msg-only %5.2f); raw push %5.2f ps push %5.2f (%.2f, 1-thread "
-                      "ceiling %.2f, %.3g keys/s, msg-only %5.2f) GB/s\n",
+                      "ceiling %.2f, %.3g keys/s, msg-only %5.2f) GB/s; local store pull %.2f push %.2f ms\n",
                       m.bytes / 1024, threads, threads == 1 ? "" : "s", m.raw_pull_gbs, m.ps_pull_gbs,
                       m.ps_pull_gbs / m.raw_pull_gbs, m.ceil_pull, m.pull_keys_s, m.store_pull_s,
                       m.raw_push_gbs, m.ps_push_gbs, m.ps_push_gbs / m.raw_push_gbs, m.ceil_push,
-                      m.push_keys_s, m.store_push_s);
+                      m.push_keys_s, m.store_push_s, m.local_pull_ms, m.local_push_ms);
     return 0;
   }
   // 1. Single process, one thread, on rank 0.
