@@ -163,6 +163,54 @@
     }});
   }
 
+  // Lines from per-step events: for every run, every series [suffix, y(e)]
+  // with a value gives a dataset "<run>: <suffix>" of {x: step, y}.
+  function stepSeriesChart(id, event, seriesOf, yTitle, empty) {
+    if (!document.getElementById('chart-' + id)) return;  // its section is not on the page
+    const out = [];
+    RUNS.forEach((run, r) => {
+      const lines = events(run, event).filter(e => num(e.step));
+      seriesOf(lines).forEach(([suffix, y, dashed], k) => {
+        const data = lines.filter(e => num(y(e))).map(e => ({x: e.step, y: y(e)}));
+        if (data.length === 0) return;
+        out.push({label: run.name + ': ' + suffix, data: data, borderColor: color(r + k),
+                  backgroundColor: color(r + k), borderDash: dashed ? [6, 3] : [],
+                  pointRadius: data.length > 60 ? 0 : 2, borderWidth: 1.5, tension: 0});
+      });
+    });
+    if (out.length === 0) { note(id, empty); return; }
+    draw(id, {type: 'line', data: {datasets: out}}, 'step', yTitle);
+  }
+
+  // The layers of UMEC's lines: their "s.<layer>" fields, in first-seen order.
+  function umecLayers(lines) {
+    const layers = [];
+    lines.forEach(e => Object.keys(e).forEach(k => {
+      if (k.startsWith('s.') && !layers.includes(k.slice(2))) layers.push(k.slice(2));
+    }));
+    return layers;
+  }
+
+  function drawCompressionMethods() {
+    const noUmec = 'no "umec" lines (UMEC writes one every umec.log_every_steps updates)';
+    stepSeriesChart('umec_resource', 'umec', () => [['resource', e => e.resource],
+                                                    ['budget', e => e.budget, true]],
+                    'fraction of the dense MLP multiply-adds', noUmec);
+    stepSeriesChart('umec_dropped', 'umec',
+                    lines => umecLayers(lines).map(l => [l, e => e['dropped.' + l]]),
+                    'groups dropped', noUmec);
+    stepSeriesChart('umec_duals', 'umec',
+                    lines => [['z', e => e.z]].concat(umecLayers(lines).map(l => ['y ' + l, e => e['y.' + l]])),
+                    'multiplier', noUmec);
+    const share = (part, all) => e => (num(e[all]) && e[all] > 0 && num(e[part])) ? e[part] / e[all] : null;
+    stepSeriesChart('deeplight_sparsity', 'prune', () => [
+      ['target (MLP)', e => e.target, true],
+      ['MLP', e => (num(e.mlp_weights) && e.mlp_weights > 0) ? 1 - e.mlp_nonzero / e.mlp_weights : null],
+      ['pairs', e => (num(e.pairs) && e.pairs > 0) ? 1 - e.pairs_nonzero / e.pairs : null],
+      ['embeddings', share('embedding_zero', 'embedding_entries')],
+    ], 'sparsity (fraction zero)', 'no "prune" lines (DeepLight writes one per pruning)');
+  }
+
   function drawAll() {
     const noTrain = 'no "train" lines in these metrics (they come every 100 steps)';
     const noValid = 'no validation ("eval", split "valid") lines: the run had no data.valid';
@@ -184,6 +232,7 @@
                   'no compression run among these metrics ("compress_model" lines)');
     tradeoffChart('tradeoff_latency', ['row_p50_us'], 'single-row latency p50, µs (log scale)',
                   'no single-row latency in these metrics ("row_p50_us" of "compress_model" lines)');
+    drawCompressionMethods();
   }
 
   try {

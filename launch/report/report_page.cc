@@ -122,6 +122,28 @@ std::string BuildReportPage(const std::vector<RunMetrics>& runs, const ReportOpt
     page += "</div>\n";
     page += CompressionTables(runs);
   }
+  bool umec = false, deeplight = false;
+  for (const RunMetrics& r : runs) {
+    umec = umec || !r.Events("umec").empty() || !r.Events("compress_umec").empty() ||
+           !r.Events("umec_removed").empty();
+    deeplight = deeplight || !r.Events("prune").empty();
+  }
+  if (umec) {
+    page += "<h2>UMEC: fields and neurons under a FLOPs budget</h2>\n<div class=\"grid\">\n";
+    page += ChartBox("umec_resource", "MLP multiply-adds of the selection (fraction of dense) "
+                                      "against steps, and the budget");
+    page += ChartBox("umec_dropped", "Groups dropped per layer (ceil s) against steps");
+    page += ChartBox("umec_duals", "Multipliers against steps (z: budget; y: per layer)");
+    page += "</div>\n";
+    page += UmecTable(runs);
+  }
+  if (deeplight) {
+    page += "<h2>DeepLight: structured pruning</h2>\n<div class=\"grid\">\n";
+    page += ChartBox("deeplight_sparsity", "Sparsity against steps (the schedule's target and "
+                                           "what each part reached)");
+    page += "</div>\n";
+    page += DeepLightTable(runs);
+  }
 
   // What every chart holds once drawn (report.js), and the errors seen.
   page += "<pre id=\"ctrps-rendered\" hidden></pre>\n";

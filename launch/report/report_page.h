@@ -1,10 +1,11 @@
 // The report of one or more runs (`ctrps report`): one self-contained HTML
 // page, its charting library and data inlined, that opens offline. Tables
 // (runs, time split, embedding tables, checkpoints, compression before/
-// after) are written here; the charts (loss, validation AUC/logloss against
-// steps and time, throughput, per-step time split, per-worker split, the
-// compression trade-off plots) are drawn in the page by report.js from the
-// runs' metrics lines, all runs overlaid.
+// after, UMEC's selections, DeepLight's pruning) are written here; the charts
+// (loss, validation AUC/logloss against steps and time, throughput, per-step
+// time split, per-worker split, the compression trade-off plots, UMEC's
+// resource, dropped groups and multipliers, DeepLight's sparsity) are drawn
+// in the page by report.js from the runs' metrics lines, all runs overlaid.
 #pragma once
 
 #include <string>
@@ -29,6 +30,10 @@ std::string TimeSplitTable(const std::vector<RunMetrics>& runs);
 std::string EmbeddingTablesTable(const std::vector<RunMetrics>& runs);
 std::string CheckpointsTable(const std::vector<RunMetrics>& runs);
 std::string CompressionTables(const std::vector<RunMetrics>& runs);
+// UMEC's selections ("compress_umec" of a compress stage, "umec_removed" of
+// ctrps train) and DeepLight's last pruning per run ("prune" lines).
+std::string UmecTable(const std::vector<RunMetrics>& runs);
+std::string DeepLightTable(const std::vector<RunMetrics>& runs);
 
 // Text made safe inside HTML elements and attributes.
 std::string HtmlEscape(const std::string& s);

@@ -239,4 +239,43 @@ std::string CompressionTables(const std::vector<RunMetrics>& runs) {
   return out;
 }
 
+std::string UmecTable(const std::vector<RunMetrics>& runs) {
+  std::string rows;
+  for (const RunMetrics& run : runs)
+    for (const MetricLine& l : run.lines) {
+      if (l.event() != "compress_umec" && l.event() != "umec_removed") continue;
+      rows += "<tr>" + NameCell(run.name) +
+              NameCell(l.event() == "compress_umec" ? "compress stage " + l.Text("stage") : "ctrps train") +
+              Cell(&l, "resource", 4) + Cell(&l, "budget", 4) + Cell(&l, "forced", -1) +
+              NameCell(l.Text("dropped_fields").empty() ? "(none)" : l.Text("dropped_fields")) +
+              NameCell(l.Text("mlp_dims")) + "</tr>\n";
+    }
+  if (rows.empty()) return "";
+  return "<table id=\"umec-selection\">\n" +
+         Head({"run", "where", "resource", "budget", "groups forced", "dropped fields", "MLP kept"}) +
+         rows + "</table>\n";
+}
+
+std::string DeepLightTable(const std::vector<RunMetrics>& runs) {
+  std::string rows;
+  for (const RunMetrics& run : runs) {
+    const MetricLine* l = Last(run.Events("prune"));
+    if (!l) continue;
+    auto share = [](double part, double all) {
+      return all > 0 ? "<td>" + Fixed(100.0 * part / all, 2) + "%</td>" : std::string("<td>-</td>");
+    };
+    rows += "<tr>" + NameCell(run.name) + Cell(l, "step", -1) + Cell(l, "target", 4) +
+            Cell(l, "mlp_nonzero", -1) + Cell(l, "mlp_weights", -1) +
+            share(l->Number("mlp_weights") - l->Number("mlp_nonzero"), l->Number("mlp_weights")) +
+            Cell(l, "pairs_nonzero", -1) + Cell(l, "pairs", -1) + Cell(l, "embedding_zero", -1) +
+            Cell(l, "embedding_entries", -1) +
+            share(l->Number("embedding_zero"), l->Number("embedding_entries")) + "</tr>\n";
+  }
+  if (rows.empty()) return "";
+  return "<table id=\"deeplight-prune\">\n" +
+         Head({"run", "last pruning step", "target", "MLP non-zero", "MLP weights", "MLP sparsity",
+               "pairs non-zero", "pairs", "embedding zeros", "embedding entries", "embedding sparsity"}) +
+         rows + "</table>\n";
+}
+
 }  // namespace ctrps::launch::report

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `ctrps report` end to end, checked in headless Chromium: a tiny training
 # run (validation, checkpoints), a distributed one (1 server + 2 workers:
-# the per-worker split, the slowest rank named) and a tiny compression run;
+# the per-worker split, the slowest rank named), a tiny compression run, and
+# UMEC and DeepLight stages (their resource/multiplier/sparsity charts);
 # their reports load with no console error and their charts hold the runs'
 # metrics (tests/integration/report_check.py reads what each chart drew back
 # from the rendered DOM). Screenshots stay in TMPDIR/*.png for a person.
@@ -68,6 +69,16 @@ grep -q "report   ctrps report compressed --out compressed/report.html" compress
 grep -q "\[uncompressed\] test .*rows/s.*took" compress.err ||
   { cat compress.err; fail "compress showed no progress of its evaluations"; }
 
+# UMEC and DeepLight stages: their own sections (charts and tables).
+sed -e 's|method: AFM name: "afm" afm { layers { layer: "mlp.1" rank { rank: 4 } } embeddings { rank: 2 } }|method: UMEC name: "umec" umec { budget: 0.5 log_every_steps: 10 train { epochs: 1 max_steps: 60 } }|' \
+    -e 's|dir: "compressed"|dir: "umec"|' afm.pbtxt > umec.pbtxt
+sed -e 's|method: AFM name: "afm" afm { layers { layer: "mlp.1" rank { rank: 4 } } embeddings { rank: 2 } }|method: DEEPLIGHT name: "deeplight" deeplight { mlp_sparsity: 0.9 pair_ratio: 0 embedding_ratio: 0.444 every_steps: 10 damping_steps: 4 }|' \
+    -e 's|dir: "compressed"|dir: "dl"|' afm.pbtxt > dl.pbtxt
+grep -q UMEC umec.pbtxt && grep -q DEEPLIGHT dl.pbtxt || fail "the UMEC/DeepLight configs were not made"
+"$ctrps" compress --config umec.pbtxt --from trained/model >umec.out 2>umec.err || { tail umec.err; fail "compress UMEC"; }
+"$ctrps" compress --config dl.pbtxt --from trained/model >dl.out 2>dl.err || { tail dl.err; fail "compress DeepLight"; }
+"$ctrps" report umec dl --out slim.html >/dev/null || fail "report of the UMEC and DeepLight runs"
+
 "$ctrps" report trained --out trained/report.html >report1.out || fail "report of the training run"
 "$ctrps" report dist --out dist.html >/dev/null || fail "report of the distributed run"
 "$ctrps" report compressed trained --out both.html >/dev/null || fail "report of both runs"
@@ -102,6 +113,12 @@ grep -q "bundle bytes  row p50 us" compress.out || { cat compress.out; fail "no 
 python3 "$here/report_check.py" both.dom.html loss_step auc_step split tradeoff_bytes tradeoff_latency -- compressed trained
 grep -q 'class="before-after"' both.dom.html || fail "no before/after table"
 grep -q "<td>[0-9.]*x fewer</td>" both.dom.html || fail "no compression ratio in the before/after table"
+grep -q 'id="chart-umec_resource"\|id="chart-deeplight_sparsity"' both.dom.html && fail "UMEC/DeepLight sections on a page without their runs"
+browse slim.html slim
+python3 "$here/report_check.py" slim.dom.html umec_resource umec_dropped umec_duals deeplight_sparsity \
+  tradeoff_bytes -- umec dl
+grep -q 'id="umec-selection"' slim.dom.html || fail "no UMEC selection table"
+grep -q 'id="deeplight-prune"' slim.dom.html || fail "no DeepLight pruning table"
 
 # Progress: log lines when stderr is not a terminal, a bar with rate and ETA on one.
 "$ctrps" eval --model trained/model --data data/test.txt >eval.out 2>eval.err || fail "eval"
@@ -129,4 +146,4 @@ expect_error 1 "data holds no metrics.jsonl" data --out x.html
 mkdir -p bad && { head -2 trained/metrics.jsonl; echo '{"event":"train","step":}'; tail -1 trained/metrics.jsonl; } > bad/metrics.jsonl
 expect_error 1 "bad/metrics.jsonl:3: column 25: expected a number" bad --out x.html
 [ ! -e x.html ] || fail "a failed report left a page"
-echo "report: OK (screenshots: $tmp/train.png $tmp/dist.png $tmp/both.png)"
+echo "report: OK (screenshots: $tmp/train.png $tmp/dist.png $tmp/both.png $tmp/slim.png)"

@@ -7,9 +7,10 @@ Fails (exit 1, saying what) unless: the page recorded no script error; every
 CHART_ID was drawn (a non-empty plot area); and the charts hold exactly the
 runs' metrics, derived here independently of the page's script: loss and
 validation AUC/logloss against steps and time, throughput, the per-step
-time split (per training and per worker), and the compression trade-offs
+time split (per training and per worker), the compression trade-offs
 against bytes and single-row latency (every compress_model line one point,
-the uncompressed ones in their own dataset).
+the uncompressed ones in their own dataset), UMEC's resource, dropped groups
+and multipliers, and DeepLight's sparsity against steps.
 """
 import html
 import json
@@ -137,6 +138,36 @@ def check_tradeoff(rendered, runs, chart, x_of):
         same_points(chart + " / " + label, got[label], pts)
 
 
+def step_series(runs, event, series_of):
+    """Datasets "<run>: <suffix>" of (step, y) from per-step events, as the
+    page's stepSeriesChart draws them."""
+    out = {}
+    for name, events in runs:
+        lines = [e for e in events if e.get("event") == event and isinstance(e.get("step"), (int, float))]
+        for suffix, y in series_of(lines):
+            pts = [(e["step"], y(e)) for e in lines if isinstance(y(e), (int, float))]
+            if pts:
+                out["%s: %s" % (name, suffix)] = pts
+    return out
+
+
+def umec_layers(lines):
+    layers = []
+    for e in lines:
+        for k in e:
+            if k.startswith("s.") and k[2:] not in layers:
+                layers.append(k[2:])
+    return layers
+
+
+def fraction(num, den, minus=False):
+    def f(e):
+        if not isinstance(e.get(den), (int, float)) or e[den] <= 0 or not isinstance(e.get(num), (int, float)):
+            return None
+        return 1 - e[num] / e[den] if minus else e[num] / e[den]
+    return f
+
+
 def main():
     args = sys.argv[1:]
     if "--" not in args:
@@ -167,6 +198,19 @@ def main():
         runs, "worker_split", lambda name, e, i, n: "%s: worker %d (rank %d)" % (name, e["worker"], e["rank"])))
     check_tradeoff(rendered, runs, "tradeoff_bytes", lambda e: e.get("bundle_bytes", e.get("bytes")))
     check_tradeoff(rendered, runs, "tradeoff_latency", lambda e: e.get("row_p50_us"))
+    if "umec_resource" in rendered or any(e.get("event") == "umec" for _, ev in runs for e in ev):
+        check_lines(rendered, "umec_resource", step_series(runs, "umec", lambda lines: [
+            ("resource", lambda e: e.get("resource")), ("budget", lambda e: e.get("budget"))]))
+        check_lines(rendered, "umec_dropped", step_series(runs, "umec", lambda lines: [
+            (l, lambda e, l=l: e.get("dropped." + l)) for l in umec_layers(lines)]))
+        check_lines(rendered, "umec_duals", step_series(runs, "umec", lambda lines: [
+            ("z", lambda e: e.get("z"))] + [("y " + l, lambda e, l=l: e.get("y." + l)) for l in umec_layers(lines)]))
+    if "deeplight_sparsity" in rendered or any(e.get("event") == "prune" for _, ev in runs for e in ev):
+        check_lines(rendered, "deeplight_sparsity", step_series(runs, "prune", lambda lines: [
+            ("target (MLP)", lambda e: e.get("target")),
+            ("MLP", fraction("mlp_nonzero", "mlp_weights", minus=True)),
+            ("pairs", fraction("pairs_nonzero", "pairs", minus=True)),
+            ("embeddings", fraction("embedding_zero", "embedding_entries"))]))
     print("%s: %d charts hold the metrics of %s" % (dom_file, len(rendered), ", ".join(n for n, _ in runs)))
 
 

@@ -200,6 +200,40 @@ TEST(BuildReportPage, ACompressionRunGetsItsBeforeAfterTableAndTradeOffPlots) {
   EXPECT_NE(page.find("<td>4.00x fewer</td>"), std::string::npos);
   EXPECT_NE(page.find("<td>-0.01000</td>"), std::string::npos);
   EXPECT_NE(page.find("<td class=\"l\">mlp.1</td>"), std::string::npos);
+  // No UMEC or DeepLight lines: no such sections.
+  EXPECT_EQ(page.find("id=\"chart-umec_resource\""), std::string::npos);
+  EXPECT_EQ(page.find("id=\"chart-deeplight_sparsity\""), std::string::npos);
+}
+
+// UMEC's and DeepLight's lines give their sections: the charts' canvases
+// and the tables (selection; last pruning with its sparsity shares).
+TEST(BuildReportPage, UmecAndDeepLightRunsGetTheirSections) {
+  RunMetrics u = RunOf(
+      "umec",
+      "{\"event\":\"compress_begin\",\"from\":\"m\",\"stages\":1,\"first_stage\":0}\n"
+      "{\"event\":\"umec\",\"step\":10,\"resource\":0.9,\"budget\":0.5,\"z\":0.8,"
+      "\"s.mlp.0\":0.5,\"y.mlp.0\":0.1,\"dropped.mlp.0\":1,\"least.mlp.0\":0.01}\n"
+      "{\"event\":\"compress_umec\",\"stage\":\"umec\",\"resource\":0.4987,\"budget\":0.5,"
+      "\"forced\":3,\"dropped_fields\":\"I5,C7\",\"mlp_dims\":\"8-7\",\"seconds\":1}\n");
+  RunMetrics d = RunOf(
+      "dl",
+      "{\"event\":\"prune\",\"step\":10,\"target\":0.5,\"mlp_weights\":1000,\"mlp_nonzero\":500,"
+      "\"pairs\":0,\"pairs_nonzero\":0,\"embedding_entries\":400,\"embedding_zero\":100,"
+      "\"embedding_zeroed\":100}\n"
+      "{\"event\":\"prune\",\"step\":20,\"target\":0.8,\"mlp_weights\":1000,\"mlp_nonzero\":200,"
+      "\"pairs\":0,\"pairs_nonzero\":0,\"embedding_entries\":400,\"embedding_zero\":160,"
+      "\"embedding_zeroed\":60}\n");
+  const std::string page = BuildReportPage({u, d}, {});
+  for (const char* id : {"umec_resource", "umec_dropped", "umec_duals", "deeplight_sparsity"})
+    EXPECT_NE(page.find(std::string("id=\"chart-") + id + "\""), std::string::npos) << id;
+  EXPECT_NE(page.find("<td class=\"l\">compress stage umec</td><td>0.4987</td><td>0.5000</td><td>3</td>"
+                      "<td class=\"l\">I5,C7</td><td class=\"l\">8-7</td>"),
+            std::string::npos);
+  // The last pruning: step 20, 80% of the MLP and 40% of the embedding entries zero.
+  EXPECT_NE(page.find("<td class=\"l\">dl</td><td>20</td><td>0.8000</td><td>200</td><td>1&#8239;000</td>"
+                      "<td>80.00%</td>"),
+            std::string::npos);
+  EXPECT_NE(page.find("<td>40.00%</td></tr>"), std::string::npos);
 }
 
 }  // namespace
