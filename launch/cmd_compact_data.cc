@@ -140,9 +140,13 @@ Status Compact(const LoadedConfig& c, const std::string& in, const std::string& 
   std::vector<bool> gone(all.num_fields(), false);
   for (const std::string& name : dropped) {
     auto it = std::find(all.field_names.begin(), all.field_names.end(), name);
-    if (it == all.field_names.end())
+    if (it == all.field_names.end()) {
+      std::string known;
+      for (const std::string& f : all.field_names) known += (known.empty() ? "" : " ") + f;
       return Status::InvalidArgument("model.dropped_fields names '" + name + "', which " +
-                                     worker::DataFormatName(p.format) + " data has not");
+                                     worker::DataFormatName(p.format) + " data has not (its fields: " +
+                                     known + ")");
+    }
     gone[it - all.field_names.begin()] = true;
   }
   ASSIGN_OR_RETURN(bool gz_in, worker::IsGzipFile(in));
@@ -166,7 +170,8 @@ Status Compact(const LoadedConfig& c, const std::string& in, const std::string& 
     in_bytes += line.size_bytes;
     line_out.clear();
     if (line.too_long) {
-      s = Status::InvalidArgument(in + ":" + std::to_string(lines) + ": a line longer than 1 MiB");
+      s = Status::InvalidArgument(in + ":" + std::to_string(lines) + ": a line longer than 1 MiB, which "
+                                  "compact-data cannot copy (the readers skip it); nothing is written");
       break;
     }
     switch (p.format) {

@@ -276,6 +276,41 @@ TEST(UmecSolverTest, SelectionMeetsTheBudget) {
   }
 }
 
+// The run length UMEC needs: s_l moves at most lr_s per update (its
+// gradient is clipped at 1), so the duals alone bring ceil(s) to a budget
+// that needs G groups of a layer gone only after G / lr_s updates or more
+// (plus the updates z needs to outgrow y times the next group's norm).
+// Stopped early, the final choice forces the rest by magnitude; run long
+// enough, the duals meet the budget themselves.
+TEST(UmecSolverTest, TheDualsMeetTheBudgetOnlyAfterEnoughUpdates) {
+  auto model = Build(Deep(ModelType::kDeepFM));
+  auto net = UmecNetwork::Describe(*model, false, "umec");
+  ASSERT_TRUE(net.ok());
+  UmecOptions o;  // the paper's rates
+  o.budget = 0.3;
+  UmecSolver solver(o, *net, model.get(), nullptr);
+  int64_t first_met = -1;
+  std::vector<double> prev = solver.state().s;
+  for (int step = 1; step <= 20000 && first_met < 0; ++step) {
+    solver.Update(step);
+    for (size_t i = 0; i < prev.size(); ++i)
+      ASSERT_LE(std::abs(solver.state().s[i] - prev[i]), o.lr_s + 1e-12) << "step " << step;
+    prev = solver.state().s;
+    if (step == 10) {
+      EXPECT_GT(solver.Select().forced, 0) << "10 updates cannot reach 0.3";
+    }
+    if (solver.last().resource <= solver.budget()) first_met = step;
+  }
+  ASSERT_GT(first_met, 0) << "the duals never met the budget";
+  // At least one group must go to reach 0.3 from 1.0, at lr_s per update.
+  int dropped = 0;
+  for (int k : solver.last().dropped) dropped = std::max(dropped, k);
+  EXPECT_GE(first_met, static_cast<int64_t>(std::floor((dropped - 1) / o.lr_s)));
+  const UmecSelection sel = solver.Select();
+  EXPECT_EQ(sel.forced, 0);
+  EXPECT_LE(sel.resource, o.budget);
+}
+
 TEST(UmecSolverTest, FieldsToDropSetsTheBudget) {
   auto model = Build(Deep(ModelType::kDeepFM, 6));
   auto net = UmecNetwork::Describe(*model, true, "umec");

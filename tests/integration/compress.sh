@@ -37,12 +37,7 @@ compression {
   }
 }
 CFG
-compress() {  # compress NP OUTDIR [args...]: (mpirun -np NP) ctrps compress (NP 0: no mpirun)
-  local np="$1" out="$2"; shift 2
-  local cmd=("$ctrps" compress --config afm.pbtxt --from trained/model --set output.dir="$out" "$@")
-  [ "$np" -gt 0 ] && cmd=("${MPIRUN[@]}" -np "$np" "${cmd[@]}")
-  "${cmd[@]}" >"$out.out" 2>"$out.err" || { tail -20 "$out.err"; fail "compress $out (np $np $*)"; }
-}
+COMPRESS_CONFIG=afm.pbtxt COMPRESS_FROM=trained/model  # for compress (mpi_lib.sh)
 
 # Single process == 1 server + 1 worker == 2 servers + 1 worker, bit for bit.
 compress 0 single

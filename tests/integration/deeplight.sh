@@ -29,16 +29,11 @@ compression { stages { method: DEEPLIGHT
   deeplight { mlp_sparsity: 0.9 pair_ratio: 1.0 embedding_ratio: 0.444 every_steps: 10 damping_steps: 4 }
   fine_tune { epochs: 1 max_steps: 60 } } }
 CFG
-run() {  # run NP OUTDIR CMD...: (mpirun -np NP) ctrps CMD (NP 0: no mpirun)
-  local np="$1" out="$2"; shift 2
-  local cmd=("$ctrps" "$@" --set output.dir="$out")
-  [ "$np" -gt 0 ] && cmd=("${MPIRUN[@]}" -np "$np" "${cmd[@]}")
-  "${cmd[@]}" >"$out.out" 2>"$out.err" || { tail -20 "$out.err"; fail "$out (np $np $*)"; }
-}
-run 0 single compress --config dl.pbtxt --from dense/model
-run 2 s1 compress --config dl.pbtxt --from dense/model --servers 1
-run 3 s2 compress --config dl.pbtxt --from dense/model --servers 2
-run 4 s3 compress --config dl.pbtxt --from dense/model --servers 3
+COMPRESS_CONFIG=dl.pbtxt COMPRESS_FROM=dense/model  # for compress (mpi_lib.sh)
+compress 0 single
+compress 2 s1 --servers 1
+compress 3 s2 --servers 2
+compress 4 s3 --servers 3
 same_model single s1
 same_model single s2
 same_model single s3
@@ -63,8 +58,8 @@ PY
 tp=(--config train.pbtxt --set train.max_steps=70 --set train.deeplight.mlp_sparsity=0.8
     --set train.deeplight.damping_steps=5 --set train.deeplight.warmup_steps=20
     --set train.deeplight.persistent_masks=true)
-run 0 tp_single train "${tp[@]}"
-run 3 tp_s2 train "${tp[@]}" --servers 2
+ctrps_np 0 tp_single train "${tp[@]}"
+ctrps_np 3 tp_s2 train "${tp[@]}" --servers 2
 same_model tp_single tp_s2
 first=$(grep -m1 '"event":"prune"' tp_single/metrics.jsonl)
 echo "$first" | grep -q '"step":30' || fail "pruning did not start after the warm-up: $first"

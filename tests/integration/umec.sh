@@ -38,12 +38,7 @@ compression {
   }
 }
 CFG
-compress() {  # compress NP OUTDIR [args...]: (mpirun -np NP) ctrps compress (NP 0: no mpirun)
-  local np="$1" out="$2"; shift 2
-  local cmd=("$ctrps" compress --config umec.pbtxt --from trained/model --set output.dir="$out" "$@")
-  [ "$np" -gt 0 ] && cmd=("${MPIRUN[@]}" -np "$np" "${cmd[@]}")
-  "${cmd[@]}" >"$out.out" 2>"$out.err" || { tail -20 "$out.err"; fail "compress $out (np $np $*)"; }
-}
+COMPRESS_CONFIG=umec.pbtxt COMPRESS_FROM=trained/model  # for compress (mpi_lib.sh)
 
 compress 0 single
 grep -q '"event":"umec"' single/metrics.jsonl || fail "no umec progress metrics"
