@@ -103,6 +103,29 @@ TEST(SparseKernelTest, EveryKernelComputesTheDenseProduct) {
         }
 }
 
+// SELL-8 reads 16-bit columns up to 65536 columns and 32-bit ones (the
+// AVX2 gather) past that; both paths, either side of the boundary.
+TEST(SparseKernelTest, Sell8HandlesNarrowAndWideColumnIndices) {
+  std::mt19937_64 rng(4);
+  std::normal_distribution<float> n(0, 1);
+  for (int cols : {65535, 65536, 65537, 70000}) {
+    const int rows = 13;
+    std::vector<float> w = RandomSparse(rows, cols, 0.0005, &rng);
+    w[static_cast<size_t>(cols - 1) * rows + 2] = 1.5f;  // the last column is read
+    std::vector<float> bias(rows), x(cols);
+    for (float& v : bias) v = n(rng);
+    for (float& v : x) v = n(rng);
+    const CsrMatrix c = CsrMatrix::FromDense(w.data(), rows, cols);
+    const Sell8Matrix s = Sell8Matrix::FromCsr(c, bias.data());
+    EXPECT_EQ(s.col16.empty(), cols > 65536) << cols;
+    const std::vector<double> ref = Reference(w, rows, cols, bias.data(), x.data(), false);
+    std::vector<float> y(16), scratch(16);
+    Sell8MV(s, x.data(), false, scratch.data(), y.data());
+    for (int o = 0; o < rows; ++o)
+      ASSERT_NEAR(y[o], ref[o], 1e-4 * (1 + std::fabs(ref[o]))) << cols << " row " << o;
+  }
+}
+
 // ---- bundles of pruned models ----
 
 std::vector<float> BatchLogits(InferenceEngine* e, const std::vector<Batch>& data) {
