@@ -307,6 +307,48 @@ TEST(PrunedRows, EmptyRowsAreDroppedOnlyWhenAbsentKeysReadAsZeros) {
   }
 }
 
+// Sparse rows decode 8 entries at a time (and rows near the end of the
+// values one by one): every width the format takes, full and empty rows and
+// masks of every density, nothing written past the row.
+TEST(PrunedRows, SparseRowsReadExactlyAtEveryWidth) {
+  const std::string dir = TmpDir("sparse_widths");
+  fs::create_directories(dir);
+  std::mt19937_64 rng(6);
+  for (int width : {1, 3, 7, 8, 9, 11, 16, 17, 33, 64})
+    for (TableDtype dt : {TableDtype::kFloat32, TableDtype::kFloat16}) {
+      const int n = 300;
+      std::vector<Key> keys;
+      for (int i = 0; i < n; ++i) keys.push_back(MakeKey(2, 11 + 3 * i));
+      std::vector<float> rows(static_cast<size_t>(n) * width);
+      for (int i = 0; i < n; ++i) {
+        const double keep = i % 7 == 0 ? 1.0 : i % 7 == 1 ? 0.0 : (i % 5) / 5.0;
+        for (int k = 0; k < width; ++k)
+          rows[static_cast<size_t>(i) * width + k] =
+              std::uniform_real_distribution<double>(0, 1)(rng) < keep
+                  ? std::normal_distribution<float>(0, 1)(rng)
+                  : 0.0f;
+      }
+      TableEntry e;
+      const std::string path = dir + "/t.emb";
+      ASSERT_TRUE(WriteSparseTableFile(path, 2, width, dt, keys.data(), n, rows.data(),
+                                       /*drop_empty=*/false, &e)
+                      .ok());
+      auto t = MappedTable::Open(path, e);
+      ASSERT_TRUE(t.ok()) << t.status().ToString();
+      std::vector<float> out(width + 16);
+      for (int i = 0; i < n; ++i) {
+        std::fill(out.begin(), out.end(), -7.0f);
+        ASSERT_TRUE(t->Lookup(keys[i], out.data()));
+        for (int k = 0; k < width; ++k) {
+          const float want = rows[static_cast<size_t>(i) * width + k];
+          ASSERT_EQ(out[k], dt == TableDtype::kFloat32 ? want : HalfToFloat(FloatToHalf(want)))
+              << "width " << width << " " << TableDtypeName(dt) << " row " << i << " entry " << k;
+        }
+        for (int k = width; k < width + 16; ++k) ASSERT_EQ(out[k], -7.0f) << "written past the row";
+      }
+    }
+}
+
 TEST(PrunedRows, SparseTableFileRoundTripsAndRefusesDamage) {
   const std::string dir = TmpDir("sparse_table");
   fs::create_directories(dir);
