@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <unordered_map>
 
+#include "worker/serve/mlp_fold.h"
+
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #define CTRPS_ROW_AVX2 1
@@ -85,6 +87,7 @@ std::unique_ptr<SparseFactorPath> SparseFactorPath::Build(const BundleManifest& 
     std::vector<int> dims = {F * d};
     dims.insert(dims.end(), o.mlp_dims.begin(), o.mlp_dims.end());
     dims.push_back(1);
+    std::vector<DenseLayer> row_net;  // the single-row network, folded below
     for (size_t l = 0; l + 1 < dims.size(); ++l) {
       Layer L;
       L.name = "mlp." + std::to_string(l);
@@ -97,28 +100,36 @@ std::unique_ptr<SparseFactorPath> SparseFactorPath::Build(const BundleManifest& 
       L.dense = w->values;
       L.bias = b->values;
       L.csr = CsrMatrix::FromDense(w->values.data(), L.out, L.in);
-      L.sparse_row = L.csr.density() <= kSingleRowMaxDensity;
       L.sparse_tile = L.csr.density() <= kTileMaxDensity;
+      row_net.push_back({L.out, L.in, L.relu, L.dense, L.bias});
+      p->max_width_ = std::max({p->max_width_, L.in, L.out});
+      p->layers_.push_back(std::move(L));
+    }
+    FoldDeadNeurons(&row_net);
+    for (size_t l = 0; l < row_net.size(); ++l) {
+      Layer& L = p->layers_[l];
+      const DenseLayer& R = row_net[l];
+      L.row_out = R.out;
+      L.row_bias = R.bias;
+      const CsrMatrix folded = CsrMatrix::FromDense(R.w.data(), R.out, R.in);
+      L.sparse_row = folded.density() <= kSingleRowMaxDensity;
       // One example: a layer after a SELL layer reads its output in that
       // layer's sorted order, so its columns are renumbered to match.
-      const std::vector<uint32_t>* prev = p->layers_.empty() || !p->layers_.back().sparse_row
-                                              ? nullptr
-                                              : &p->layers_.back().sell.row_of;
-      std::vector<uint32_t> pos;  // original input index -> position in the sorted input
+      const std::vector<uint32_t>* prev =
+          l == 0 || !p->layers_[l - 1].sparse_row ? nullptr : &p->layers_[l - 1].sell.row_of;
+      std::vector<uint32_t> pos;  // input index -> position in the sorted input
       if (prev != nullptr) {
-        pos.assign(L.in, 0);
-        for (int r = 0; r < L.in; ++r) pos[(*prev)[r]] = static_cast<uint32_t>(r);
+        pos.assign(R.in, 0);
+        for (int r = 0; r < R.in; ++r) pos[(*prev)[r]] = static_cast<uint32_t>(r);
       }
-      CsrMatrix c = l == 0 ? PadFieldColumns(L.csr, F, d, p->Dp_) : L.csr;
+      CsrMatrix c = l == 0 ? PadFieldColumns(folded, F, d, p->Dp_) : folded;
       for (uint32_t& col : c.col)
         if (!pos.empty()) col = pos[col];
       L.row_in = c.cols;
       if (L.sparse_row)
-        L.sell = Sell8Matrix::FromCsr(c, L.bias.data());
+        L.sell = Sell8Matrix::FromCsr(c, L.row_bias.data());
       else
         L.dense_row = c.ToDense();
-      p->max_width_ = std::max({p->max_width_, L.in, L.out});
-      p->layers_.push_back(std::move(L));
     }
   }
   p->max_width_ = std::max(p->max_width_, F * p->Dp_);
@@ -221,7 +232,7 @@ float SparseFactorPath::Row(const float* rows, const float* values, Scratch* s) 
       if (L.sparse_row)  // out in the sorted order; the next layer reads it so
         Sell8MV(L.sell, in, L.relu, out, nullptr);
       else
-        DenseMV(L.dense_row.data(), L.out, L.row_in, L.bias.data(), in, L.relu, out);
+        DenseMV(L.dense_row.data(), L.row_out, L.row_in, L.row_bias.data(), in, L.relu, out);
       in = out;
       which ^= 1;
     }
@@ -310,9 +321,13 @@ std::string SparseFactorPath::Describe() const {
     s += buf;
   }
   for (const Layer& L : layers_) {
-    std::snprintf(buf, sizeof buf, ", %s %dx%d density %.4f (row %s, tile %s)", L.name.c_str(),
+    const int in = &L == &layers_.front() ? L.in : L.row_in;  // layer 0's row_in is padded
+    std::string folded;
+    if (L.row_out != L.out || in != L.in)
+      folded = " " + std::to_string(L.row_out) + "x" + std::to_string(in) + " after folding";
+    std::snprintf(buf, sizeof buf, ", %s %dx%d density %.4f (row %s%s, tile %s)", L.name.c_str(),
                   L.out, L.in, L.csr.density(), L.sparse_row ? "sparse" : "dense",
-                  L.sparse_tile ? "sparse" : "dense");
+                  folded.c_str(), L.sparse_tile ? "sparse" : "dense");
     s += buf;
   }
   return s;

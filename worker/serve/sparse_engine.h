@@ -9,6 +9,10 @@
 // below kTileMaxDensity); the thresholds are where the kernels cross over
 // on the DeepFwFM shapes (bench/inference_bench --sparse measures them).
 //
+// One example runs the MLP after FoldDeadNeurons (mlp_fold.h): hidden
+// neurons with no non-zero weight in or out are dropped, their constants
+// folded into the next layer's bias.
+//
 // Built once per bundle and shared by forked engines; each engine owns a
 // Scratch (sized at construction, so scoring allocates nothing).
 #pragma once
@@ -66,7 +70,11 @@ class SparseFactorPath {
     bool relu = false;
     std::vector<float> bias, dense;  // dense: column-major out x in
     std::vector<float> dense_row;    // one example: dense with columns in the input's order
-    int row_in = 0;                  // one example: its columns (layer 0: F Dp)
+    // One example: the layer after FoldDeadNeurons (mlp_fold.h): its kept
+    // outputs, their biases (constants of dropped inputs folded in), its
+    // columns (layer 0: F Dp).
+    int row_out = 0, row_in = 0;
+    std::vector<float> row_bias;
     CsrMatrix csr;
     Sell8Matrix sell;
     bool sparse_row = false, sparse_tile = false;
