@@ -11,7 +11,7 @@
 
 #include "worker/serve/table_file_format.h"
 
-#if defined(__F16C__) || defined(__AVX2__)
+#if defined(__F16C__)
 #include <immintrin.h>
 #endif
 
@@ -68,6 +68,7 @@ MappedTable& MappedTable::operator=(MappedTable&& o) noexcept {
     mask_bytes_ = o.mask_bytes_;
     record_bytes_ = o.record_bytes_;
     nnz_ = o.nnz_;
+    padded_width_ = o.padded_width_;
     o.map_ = nullptr;
     o.map_bytes_ = 0;
   }
@@ -163,6 +164,7 @@ StatusOr<MappedTable> MappedTable::Open(const std::string& path, const TableEntr
   if (Crc(0, p + kHeaderBytes, body) != h.crc)
     return bad("checksum mismatch (the file is corrupt)");
   t.width_ = static_cast<int>(h.width);
+  t.padded_width_ = (h.width + 7) / 8 * 8;
   t.rows_ = h.rows;
   t.dtype_ = dtype;
   const char* after_keys = p + kHeaderBytes + KeySectionBytes(expected.key_encoding, h.rows);
@@ -233,55 +235,13 @@ uint64_t MappedTable::SparseValueIndex(uint64_t i) const {
   return v;
 }
 
-namespace {
-
-#if defined(__AVX2__) && defined(__F16C__)
-#define CTRPS_EXPAND_AVX2 1
-// For each 8-bit mask, the index of each set lane's value among the set
-// lanes (a byte per lane; 0 in unset lanes). A table, not pdep: pdep takes
-// about 16 cycles on this Zen host (measured), a table read 4.
-struct ExpandTable {
-  uint64_t idx[256];
-  constexpr ExpandTable() : idx() {
-    for (int m = 0; m < 256; ++m) {
-      uint64_t v = 0;
-      int n = 0;
-      for (int lane = 0; lane < 8; ++lane)
-        if (m >> lane & 1) v |= static_cast<uint64_t>(n++) << (8 * lane);
-      idx[m] = v;
-    }
-  }
-};
-constexpr ExpandTable kExpand;
-
-// Entries [8c, 8c + 8) of a sparse row: the mask's byte c gives each set
-// lane its value's index, a permute moves the values there and the unset
-// lanes are zeroed. Loads 8 values from *v on (the caller checks they are
-// mapped); advances *v.
-inline __m256 ExpandChunk(uint64_t mask, int c, const void* values, TableDtype dtype,
-                          uint64_t* v) {
-  const uint32_t mb = static_cast<uint32_t>(mask >> (8 * c)) & 0xffu;
-  const uint64_t idx = kExpand.idx[mb];
-  const __m256 vals =
-      dtype == TableDtype::kFloat32
-          ? _mm256_loadu_ps(static_cast<const float*>(values) + *v)
-          : _mm256_cvtph_ps(_mm_loadu_si128(
-                reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(values) + *v)));
-  const __m256 moved = _mm256_permutevar8x32_ps(
-      vals, _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(idx))));
-  const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-  const __m256i set =
-      _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(static_cast<int>(mb)), bit), bit);
-  *v += static_cast<uint64_t>(__builtin_popcount(mb));
-  return _mm256_and_ps(moved, _mm256_castsi256_ps(set));
-}
+#ifdef CTRPS_TABLE_EXPAND_AVX2
+using table_expand::ExpandChunk;
 #endif
-
-}  // namespace
 
 void MappedTable::ReadSparseRowAt(uint64_t i, uint64_t v, float* out) const {
   uint64_t m = Mask(i);
-#ifdef CTRPS_EXPAND_AVX2
+#ifdef CTRPS_TABLE_EXPAND_AVX2
   // Rows near the end of the values take the scalar loop (the mapping may
   // end within the 8 values a chunk loads).
   if (v + static_cast<uint64_t>(PaddedWidth()) <= nnz_) {
@@ -305,14 +265,7 @@ void MappedTable::ReadSparseRowAt(uint64_t i, uint64_t v, float* out) const {
   }
 }
 
-void MappedTable::ReadSparseRowPaddedAt(uint64_t i, uint64_t v, float* out) const {
-#ifdef CTRPS_EXPAND_AVX2
-  if (v + static_cast<uint64_t>(PaddedWidth()) <= nnz_) {
-    const uint64_t m = Mask(i);
-    for (int c = 0; 8 * c < width_; ++c) _mm256_storeu_ps(out + 8 * c, ExpandChunk(m, c, values_, dtype_, &v));
-    return;
-  }
-#endif
+void MappedTable::ReadSparseRowPaddedSlow(uint64_t i, uint64_t v, float* out) const {
   ReadSparseRowAt(i, v, out);
   std::fill(out + width_, out + PaddedWidth(), 0.0f);
 }
