@@ -18,6 +18,7 @@
 namespace ctrps::worker::serve {
 
 using namespace table_format;  // NOLINT: this file is the format's reader
+static_assert(kRowsPerBlock == 16, "table_file.h's inline readers assume 16-row blocks");
 
 float HalfToFloat(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
@@ -213,26 +214,6 @@ StatusOr<MappedTable> MappedTable::Open(const std::string& path, const TableEntr
 
 void MappedTable::ReadSparseRow(uint64_t i, float* out) const {
   ReadSparseRowAt(i, SparseValueIndex(i), out);
-}
-
-uint64_t MappedTable::SparseValueIndex(uint64_t i) const {
-  // The block record (one cache line for masks up to 2 bytes): its start,
-  // plus the bits of the masks before row i, counted a word at a time
-  // without a data-dependent branch.
-  const uint8_t* rec = masks_ + (i / kRowsPerBlock) * record_bytes_;
-  uint64_t v;
-  std::memcpy(&v, rec, 8);
-  const int64_t before = static_cast<int64_t>((i % kRowsPerBlock) * mask_bytes_);
-  const int words = static_cast<int>(2 * mask_bytes_);  // 16 masks = 2 m words
-  for (int w = 0; w < words; ++w) {
-    uint64_t word;
-    std::memcpy(&word, rec + 8 + 8 * w, 8);
-    const int64_t avail = before - 8 * w;
-    const uint64_t keep =
-        avail >= 8 ? ~uint64_t{0} : avail <= 0 ? 0 : (uint64_t{1} << (8 * avail)) - 1;
-    v += static_cast<uint64_t>(__builtin_popcountll(word & keep));
-  }
-  return v;
 }
 
 #ifdef CTRPS_TABLE_EXPAND_AVX2
