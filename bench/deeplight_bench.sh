@@ -29,7 +29,8 @@
 #                           the control with the same data;
 #   REACH=0.5               the fraction of the pruning steps by which S_t
 #                           reaches 99% of its target;
-#   PRUNE_BATCH=2048        the pruning stages' batch size.
+#   PRUNE_BATCH=2048        the pruning stages' batch size;
+#   SEED=7                  gen-data's seed (another planted model and data).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="$(cd "${1:-$root/build}" && pwd)"
@@ -45,17 +46,18 @@ echo "== CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(np
 fresh="${FRESH:-0}"
 reach="${REACH:-0.5}"
 prune_batch="${PRUNE_BATCH:-2048}"
+seed="${SEED:-7}"
 all_settings="paper paper_masks mlp95 mlp98 mlp99"
 run_settings="${SETTINGS:-$all_settings}"
 if [ "$fresh" = 1 ]; then
   "$ctrps" gen-data --format criteo --rows "$((2 * rows))" --eval-rows "$((rows / 10))" --out data \
-    --seed 7 2>/dev/null | tail -4
+    --seed "$seed" 2>/dev/null | tail -4
   [ -f data/train_a.txt ] || { head -n "$rows" data/train.txt > data/train_a.txt;
                                tail -n +"$((rows + 1))" data/train.txt > data/train_b.txt; }
   dense_train=data/train_a.txt prune_train=data/train_b.txt
   run_settings="dense_cont $run_settings"
 else
-  "$ctrps" gen-data --format criteo --rows "$rows" --out data --seed 7 2>/dev/null | tail -4
+  "$ctrps" gen-data --format criteo --rows "$rows" --out data --seed "$seed" 2>/dev/null | tail -4
   dense_train=data/train.txt prune_train=data/train.txt
 fi
 eval_files='valid: "data/valid.txt" test: "data/test.txt" shuffle_buffer: 100000 max_eval_rows: 50000'
