@@ -36,7 +36,10 @@ Status ValidateDeepLight(const DeepLightOptions& o, const ModelOptions& m, const
     return bad("embedding_ratio", std::to_string(o.embedding_ratio) +
                                       ": expected >= 0 with embedding_ratio * mlp_sparsity < 1");
   if (o.every_steps < 1) return bad("every_steps", "must be >= 1");
-  if (!(o.damping_steps >= 1)) return bad("damping_steps", "must be >= 1");
+  // Below 1 is allowed: a short run reaches its target within fewer than
+  // 458 steps (S_t = 0.99 S at t = 458 damping_steps).
+  if (!(o.damping_steps > 0) || !std::isfinite(o.damping_steps))
+    return bad("damping_steps", std::to_string(o.damping_steps) + ": must be > 0");
   if (o.pair_ratio > 0 && !HasR(m))
     return bad("pair_ratio", std::string(worker::ModelTypeName(m.type)) +
                                  " has no field-pair matrix R to prune (FWFM and DEEPFWFM have); "

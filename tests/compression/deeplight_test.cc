@@ -27,6 +27,8 @@ TEST(DeepLightTest, ScheduleIsThePapers) {
   EXPECT_NEAR(ScheduledSparsity(0.9, 100), 0.9 * 0.01, 1e-12);
   EXPECT_NEAR(ScheduledSparsity(0.9, 1000), 0.9 * (1 - std::pow(0.99, 10)), 1e-12);
   EXPECT_NEAR(ScheduledSparsity(0.9, 50, 5), 0.9 * (1 - std::pow(0.99, 10)), 1e-12);
+  EXPECT_NEAR(ScheduledSparsity(0.9, 115, 0.25), 0.9 * (1 - std::pow(0.99, 460)), 1e-12);
+  EXPECT_GT(ScheduledSparsity(0.9, 115, 0.25), 0.99 * 0.9);
   EXPECT_LT(ScheduledSparsity(0.9, 10000), 0.9);
   EXPECT_LE(ScheduledSparsity(0.9, 1000000), 0.9);
   EXPECT_EQ(CountToPrune(0.5, 11), 5u);
@@ -198,6 +200,13 @@ TEST(DeepLightTest, BadSettingsAreRefusedNamingThem) {
   o = {};
   o.every_steps = 0;
   fails_with(o, DeepFwFm(), "every_steps");
+  o = {};
+  o.damping_steps = 0;
+  fails_with(o, DeepFwFm(), "damping_steps: 0");
+  o.damping_steps = -3;
+  fails_with(o, DeepFwFm(), "damping_steps");
+  o.damping_steps = 0.25;  // a short run: S_t at 99% of the target by step 115
+  EXPECT_TRUE(ValidateDeepLight(o, DeepFwFm(), "x").ok());
   worker::ModelOptions deepfm = DeepFwFm();
   deepfm.type = worker::ModelType::kDeepFM;
   fails_with(DeepLightOptions{}, deepfm, "DeepFM has no field-pair matrix R to prune");

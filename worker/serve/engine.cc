@@ -113,7 +113,10 @@ InferenceEngine::InferenceEngine(std::shared_ptr<const Shared> shared)
   }
   if (shared_->sparse) {
     shared_->sparse->InitScratch(&sparse_scratch_);
-    sparse_rows_.assign(static_cast<size_t>(kSparseTile) * F * shared_->sparse->row_width(), 0.0f);
+    const SparseFactorPath& sp = *shared_->sparse;
+    sparse_rows_.assign(std::max(static_cast<size_t>(kSparseTile) * F * sp.row_width(),
+                                 static_cast<size_t>(F) * sp.row_stride() + 8),
+                        0.0f);
   }
 }
 
@@ -181,7 +184,7 @@ void InferenceEngine::UnknownRow(int field, Key key, float* out) const {
     std::fill_n(out, t.width(), 0.0f);
 }
 
-template <typename Out>
+template <bool padded, typename Out>
 void InferenceEngine::LookupRows(const Key* keys, Out out) {
   const int F = num_fields();
   const std::vector<MappedTable>& tables = shared_->tables;
@@ -198,7 +201,10 @@ void InferenceEngine::LookupRows(const Key* keys, Out out) {
     }
   for (int f = 0; f < F; ++f) {
     if (found_[f] >= 0 && tables[f].sparse_rows()) {
-      tables[f].ReadSparseRowAt(static_cast<uint64_t>(found_[f]), value_at_[f], out(f));
+      if (padded)
+        tables[f].ReadSparseRowPaddedAt(static_cast<uint64_t>(found_[f]), value_at_[f], out(f));
+      else
+        tables[f].ReadSparseRowAt(static_cast<uint64_t>(found_[f]), value_at_[f], out(f));
     } else if (found_[f] >= 0) {
       tables[f].ReadRow(static_cast<uint64_t>(found_[f]), out(f));
     } else {
@@ -258,9 +264,9 @@ void InferenceEngine::PredictBatch(const Batch& batch, float* probabilities) {
 float InferenceEngine::PredictRowLogit(const Key* keys, const float* values) {
   const int F = num_fields();
   if (shared_->sparse) {
-    const int W = shared_->sparse->row_width();
+    const int S = shared_->sparse->row_stride();
     float* rows = sparse_rows_.data();
-    LookupRows(keys, [&](int f) { return rows + f * W; });
+    LookupRows<true>(keys, [&](int f) { return rows + f * S; });
     return shared_->sparse->Row(rows, values, &sparse_scratch_);
   }
   for (int f = 0; f < F; ++f) {

@@ -93,7 +93,9 @@ class InferenceEngine {
   void UnknownRow(int field, Key key, float* out) const;
   // One example's rows: field f's into out(f), the fields' lookups staged
   // so their cache misses overlap; counts unknown keys.
-  template <typename Out>
+  // padded: sparse rows are written in whole 8-float chunks (the sparse
+  // path's single-row layout, SparseFactorPath::row_stride()).
+  template <bool padded = false, typename Out>
   void LookupRows(const Key* keys, Out out);
 
   std::shared_ptr<const Shared> shared_;
@@ -113,7 +115,7 @@ class InferenceEngine {
   std::vector<std::unique_ptr<SparseLinearKernel>> kernels_;
   // The sparse path's buffers (unused without one).
   SparseFactorPath::Scratch sparse_scratch_;
-  std::vector<float> sparse_rows_;  // kSparseTile x F rows
+  std::vector<float> sparse_rows_;  // kSparseTile x F rows, or one example's (row_stride apart)
 };
 
 inline float Sigmoid(float logit) { return 1.0f / (1.0f + std::exp(-logit)); }

@@ -4,10 +4,34 @@
 #include <cstdio>
 #include <unordered_map>
 
+#include "worker/serve/mlp_fold.h"
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define CTRPS_ROW_AVX2 1
+#endif
+
 namespace ctrps::worker::serve {
 namespace {
 
 constexpr int T = kSparseTile;
+
+#ifdef CTRPS_ROW_AVX2
+inline float HorizontalSum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+#endif
+
+// The first MLP layer for one example reads x at f Dp + k, not f d + k.
+CsrMatrix PadFieldColumns(const CsrMatrix& m, int F, int d, int Dp) {
+  CsrMatrix p = m;
+  p.cols = F * Dp;
+  for (uint32_t& c : p.col) c = c / d * Dp + c % d;
+  return p;
+}
 
 }  // namespace
 
@@ -34,6 +58,8 @@ std::unique_ptr<SparseFactorPath> SparseFactorPath::Build(const BundleManifest& 
   for (int f = 0; f < p->F_ && t != ModelType::kLR; ++f)
     if (o.emb_dims[f] != p->d_) return nullptr;
   p->W_ = 1 + p->d_;
+  p->Dp_ = (p->d_ + 7) / 8 * 8;
+  p->RS_ = (p->W_ + 7) / 8 * 8;
   const DenseTensor* bias = get("bias", 1, 1);
   if (bias == nullptr) return nullptr;
   p->bias_ = bias->values[0];
@@ -53,11 +79,15 @@ std::unique_ptr<SparseFactorPath> SparseFactorPath::Build(const BundleManifest& 
         p->pj_.push_back(static_cast<uint16_t>(j));
         p->pr_.push_back(v);
       }
+    for (size_t q = 0; q < p->pi_.size(); ++q)
+      if (q == 0 || p->pi_[q] != p->pi_[q - 1]) p->pair_group_.push_back(static_cast<uint32_t>(q));
+    p->pair_group_.push_back(static_cast<uint32_t>(p->pi_.size()));
   }
   if (t == ModelType::kDeepFM || t == ModelType::kDeepFwFM) {
     std::vector<int> dims = {F * d};
     dims.insert(dims.end(), o.mlp_dims.begin(), o.mlp_dims.end());
     dims.push_back(1);
+    std::vector<DenseLayer> row_net;  // the single-row network, folded below
     for (size_t l = 0; l + 1 < dims.size(); ++l) {
       Layer L;
       L.name = "mlp." + std::to_string(l);
@@ -70,41 +100,45 @@ std::unique_ptr<SparseFactorPath> SparseFactorPath::Build(const BundleManifest& 
       L.dense = w->values;
       L.bias = b->values;
       L.csr = CsrMatrix::FromDense(w->values.data(), L.out, L.in);
-      L.sparse_row = L.csr.density() <= kSingleRowMaxDensity;
       L.sparse_tile = L.csr.density() <= kTileMaxDensity;
-      // One example: a layer after a SELL layer reads its output in that
-      // layer's sorted order, so its columns are renumbered to match.
-      const std::vector<uint32_t>* prev = p->layers_.empty() || !p->layers_.back().sparse_row
-                                              ? nullptr
-                                              : &p->layers_.back().sell.row_of;
-      std::vector<uint32_t> pos;  // original input index -> position in the sorted input
-      if (prev != nullptr) {
-        pos.assign(L.in, 0);
-        for (int r = 0; r < L.in; ++r) pos[(*prev)[r]] = static_cast<uint32_t>(r);
-      }
-      if (L.sparse_row) {
-        CsrMatrix c = L.csr;
-        for (uint32_t& col : c.col)
-          if (!pos.empty()) col = pos[col];
-        L.sell = Sell8Matrix::FromCsr(c, L.bias.data());
-      } else {
-        L.dense_row = L.dense;
-        if (!pos.empty())
-          for (int i = 0; i < L.in; ++i)
-            std::copy_n(L.dense.begin() + static_cast<size_t>(i) * L.out, L.out,
-                        L.dense_row.begin() + static_cast<size_t>(pos[i]) * L.out);
-      }
+      row_net.push_back({L.out, L.in, L.relu, L.dense, L.bias});
       p->max_width_ = std::max({p->max_width_, L.in, L.out});
       p->layers_.push_back(std::move(L));
     }
+    FoldDeadNeurons(&row_net);
+    for (size_t l = 0; l < row_net.size(); ++l) {
+      Layer& L = p->layers_[l];
+      const DenseLayer& R = row_net[l];
+      L.row_out = R.out;
+      L.row_bias = R.bias;
+      const CsrMatrix folded = CsrMatrix::FromDense(R.w.data(), R.out, R.in);
+      L.sparse_row = folded.density() <= kSingleRowMaxDensity;
+      // One example: a layer after a SELL layer reads its output in that
+      // layer's sorted order, so its columns are renumbered to match.
+      const std::vector<uint32_t>* prev =
+          l == 0 || !p->layers_[l - 1].sparse_row ? nullptr : &p->layers_[l - 1].sell.row_of;
+      std::vector<uint32_t> pos;  // input index -> position in the sorted input
+      if (prev != nullptr) {
+        pos.assign(R.in, 0);
+        for (int r = 0; r < R.in; ++r) pos[(*prev)[r]] = static_cast<uint32_t>(r);
+      }
+      CsrMatrix c = l == 0 ? PadFieldColumns(folded, F, d, p->Dp_) : folded;
+      for (uint32_t& col : c.col)
+        if (!pos.empty()) col = pos[col];
+      L.row_in = c.cols;
+      if (L.sparse_row)
+        L.sell = Sell8Matrix::FromCsr(c, L.row_bias.data());
+      else
+        L.dense_row = c.ToDense();
+    }
   }
-  p->max_width_ = std::max(p->max_width_, F * d);
+  p->max_width_ = std::max(p->max_width_, F * p->Dp_);
   return p;
 }
 
 void SparseFactorPath::InitScratch(Scratch* s) const {
   const size_t w = static_cast<size_t>(max_width_ + 8) / 8 * 8;
-  s->x.assign(static_cast<size_t>(F_) * d_ + 8, 0.0f);
+  s->x.assign(static_cast<size_t>(F_) * Dp_ + 8, 0.0f);
   s->h0.assign(w, 0.0f);
   s->h1.assign(w, 0.0f);
   s->scratch.assign(w, 0.0f);
@@ -116,25 +150,64 @@ void SparseFactorPath::InitScratch(Scratch* s) const {
 }
 
 float SparseFactorPath::Row(const float* rows, const float* values, Scratch* s) const {
-  const int F = F_, d = d_, W = W_;
+  const int F = F_, d = d_, Dp = Dp_, S = RS_;
   float linear = 0.0f;
   float* x = s->x.data();
+#ifdef CTRPS_ROW_AVX2
+  // x's field f: v times the row's entries 1 .. d, zeros up to Dp.
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   for (int f = 0; f < F; ++f) {
-    const float* r = rows + static_cast<size_t>(f) * W;
+    const float* r = rows + static_cast<size_t>(f) * S;
     const float v = values[f];
     linear += v * r[0];
-    for (int k = 0; k < d; ++k) x[f * d + k] = v * r[1 + k];
+    const __m256 vv = _mm256_set1_ps(v);
+    for (int k = 0; k < Dp; k += 8) {
+      const __m256 keep = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(d - k), lane));
+      _mm256_storeu_ps(x + f * Dp + k,
+                       _mm256_and_ps(_mm256_mul_ps(vv, _mm256_loadu_ps(r + 1 + k)), keep));
+    }
   }
+#else
+  for (int f = 0; f < F; ++f) {
+    const float* r = rows + static_cast<size_t>(f) * S;
+    const float v = values[f];
+    linear += v * r[0];
+    for (int k = 0; k < d; ++k) x[f * Dp + k] = v * r[1 + k];
+  }
+#endif
   float logit = linear + bias_;
   if (pair_ == Pair::kFwFm) {
+    // sum over pairs of r_ij <x_i, x_j> = sum_i <x_i, sum_j r_ij x_j>: the
+    // inner sum in vector registers, one dot per first field.
     float acc = 0.0f;
-    const size_t P = pr_.size();
-    for (size_t p = 0; p < P; ++p) {
-      const float* a = x + pi_[p] * d;
-      const float* b = x + pj_[p] * d;
-      float dot = 0.0f;
-      for (int k = 0; k < d; ++k) dot += a[k] * b[k];
-      acc += pr_[p] * dot;
+#ifdef CTRPS_ROW_AVX2
+    if (Dp == 16) {
+      __m256 t0 = _mm256_setzero_ps(), t1 = t0;
+      for (size_t g = 0; g + 1 < pair_group_.size(); ++g) {
+        __m256 z0 = _mm256_setzero_ps(), z1 = z0;
+        for (uint32_t q = pair_group_[g]; q < pair_group_[g + 1]; ++q) {
+          const float* b = x + pj_[q] * 16;
+          const __m256 r = _mm256_set1_ps(pr_[q]);
+          z0 = _mm256_fmadd_ps(r, _mm256_loadu_ps(b), z0);
+          z1 = _mm256_fmadd_ps(r, _mm256_loadu_ps(b + 8), z1);
+        }
+        const float* a = x + pi_[pair_group_[g]] * 16;
+        t0 = _mm256_fmadd_ps(_mm256_loadu_ps(a), z0, t0);
+        t1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + 8), z1, t1);
+      }
+      acc = HorizontalSum(_mm256_add_ps(t0, t1));
+    } else
+#endif
+    {
+      for (size_t g = 0; g + 1 < pair_group_.size(); ++g) {
+        const float* a = x + pi_[pair_group_[g]] * Dp;
+        for (uint32_t q = pair_group_[g]; q < pair_group_[g + 1]; ++q) {
+          const float* b = x + pj_[q] * Dp;
+          float dot = 0.0f;
+          for (int k = 0; k < d; ++k) dot += a[k] * b[k];
+          acc += pr_[q] * dot;
+        }
+      }
     }
     logit += acc;
   } else if (pair_ == Pair::kFm) {
@@ -142,7 +215,7 @@ float SparseFactorPath::Row(const float* rows, const float* values, Scratch* s) 
     for (int k = 0; k < d; ++k) {
       float sum = 0.0f;
       for (int f = 0; f < F; ++f) {
-        const float e = x[f * d + k];
+        const float e = x[f * Dp + k];
         sum += e;
         sq += e * e;
       }
@@ -159,7 +232,7 @@ float SparseFactorPath::Row(const float* rows, const float* values, Scratch* s) 
       if (L.sparse_row)  // out in the sorted order; the next layer reads it so
         Sell8MV(L.sell, in, L.relu, out, nullptr);
       else
-        DenseMV(L.dense_row.data(), L.out, L.in, L.bias.data(), in, L.relu, out);
+        DenseMV(L.dense_row.data(), L.row_out, L.row_in, L.row_bias.data(), in, L.relu, out);
       in = out;
       which ^= 1;
     }
@@ -248,9 +321,13 @@ std::string SparseFactorPath::Describe() const {
     s += buf;
   }
   for (const Layer& L : layers_) {
-    std::snprintf(buf, sizeof buf, ", %s %dx%d density %.4f (row %s, tile %s)", L.name.c_str(),
+    const int in = &L == &layers_.front() ? L.in : L.row_in;  // layer 0's row_in is padded
+    std::string folded;
+    if (L.row_out != L.out || in != L.in)
+      folded = " " + std::to_string(L.row_out) + "x" + std::to_string(in) + " after folding";
+    std::snprintf(buf, sizeof buf, ", %s %dx%d density %.4f (row %s%s, tile %s)", L.name.c_str(),
                   L.out, L.in, L.csr.density(), L.sparse_row ? "sparse" : "dense",
-                  L.sparse_tile ? "sparse" : "dense");
+                  folded.c_str(), L.sparse_tile ? "sparse" : "dense");
     s += buf;
   }
   return s;

@@ -9,6 +9,10 @@
 // below kTileMaxDensity); the thresholds are where the kernels cross over
 // on the DeepFwFM shapes (bench/inference_bench --sparse measures them).
 //
+// One example runs the MLP after FoldDeadNeurons (mlp_fold.h): hidden
+// neurons with no non-zero weight in or out are dropped, their constants
+// folded into the next layer's bias.
+//
 // Built once per bundle and shared by forked engines; each engine owns a
 // Scratch (sized at construction, so scoring allocates nothing).
 #pragma once
@@ -36,6 +40,9 @@ class SparseFactorPath {
 
   int num_fields() const { return F_; }
   int row_width() const { return W_; }
+  // One example's rows are this far apart (W rounded up to 8 floats; what
+  // lies past W in each is ignored).
+  int row_stride() const { return RS_; }
 
   // Per-engine buffers.
   struct Scratch {
@@ -44,7 +51,9 @@ class SparseFactorPath {
   };
   void InitScratch(Scratch* s) const;
 
-  // One example: rows holds field f's row at [f W, (f + 1) W), values[f] its value.
+  // One example: rows holds field f's row at [f S, f S + W), S = row_stride(),
+  // values[f] its value; rows has 8 floats more after the last row (read,
+  // ignored).
   float Row(const float* rows, const float* values, Scratch* s) const;
   // n <= kSparseTile examples: example t's rows at rows + t F W, values + t F.
   void Tile(const float* rows, const float* values, int n, Scratch* s, float* logits) const;
@@ -61,17 +70,26 @@ class SparseFactorPath {
     bool relu = false;
     std::vector<float> bias, dense;  // dense: column-major out x in
     std::vector<float> dense_row;    // one example: dense with columns in the input's order
+    // One example: the layer after FoldDeadNeurons (mlp_fold.h): its kept
+    // outputs, their biases (constants of dropped inputs folded in), its
+    // columns (layer 0: F Dp).
+    int row_out = 0, row_in = 0;
+    std::vector<float> row_bias;
     CsrMatrix csr;
     Sell8Matrix sell;
     bool sparse_row = false, sparse_tile = false;
   };
   enum class Pair { kNone, kFm, kFwFm };
   ModelType type_ = ModelType::kLR;
-  int F_ = 0, d_ = 0, W_ = 0, max_width_ = 0;
+  // One example: x holds field f's value-scaled embedding at [f Dp, f Dp + d),
+  // zeros up to (f + 1) Dp (Dp: d rounded up to 8), so FwFM runs in whole
+  // 8-float vectors; the first MLP layer's columns are numbered to match.
+  int F_ = 0, d_ = 0, W_ = 0, Dp_ = 0, RS_ = 0, max_width_ = 0;
   float bias_ = 0;
   Pair pair_ = Pair::kNone;
-  std::vector<uint16_t> pi_, pj_;
+  std::vector<uint16_t> pi_, pj_;  // ascending by (i, j)
   std::vector<float> pr_;
+  std::vector<uint32_t> pair_group_;  // starts of the runs of pairs with one i (+ the end)
   std::vector<Layer> layers_;
 };
 

@@ -163,6 +163,7 @@ Sell8Matrix Sell8Matrix::FromCsr(const CsrMatrix& m, const float* bias) {
   s.rows = m.rows;
   s.cols = m.cols;
   const int padded = (m.rows + 7) / 8 * 8;
+  const bool narrow = m.cols <= 65536;
   std::vector<uint32_t> order(m.rows);
   for (int o = 0; o < m.rows; ++o) order[o] = static_cast<uint32_t>(o);
   auto len = [&](uint32_t o) { return m.row_starts[o + 1] - m.row_starts[o]; };
@@ -178,7 +179,11 @@ Sell8Matrix Sell8Matrix::FromCsr(const CsrMatrix& m, const float* bias) {
       for (int r = r0; r < r0 + 8; ++r) {
         const bool real = r < m.rows && j < len(order[r]);
         const uint32_t k = real ? m.row_starts[order[r]] + j : 0;
-        s.col.push_back(real ? static_cast<int32_t>(m.col[k]) : 0);
+        const uint32_t c = real ? m.col[k] : 0;
+        if (narrow)
+          s.col16.push_back(static_cast<uint16_t>(c));
+        else
+          s.col.push_back(static_cast<int32_t>(c));
         s.values.push_back(real ? m.values[k] : 0.0f);
       }
     s.slice_starts.push_back(s.slice_starts.back() + steps);
@@ -193,9 +198,34 @@ Sell8Matrix Sell8Matrix::FromCsr(const CsrMatrix& m, const float* bias) {
 void Sell8MV(const Sell8Matrix& w, const float* x, bool relu, float* scratch, float* y) {
   const int slices = static_cast<int>(w.slice_starts.size()) - 1;
   const int32_t* c = w.col.data();
+  const uint16_t* c16 = w.col16.data();
+  const bool narrow = !w.col16.empty() || w.values.empty();
   const float* v = w.values.data();
   for (int s = 0; s < slices; ++s) {
 #ifdef CTRPS_SPARSE_AVX2
+    if (narrow) {
+      __m256 acc = _mm256_loadu_ps(w.bias.data() + 8 * s), acc2 = _mm256_setzero_ps();
+      const uint32_t e = w.slice_starts[s + 1];
+      for (uint32_t j = w.slice_starts[s]; j < e; ++j) {
+        uint64_t a, b;  // the step's 8 columns
+        std::memcpy(&a, c16 + 8 * size_t{j}, 8);
+        std::memcpy(&b, c16 + 8 * size_t{j} + 4, 8);
+        const __m128 lo = _mm_set_ps(x[a >> 48], x[(a >> 32) & 0xffff], x[(a >> 16) & 0xffff],
+                                     x[a & 0xffff]);
+        const __m128 hi = _mm_set_ps(x[b >> 48], x[(b >> 32) & 0xffff], x[(b >> 16) & 0xffff],
+                                     x[b & 0xffff]);
+        const __m256 g = _mm256_insertf128_ps(_mm256_castps128_ps256(lo), hi, 1);
+        const __m256 wv = _mm256_loadu_ps(v + 8 * size_t{j});
+        if (j & 1)  // two chains, so the FMA latency overlaps
+          acc2 = _mm256_fmadd_ps(wv, g, acc2);
+        else
+          acc = _mm256_fmadd_ps(wv, g, acc);
+      }
+      acc = _mm256_add_ps(acc, acc2);
+      if (relu) acc = _mm256_max_ps(acc, _mm256_setzero_ps());
+      _mm256_storeu_ps(scratch + 8 * s, acc);
+      continue;
+    }
     __m256 acc = _mm256_loadu_ps(w.bias.data() + 8 * s), acc2 = _mm256_setzero_ps();
     uint32_t j = w.slice_starts[s];
     const uint32_t e = w.slice_starts[s + 1];
@@ -220,7 +250,8 @@ void Sell8MV(const Sell8Matrix& w, const float* x, bool relu, float* scratch, fl
     float acc[8];
     for (int r = 0; r < 8; ++r) acc[r] = w.bias[8 * s + r];
     for (uint32_t j = w.slice_starts[s]; j < w.slice_starts[s + 1]; ++j)
-      for (int r = 0; r < 8; ++r) acc[r] += v[8 * size_t{j} + r] * x[c[8 * size_t{j} + r]];
+      for (int r = 0; r < 8; ++r)
+        acc[r] += v[8 * size_t{j} + r] * x[narrow ? c16[8 * size_t{j} + r] : c[8 * size_t{j} + r]];
     for (int r = 0; r < 8; ++r) scratch[8 * s + r] = relu ? std::max(acc[r], 0.0f) : acc[r];
 #endif
   }

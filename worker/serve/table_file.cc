@@ -18,6 +18,7 @@
 namespace ctrps::worker::serve {
 
 using namespace table_format;  // NOLINT: this file is the format's reader
+static_assert(kRowsPerBlock == 16, "table_file.h's inline readers assume 16-row blocks");
 
 float HalfToFloat(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
@@ -67,6 +68,8 @@ MappedTable& MappedTable::operator=(MappedTable&& o) noexcept {
     masks_ = o.masks_;
     mask_bytes_ = o.mask_bytes_;
     record_bytes_ = o.record_bytes_;
+    nnz_ = o.nnz_;
+    padded_width_ = o.padded_width_;
     o.map_ = nullptr;
     o.map_bytes_ = 0;
   }
@@ -162,6 +165,7 @@ StatusOr<MappedTable> MappedTable::Open(const std::string& path, const TableEntr
   if (Crc(0, p + kHeaderBytes, body) != h.crc)
     return bad("checksum mismatch (the file is corrupt)");
   t.width_ = static_cast<int>(h.width);
+  t.padded_width_ = (h.width + 7) / 8 * 8;
   t.rows_ = h.rows;
   t.dtype_ = dtype;
   const char* after_keys = p + kHeaderBytes + KeySectionBytes(expected.key_encoding, h.rows);
@@ -169,6 +173,7 @@ StatusOr<MappedTable> MappedTable::Open(const std::string& path, const TableEntr
     t.masks_ = reinterpret_cast<const uint8_t*>(after_keys);
     t.mask_bytes_ = h.mask_bytes;
     t.record_bytes_ = RecordBytes(static_cast<int>(h.width));
+    t.nnz_ = h.nnz;
     t.values_ = after_keys + Blocks(h.rows) * t.record_bytes_;
     // Masks within the width (and empty past the last row), block starts
     // matching the masks' counts.
@@ -211,28 +216,26 @@ void MappedTable::ReadSparseRow(uint64_t i, float* out) const {
   ReadSparseRowAt(i, SparseValueIndex(i), out);
 }
 
-uint64_t MappedTable::SparseValueIndex(uint64_t i) const {
-  // The block record (one cache line for masks up to 2 bytes): its start,
-  // plus the bits of the masks before row i, counted a word at a time
-  // without a data-dependent branch.
-  const uint8_t* rec = masks_ + (i / kRowsPerBlock) * record_bytes_;
-  uint64_t v;
-  std::memcpy(&v, rec, 8);
-  const int64_t before = static_cast<int64_t>((i % kRowsPerBlock) * mask_bytes_);
-  const int words = static_cast<int>(2 * mask_bytes_);  // 16 masks = 2 m words
-  for (int w = 0; w < words; ++w) {
-    uint64_t word;
-    std::memcpy(&word, rec + 8 + 8 * w, 8);
-    const int64_t avail = before - 8 * w;
-    const uint64_t keep =
-        avail >= 8 ? ~uint64_t{0} : avail <= 0 ? 0 : (uint64_t{1} << (8 * avail)) - 1;
-    v += static_cast<uint64_t>(__builtin_popcountll(word & keep));
-  }
-  return v;
-}
+#ifdef CTRPS_TABLE_EXPAND_AVX2
+using table_expand::ExpandChunk;
+#endif
 
 void MappedTable::ReadSparseRowAt(uint64_t i, uint64_t v, float* out) const {
   uint64_t m = Mask(i);
+#ifdef CTRPS_TABLE_EXPAND_AVX2
+  // Rows near the end of the values take the scalar loop (the mapping may
+  // end within the 8 values a chunk loads).
+  if (v + static_cast<uint64_t>(PaddedWidth()) <= nnz_) {
+    int c = 0;
+    for (; 8 * c + 8 <= width_; ++c) _mm256_storeu_ps(out + 8 * c, ExpandChunk(m, c, values_, dtype_, &v));
+    if (8 * c < width_) {  // the last entries (a masked store is slow on Zen)
+      alignas(32) float tail[8];
+      _mm256_store_ps(tail, ExpandChunk(m, c, values_, dtype_, &v));
+      for (int k = 0; k < width_ - 8 * c; ++k) out[8 * c + k] = tail[k];
+    }
+    return;
+  }
+#endif
   std::fill_n(out, width_, 0.0f);
   if (dtype_ == TableDtype::kFloat32) {
     const float* vals = static_cast<const float*>(values_) + v;
@@ -241,6 +244,11 @@ void MappedTable::ReadSparseRowAt(uint64_t i, uint64_t v, float* out) const {
     const uint16_t* vals = static_cast<const uint16_t*>(values_) + v;
     for (; m != 0; m &= m - 1) out[__builtin_ctzll(m)] = HalfToFloat(*vals++);
   }
+}
+
+void MappedTable::ReadSparseRowPaddedSlow(uint64_t i, uint64_t v, float* out) const {
+  ReadSparseRowAt(i, v, out);
+  std::fill(out + width_, out + PaddedWidth(), 0.0f);
 }
 
 void MappedTable::ReadDenseRow(uint64_t i, float* out) const {
