@@ -46,7 +46,8 @@ double Since(std::chrono::steady_clock::time_point t) {
 // Output, plain or gzip.
 class Sink {
  public:
-  ~Sink() { Close(); }
+  // The finished output is closed (and checked) by Close(); a failed run removes its file.
+  ~Sink() { (void)Close(); }
   Status Open(const std::string& path, bool gzip) {
     path_ = path;
     if (gzip) {
