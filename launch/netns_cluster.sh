@@ -18,7 +18,10 @@
 #
 # `mpirun` adds --hostfile (one line per host, SLOTS slots each, default 1),
 # --mca plm_rsh_agent (this script), --mca btl tcp,self and the eth0 interface
-# for both MPI and mpirun's own messages; give it -np and the rest.
+# for both MPI and mpirun's own messages, and --bind-to none: the hosts share
+# this machine's cores, so each host's daemon binding its first rank to "its"
+# first core would put every host's first rank on the same core (what Open MPI
+# does by default for 2 ranks or fewer per host); give it -np and the rest.
 set -euo pipefail
 self="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
 state_root=/run/ctrps-netns
@@ -101,7 +104,7 @@ case "${1:-}" in
     hosts_of "$name" >/dev/null
     extra=(); [ "$(id -u)" -eq 0 ] && extra+=(--allow-run-as-root)
     on_host "$(ns "$name" 0)" mpirun "${extra[@]}" --hostfile "$state_root/$name/hostfile" \
-      --mca plm_rsh_agent "$self agent" --mca btl tcp,self \
+      --mca plm_rsh_agent "$self agent" --bind-to none --mca btl tcp,self \
       --mca btl_tcp_if_include eth0 --mca oob_tcp_if_include eth0 \
       --mca oob_tcp_keepalive_time 10 --mca oob_tcp_keepalive_intvl 2 \
       --mca oob_tcp_keepalive_probes 2 "$@" ;;
