@@ -60,6 +60,10 @@ Status Server::Init() {
     }
     stores_.push_back(std::move(store));
   }
+  // Large requests touch the owned shards on this thread and threads - 1
+  // helpers, which sleep between requests (a server often shares its cores).
+  const int threads = std::min<int>(opt_.threads, static_cast<int>(stores_.size()));
+  if (threads > 1) pool_ = std::make_unique<TaskPool>(threads);
   return Status::OK();
 }
 
@@ -210,19 +214,17 @@ Status Server::Group(const WireSlice& s, Grouping* g) {
 template <typename Fn>
 Status Server::ForEachShard(const Grouping& g, size_t n, Fn&& fn) {
   const int shards = static_cast<int>(g.begin.size()) - 1;
-  // Below this many keys a request is done before a team of threads starts.
-  constexpr size_t kMinParallelKeys = 4096;
-  if (opt_.threads <= 1 || n < kMinParallelKeys || shards < 2) {
+  // Below this many keys a request is done before a helper wakes up.
+  constexpr size_t kMinParallelKeys = 16384;
+  if (!pool_ || n < kMinParallelKeys || shards < 2) {
     for (int k = 0; k < shards; ++k)
       if (g.begin[k] < g.begin[k + 1]) RETURN_IF_ERROR(fn(k, g.begin[k], g.begin[k + 1]));
     return Status::OK();
   }
-  shard_status_.assign(shards, Status::OK());
-#pragma omp parallel for schedule(dynamic, 1) num_threads(std::min(opt_.threads, shards))
-  for (int k = 0; k < shards; ++k)
-    if (g.begin[k] < g.begin[k + 1]) shard_status_[k] = fn(k, g.begin[k], g.begin[k + 1]);
-  for (const Status& s : shard_status_) RETURN_IF_ERROR(s);
-  return Status::OK();
+  return pool_->Run(static_cast<size_t>(shards), [&](size_t k) {
+    return g.begin[k] < g.begin[k + 1] ? fn(static_cast<int>(k), g.begin[k], g.begin[k + 1])
+                                       : Status::OK();
+  });
 }
 
 Status Server::Handle(int source, const DecodedMessage& d) {

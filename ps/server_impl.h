@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/task_pool.h"
 #include "ps/client.h"
 #include "ps/server.h"
 #include "ps/wire.h"
@@ -80,8 +81,8 @@ class Server final : public ParameterServer {
   Status NotOurs(const WireSlice& s, Key key) const;
   Status Group(const WireSlice& s, Grouping* g);
   // fn(k, lo, hi) for every owned shard k with keys in the grouping
-  // (positions lo..hi), on up to opt_.threads threads when the slice is large
-  // enough to pay for them; the first error in shard order.
+  // (positions lo..hi), on up to opt_.threads threads (pool_) when the slice
+  // is large enough to pay for them; the first error in shard order.
   template <typename Fn>
   Status ForEachShard(const Grouping& g, size_t n, Fn&& fn);
   Status Handle(int source, const DecodedMessage& d);
@@ -144,7 +145,7 @@ class Server final : public ParameterServer {
   std::vector<int32_t> local_shard_;  // virtual shard -> index in stores_, or -1 (not ours)
   std::vector<float> rows_, merged_grads_;
   std::vector<Key> merged_keys_;
-  std::vector<Status> shard_status_;
+  std::unique_ptr<TaskPool> pool_;  // helpers for ForEachShard; null with one thread
   Status failed_;  // set when an acknowledged push could not be applied: Run returns it
   std::vector<Message> applying_;  // acknowledged pushes being applied
   BackgroundJob apply_;

@@ -18,7 +18,7 @@
 
 #include "storage/rocksdb_shard.h"
 #include "storage/rocksdb_store.h"
-#include "storage/task_pool.h"
+#include "common/task_pool.h"
 #include "storage/written_keys.h"
 
 namespace ctrps::storage {

@@ -13,7 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "storage/store_factory.h"
-#include "storage/task_pool.h"
+#include "common/task_pool.h"
 #include "storage/written_keys.h"
 #include "tests/storage/store_fixtures.h"
 

@@ -1,6 +1,9 @@
-// TaskPool (private to storage/): a few persistent helper threads that run
-// the independent parts of one batch call in parallel, e.g. the RocksDB
-// store's one MultiGet per virtual shard touched.
+// TaskPool: a few persistent helper threads that run the independent parts
+// of one batch call in parallel, e.g. the RocksDB store's one MultiGet per
+// virtual shard touched, or a parameter server's work on each of its
+// shards. Idle helpers sleep on a condition variable (they never spin), so
+// a pool costs nothing while a process waits for the network or shares its
+// cores with other processes.
 //
 // Run(n, fn) calls fn(i) for every i in [0, n) exactly once, on the calling
 // thread and the helpers, and returns when all calls have returned. Tasks
@@ -26,7 +29,7 @@
 
 #include "common/status.h"
 
-namespace ctrps::storage {
+namespace ctrps {
 
 class TaskPool {
  public:
@@ -54,4 +57,4 @@ class TaskPool {
   std::vector<std::thread> helpers_;
 };
 
-}  // namespace ctrps::storage
+}  // namespace ctrps

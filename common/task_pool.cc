@@ -1,8 +1,8 @@
-#include "storage/task_pool.h"
+#include "common/task_pool.h"
 
 #include <atomic>
 
-namespace ctrps::storage {
+namespace ctrps {
 
 struct TaskPool::Job {
   const TaskFn* fn = nullptr;
@@ -88,4 +88,4 @@ Status TaskPool::Run(size_t n, const TaskFn& fn) {
   return Status::OK();
 }
 
-}  // namespace ctrps::storage
+}  // namespace ctrps
