@@ -345,7 +345,7 @@ Status Server::AckThenApplyPush(Message m, const DecodedMessage& d) {
 
 void Server::StartApply(size_t keys, std::function<Status()> fn) {
   // Below this many keys handing the work over costs more than it overlaps.
-  constexpr size_t kMinBackgroundKeys = 4096;
+  constexpr size_t kMinBackgroundKeys = 16384;
   if (keys < kMinBackgroundKeys) {
     Status s = fn();
     if (!s.ok() && failed_.ok()) failed_ = s;

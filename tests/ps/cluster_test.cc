@@ -252,8 +252,10 @@ TEST(ClusterTest, BspIsIndependentOfServerCountAndMatchesOrderedSum) {
 // thread and as the local client, with the keys in shard order or not, in
 // BSP (2 workers, 1 and 2 servers) and ASP.
 TEST(ClusterTest, ServerThreadsGiveTheSameRowsAndModel) {
-  constexpr int kSteps = 3, kKeys = 8000;  // ~6.8k unique keys a table: the threaded path
-  EXPECT_GT(MakeStep(0, 0, false, kKeys).keys[0].size(), 4096u);
+  // Over 16384 unique keys a table: the server's threaded path (ForEachShard
+  // splits a slice over its threads from 16384 keys) and background apply.
+  constexpr int kSteps = 3, kKeys = 24000;
+  EXPECT_GT(MakeStep(0, 0, false, kKeys).keys[0].size(), 16384u);
   ClusterRun local = RunLocal(2, kSteps, nullptr, kKeys);
   for (int servers : {1, 2})
     for (bool by_shard : {false, true}) {
@@ -431,11 +433,16 @@ TEST(ClusterTest, PushesAreAckedThenAppliedBeforeTheNextRequest) {
     auto local = NewLocalClient(store.get());
     ASSERT_TRUE(local->DeclareTables(Tables()).ok());
     std::vector<float> remote_rows, local_rows;
+    // Over 16384 keys a push (3 tables): applied on the server's second
+    // thread while it reads the next request, the path under test.
+    size_t pushed = 0;
+    for (const auto& k : MakeStep(0, 0, false, 8000).keys) pushed += k.size();
+    EXPECT_GT(pushed, 16384u);
     for (int step = 0; step < 4; ++step) {
-      StepData d = MakeStep(step, 0, false, 3000);
+      StepData d = MakeStep(step, 0, false, 8000);
       ASSERT_TRUE(client->Push(d.Slices(true), step + 1).ok());
       ASSERT_TRUE(local->Push(d.Slices(true), step + 1).ok());
-      StepData r = MakeStep(step, 0, false, 3000), l = MakeStep(step, 0, false, 3000);
+      StepData r = MakeStep(step, 0, false, 8000), l = MakeStep(step, 0, false, 8000);
       ASSERT_TRUE(client->Pull(r.Slices(false), true).ok());  // right after the ack
       ASSERT_TRUE(local->Pull(l.Slices(false), true).ok());
       EXPECT_EQ(r.rows, l.rows) << "step " << step;
