@@ -265,8 +265,8 @@ void KernelLimits(Model* model) {
 int RunSparse(const std::string& dir, int single_rows, double batch_s) {
   const auto t_setup = Clock::now();
   struct Setting {
-    const char* name;
-    double mlp, pairs, emb;
+    const char* name = nullptr;
+    double mlp = 0, pairs = 0, emb = 0;
     uint64_t dense_bytes = 0, sparse_bytes = 0, onnx_bytes = 0, mlp_nnz = 0, pairs_kept = 0;
     uint64_t emb_nnz = 0, emb_entries = 0, rows_dropped = 0;
     Figures dense, sparse, ort;
@@ -274,10 +274,18 @@ int RunSparse(const std::string& dir, int single_rows, double batch_s) {
     double max_diff_batch = 0, max_diff_row = 0, max_diff_ort = 0;
     std::string describe;
   };
-  std::vector<Setting> settings = {{"paper (MLP 90%, R 90%, emb 40%)", 0.90, 0.90, 0.40},
-                                   {"MLP 95%, R 90%, emb 40%", 0.95, 0.90, 0.40},
-                                   {"MLP 98%, R 90%, emb 40%", 0.98, 0.90, 0.40},
-                                   {"MLP 99%, R 90%, emb 40%", 0.99, 0.90, 0.40}};
+  auto make = [](const char* name, double mlp, double pairs, double emb) {
+    Setting s;
+    s.name = name;
+    s.mlp = mlp;
+    s.pairs = pairs;
+    s.emb = emb;
+    return s;
+  };
+  std::vector<Setting> settings = {make("paper (MLP 90%, R 90%, emb 40%)", 0.90, 0.90, 0.40),
+                                   make("MLP 95%, R 90%, emb 40%", 0.95, 0.90, 0.40),
+                                   make("MLP 98%, R 90%, emb 40%", 0.98, 0.90, 0.40),
+                                   make("MLP 99%, R 90%, emb 40%", 0.99, 0.90, 0.40)};
   const serve::DataSpec data = FieldNames();
   const Batch q = MakeQueries(std::max(single_rows, 20 * kBatch), 7);
   std::unique_ptr<Model> model99;

@@ -72,7 +72,9 @@ TEST(DeepLightTest, PrunePairsIsSymmetric) {
     const auto [i, j] = pairs[p].second;
     const bool pruned = p < CountToPrune(0.4, pairs.size());
     EXPECT_EQ(r[j * F + i] == 0 && r[i * F + j] == 0, pruned);
-    if (!pruned) EXPECT_EQ(r[j * F + i], before[j * F + i]);
+    if (!pruned) {
+      EXPECT_EQ(r[j * F + i], before[j * F + i]);
+    }
   }
   for (int i = 0; i < F; ++i) EXPECT_EQ(r[i * F + i], before[i * F + i]);  // diagonal untouched
 }

@@ -416,7 +416,9 @@ TEST(UmecBaselineTest, UniformThinningKeepsOneFractionAndEveryField) {
   EXPECT_EQ(kept2, std::max(1, kept1 * 6 / 7));
   // One neuron more in every layer would break the budget.
   std::vector<int> dw = {0, 7 - (kept1 + 1), 6 - std::max(1, (kept1 + 1) * 6 / 7)};
-  if (kept1 < 7) EXPECT_GT(net->Resource(dw), 0.4);
+  if (kept1 < 7) {
+    EXPECT_GT(net->Resource(dw), 0.4);
+  }
   o.input_only = true;
   auto in = UmecNetwork::Describe(*model, true, "umec");
   ASSERT_TRUE(in.ok());

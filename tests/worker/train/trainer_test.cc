@@ -173,7 +173,7 @@ TEST(TrainerTest, UnevenPartitionsTrainEveryRowWithRowWeightedDenseGradients) {
   EXPECT_EQ(ra->samples, single->samples);
   EXPECT_EQ(rb->samples, 0);
   const float* x = alone.model->dense_values();
-  for (int i = 0; i < alone.model->dense_size(); ++i) {
+  for (size_t i = 0; i < static_cast<size_t>(alone.model->dense_size()); ++i) {
     ASSERT_NEAR(a.model->dense_values()[i], x[i], 1e-5f + 1e-4f * std::fabs(x[i])) << i;
     ASSERT_EQ(a.model->dense_values()[i], b.model->dense_values()[i]) << i;  // replicas agree
   }
