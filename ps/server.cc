@@ -214,9 +214,7 @@ Status Server::Group(const WireSlice& s, Grouping* g) {
 template <typename Fn>
 Status Server::ForEachShard(const Grouping& g, size_t n, Fn&& fn) {
   const int shards = static_cast<int>(g.begin.size()) - 1;
-  // Below this many keys a request is done before a helper wakes up.
-  constexpr size_t kMinParallelKeys = 16384;
-  if (!pool_ || n < kMinParallelKeys || shards < 2) {
+  if (!pool_ || n < kServerThreadedKeys || shards < 2) {
     for (int k = 0; k < shards; ++k)
       if (g.begin[k] < g.begin[k + 1]) RETURN_IF_ERROR(fn(k, g.begin[k], g.begin[k + 1]));
     return Status::OK();
@@ -344,9 +342,7 @@ Status Server::AckThenApplyPush(Message m, const DecodedMessage& d) {
 }
 
 void Server::StartApply(size_t keys, std::function<Status()> fn) {
-  // Below this many keys handing the work over costs more than it overlaps.
-  constexpr size_t kMinBackgroundKeys = 16384;
-  if (keys < kMinBackgroundKeys) {
+  if (keys < kServerThreadedKeys) {
     Status s = fn();
     if (!s.ok() && failed_.ok()) failed_ = s;
     return;

@@ -17,6 +17,7 @@
 // timeout or a store fails (e.g. applying an acknowledged push).
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 
@@ -26,6 +27,12 @@
 #include "storage/embedding_store.h"
 
 namespace ctrps::ps {
+
+// From this many keys a request is worth a second thread: a slice is split
+// over the server's threads (ServerOptions::threads), and an acknowledged
+// push is applied on a second thread while the next request arrives (below
+// it, waking a thread costs more than it overlaps).
+inline constexpr size_t kServerThreadedKeys = 16384;
 
 struct ServerOptions {
   ClusterLayout layout;

@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
+#include "common/task_pool.h"
 #include "storage/rocksdb_shard.h"
 #include "storage/rocksdb_store.h"
-#include "common/task_pool.h"
 #include "storage/written_keys.h"
 
 namespace ctrps::storage {

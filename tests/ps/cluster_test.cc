@@ -252,10 +252,10 @@ TEST(ClusterTest, BspIsIndependentOfServerCountAndMatchesOrderedSum) {
 // thread and as the local client, with the keys in shard order or not, in
 // BSP (2 workers, 1 and 2 servers) and ASP.
 TEST(ClusterTest, ServerThreadsGiveTheSameRowsAndModel) {
-  // Over 16384 unique keys a table: the server's threaded path (ForEachShard
-  // splits a slice over its threads from 16384 keys) and background apply.
+  // More unique keys a table than kServerThreadedKeys: the server's threaded
+  // path (a slice split over its threads) and background apply.
   constexpr int kSteps = 3, kKeys = 24000;
-  EXPECT_GT(MakeStep(0, 0, false, kKeys).keys[0].size(), 16384u);
+  EXPECT_GT(MakeStep(0, 0, false, kKeys).keys[0].size(), kServerThreadedKeys);
   ClusterRun local = RunLocal(2, kSteps, nullptr, kKeys);
   for (int servers : {1, 2})
     for (bool by_shard : {false, true}) {
@@ -433,11 +433,11 @@ TEST(ClusterTest, PushesAreAckedThenAppliedBeforeTheNextRequest) {
     auto local = NewLocalClient(store.get());
     ASSERT_TRUE(local->DeclareTables(Tables()).ok());
     std::vector<float> remote_rows, local_rows;
-    // Over 16384 keys a push (3 tables): applied on the server's second
-    // thread while it reads the next request, the path under test.
+    // More keys a push (3 tables) than kServerThreadedKeys: applied on the
+    // server's second thread while it reads the next request, the path under test.
     size_t pushed = 0;
     for (const auto& k : MakeStep(0, 0, false, 8000).keys) pushed += k.size();
-    EXPECT_GT(pushed, 16384u);
+    EXPECT_GT(pushed, kServerThreadedKeys);
     for (int step = 0; step < 4; ++step) {
       StepData d = MakeStep(step, 0, false, 8000);
       ASSERT_TRUE(client->Push(d.Slices(true), step + 1).ok());
