@@ -60,6 +60,8 @@ StatusOr<worker::DatasetSchema> SchemaWithModel(const LoadedConfig& c,
   return SchemaFor(src);
 }
 
+namespace {
+
 StatusOr<int> FieldIndex(const worker::DatasetSchema& schema, const std::string& name,
                          const std::string& where) {
   for (size_t i = 0; i < schema.field_names.size(); ++i)
@@ -72,6 +74,8 @@ StatusOr<int> FieldIndex(const worker::DatasetSchema& schema, const std::string&
 }
 
 RankSetting Rank(const config::RankConfig& r, bool relu) { return {r.rank(), r.variance(), relu}; }
+
+}  // namespace
 
 StatusOr<AfmPlan> MakePlan(const config::CompressionStage& st, const worker::DatasetSchema& schema,
                            const std::string& where) {
@@ -142,7 +146,7 @@ config::JobConfig PhaseJob(config::JobConfig job, const config::ModelConfig& mod
   return job;
 }
 
-
+namespace {
 
 // A UMEC stage's settings against the model it meets.
 Status CheckUmec(const config::CompressionStage& st, const worker::ModelOptions& mo,
@@ -154,6 +158,8 @@ Status CheckUmec(const config::CompressionStage& st, const worker::ModelOptions&
                    compression::UmecNetwork::Describe(**model, u.input_only(), where));
   return compression::ValidateUmec(MakeUmecOptions(u, 1.0, st.method()), net, where);
 }
+
+}  // namespace
 
 // Every plan checked against the model it will meet (earlier stages'
 // layers and fields marked as compressed), before any work.

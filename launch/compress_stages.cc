@@ -4,25 +4,17 @@
 #include "launch/compress_job.h"
 
 #include <chrono>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
 
 #include <spdlog/spdlog.h>
 
-#include "common/logging.h"
-#include "common/memory.h"
 #include "compression/afm.h"
 #include "compression/deeplight.h"
 #include "launch/job_setup.h"
-#include "ps/mpi_runtime.h"
-#include "worker/nn/threading.h"
 #include "worker/train/checkpoint.h"
 #include "worker/train/model_io.h"
 
 namespace ctrps::launch::compress {
 
-namespace fs = std::filesystem;
 using compression::AfmPlan;
 
 Status CompressJob::RunStage(int i, const AfmPlan& plan) {
