@@ -457,8 +457,11 @@ TEST(ClusterTest, PushesAreAckedThenAppliedBeforeTheNextRequest) {
     ASSERT_TRUE(local->Pull(twin.Slices(false), false).ok());
     EXPECT_EQ(before.rows, twin.rows) << "a refused push changed rows";
     // The disk fails under an acknowledged push: the server stops with its name.
+    // A push large enough to be applied on the second thread, over the
+    // server's shard threads: the failure still reaches Run.
     fail = true;
-    EXPECT_TRUE(client->Push(d.Slices(true), 11).ok());  // acknowledged before the failure
+    StepData big = MakeStep(10, 0, false, 8000);
+    EXPECT_TRUE(client->Push(big.Slices(true), 11).ok());  // acknowledged before the failure
     // The server reports it when it reads its next request (here the shutdown).
     (void)client->Shutdown();
     server.join();
