@@ -101,6 +101,7 @@ InferenceEngine::InferenceEngine(std::shared_ptr<const Shared> shared)
       builder_(RowWidths(*model_)) {
   const int F = num_fields();
   found_.assign(F, -1);
+  bucket_.assign(F, SparseBucketRows());
   value_at_.assign(F, 0);
   row_.batch_size = 1;
   row_.fields.resize(F);
@@ -188,14 +189,28 @@ template <bool padded, typename Out>
 void InferenceEngine::LookupRows(const Key* keys, Out out) {
   const int F = num_fields();
   const std::vector<MappedTable>& tables = shared_->tables;
+  // Stages, each over every field so the fields' cache misses overlap:
+  // bucket; keys and the bucket's first row (sparse rows with bucket values:
+  // also its block record and values); find. Sparse rows without bucket
+  // values locate their values after the find, one stage more.
   for (int f = 0; f < F; ++f) tables[f].PrefetchBucket(keys[f]);
-  for (int f = 0; f < F; ++f) tables[f].PrefetchKeys(keys[f]);
+  for (int f = 0; f < F; ++f)
+    if (tables[f].bucket_values())
+      tables[f].PrefetchBucketRows(keys[f], &bucket_[f]);
+    else
+      tables[f].PrefetchKeys(keys[f]);
   for (int f = 0; f < F; ++f) {
+    if (tables[f].bucket_values()) {
+      found_[f] = tables[f].FindInBucket(keys[f], bucket_[f]);
+      if (found_[f] >= 0)
+        value_at_[f] = tables[f].ValueIndexInBucket(static_cast<uint64_t>(found_[f]), bucket_[f]);
+      continue;
+    }
     found_[f] = tables[f].Find(keys[f]);
     if (found_[f] >= 0) tables[f].PrefetchRow(static_cast<uint64_t>(found_[f]));
   }
   for (int f = 0; f < F; ++f)  // sparse rows: locate the values, fetch them
-    if (found_[f] >= 0 && tables[f].sparse_rows()) {
+    if (found_[f] >= 0 && tables[f].sparse_rows() && !tables[f].bucket_values()) {
       value_at_[f] = tables[f].SparseValueIndex(static_cast<uint64_t>(found_[f]));
       tables[f].PrefetchSparseValues(value_at_[f]);
     }

@@ -208,6 +208,10 @@ StatusOr<MappedTable> MappedTable::Open(const std::string& path, const TableEntr
                                        reinterpret_cast<const uint8_t*>(p + kHeaderBytes), h.rows,
                                        expected.table_id);
   if (!keys_ok.ok()) return bad(keys_ok.message());
+  if (sparse && h.nnz < (uint64_t{1} << 32))
+    t.index_.AttachBucketValues([&](uint32_t first) {
+      return static_cast<uint32_t>(first < h.rows ? t.SparseValueIndex(first) : h.nnz);
+    });
   madvise(map, size, MADV_RANDOM);
   return t;
 }

@@ -92,6 +92,12 @@ bool SparseRowsSupported(int width, TableDtype dtype);
 uint64_t TableFileBytes(TableEntry::Layout layout, KeyEncoding key_encoding, TableDtype dtype,
                         uint64_t rows, int width, uint64_t nnz);
 
+// A key's bucket in a sparse-row table (MappedTable::PrefetchBucketRows).
+struct SparseBucketRows {
+  uint32_t lo = 0, hi = 0;  // the bucket's rows [lo, hi)
+  uint64_t v = 0;           // row lo's first value index
+};
+
 // A read-only, memory-mapped table. Thread-safe after Open (const only).
 class MappedTable {
  public:
@@ -148,6 +154,36 @@ class MappedTable {
       v += static_cast<uint64_t>(__builtin_popcountll(word & keep));
     }
     return v;
+  }
+  // Two-stage lookups of sparse rows (tables of fewer than 2^32 values:
+  // their bucket index holds each bucket's first value index). Stage one is
+  // PrefetchBucket; stage two, PrefetchBucketRows, reads the bucket and
+  // prefetches its keys, block record and values at once (the bucket's rows
+  // are consecutive, so are their values), so FindInBucket and
+  // ValueIndexInBucket then read what is already in cache: one dependent
+  // miss fewer than PrefetchKeys, Find, SparseValueIndex.
+  using BucketRows = SparseBucketRows;
+  bool bucket_values() const { return index_.has_bucket_values(); }
+  void PrefetchBucketRows(Key key, BucketRows* b) const {
+    const uint64_t k = index_.Bucket(key);
+    b->lo = index_.Start(k);
+    b->hi = index_.Start(k + 1);
+    b->v = index_.BucketValue(k);
+    if (b->lo == b->hi) return;
+    index_.PrefetchKeysAt(b->lo);
+    PrefetchRow(b->lo);
+    // Values [v, v + rows x width) at most: one line, or two where they may cross.
+    const size_t bytes = dtype_ == TableDtype::kFloat16 ? 2 : 4;
+    const char* first = static_cast<const char*>(values_) + b->v * bytes;
+    const char* last = first + size_t{b->hi - b->lo} * width_ * bytes - 1;
+    __builtin_prefetch(first);
+    if ((reinterpret_cast<uintptr_t>(last) >> 6) != (reinterpret_cast<uintptr_t>(first) >> 6))
+      __builtin_prefetch(first + 64);
+  }
+  int64_t FindInBucket(Key key, const BucketRows& b) const { return index_.FindIn(key, b.lo, b.hi); }
+  // Row i's first value index, i found in bucket b.
+  uint64_t ValueIndexInBucket(uint64_t i, const BucketRows& b) const {
+    return i == b.lo ? b.v : SparseValueIndex(i);
   }
   void PrefetchSparseValues(uint64_t v) const {
     __builtin_prefetch(static_cast<const char*>(values_) +

@@ -37,8 +37,9 @@ void ExpectNoWarmAllocation(const ModelOptions& mo, const std::string& name,
   SetNumThreads(1);
   testing::TrainedModel tm(mo, 2, 64);
   // Pruned (bundle format 3): sparse MLP layers, FwFM pairs, sparse rows.
-  if (pruned)
+  if (pruned) {
     ASSERT_TRUE(testing::PruneByMagnitude(tm.model.get(), tm.client.get(), 0.95, 0.8, 0.4).ok());
+  }
   ExportOptions o;
   o.out_dir = testing::TmpDir("alloc_" + name);
   o.unknown_keys = testing::TrainerInit(tm);

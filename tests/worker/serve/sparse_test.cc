@@ -202,11 +202,15 @@ TEST_P(PrunedBundle, SparseBundleScoresAsTheDenseBundleOfTheSameWeights) {
     ASSERT_TRUE(ExportBundle(tm.model.get(), tm.client.get(), testing::SpecFor(F), sparse).ok());
     const proto::BundleModel p = ReadProto(sparse.out_dir);
     EXPECT_EQ(p.format_version(), keys == KeyEncoding::kU64 ? 3u : 4u);
-    if (keys == KeyEncoding::kU64) EXPECT_LE(ReadProto(dense.out_dir).format_version(), 2u);
+    if (keys == KeyEncoding::kU64) {
+      EXPECT_LE(ReadProto(dense.out_dir).format_version(), 2u);
+    }
     EXPECT_LT(DirBytes(sparse.out_dir), DirBytes(dense.out_dir)) << c.name;
     const bool has_mlp = c.type == ModelType::kDeepFM || c.type == ModelType::kDeepFwFM ||
                          c.type == ModelType::kDCNv2 || c.type == ModelType::kDLRM;
-    if (has_mlp) EXPECT_GT(p.sparse().weights_size(), 0);
+    if (has_mlp) {
+      EXPECT_GT(p.sparse().weights_size(), 0);
+    }
     for (const proto::SparseWeight& w : p.sparse().weights())
       for (const proto::DenseTensor& t : p.dense()) EXPECT_NE(t.name(), w.layer() + ".weight");
     if (c.type == ModelType::kFwFM || c.type == ModelType::kDeepFwFM) {
@@ -228,9 +232,10 @@ TEST_P(PrunedBundle, SparseBundleScoresAsTheDenseBundleOfTheSameWeights) {
     EXPECT_FALSE((*de)->sparse_path());
     // So sparse MLPs have dead neurons: the single-row path folds them away
     // (mlp_fold.h), and still scores as the dense bundle below.
-    if (factor && has_mlp && c.mlp >= 0.95)
+    if (factor && has_mlp && c.mlp >= 0.95) {
       EXPECT_NE((*se)->DescribeSparsePath().find("after folding"), std::string::npos)
           << (*se)->DescribeSparsePath();
+    }
     const std::vector<Batch> data = WithUnknownKeys(tm.data);
     const std::vector<float> want_b = BatchLogits(de->get(), data);
     const std::vector<float> want_r = RowLogits(de->get(), data);
