@@ -73,8 +73,9 @@ void KernelTable() {
   std::printf(
       "\nkernels on one layer (random unstructured non-zeros; ns per call, one example or a "
       "tile of %d):\n%-9s %7s %7s | %9s %9s %9s %9s | %11s %11s\n",
-      serve::kSparseTile, "shape", "density", "nnz", "CSR SpMV", "SELL-8", "blocked8", "dense MV",
-      "CSR tile", "dense tile");
+      serve::kSparseTile, "shape", "density", "nnz", "CSR SpMV",
+      serve::kSellLanes == 16 ? "SELL-16" : "SELL-8", "blocked8", "dense MV", "CSR tile",
+      "dense tile");
   std::mt19937_64 rng(5);
   std::normal_distribution<float> nd(0, 1);
   std::uniform_real_distribution<double> u(0, 1);
@@ -84,12 +85,13 @@ void KernelTable() {
       std::vector<float> w(static_cast<size_t>(rows) * cols);
       for (float& v : w) v = u(rng) < density ? nd(rng) : 0.0f;
       const serve::CsrMatrix c = serve::CsrMatrix::FromDense(w.data(), rows, cols);
-      std::vector<float> bias(rows, 0.01f), x(cols), y(rows + 8), scratch(rows + 8),
+      std::vector<float> bias(rows, 0.01f), x(cols), y(rows + 8),
+          scratch(serve::SellScratchFloats(rows)),
           xt(static_cast<size_t>(cols) * serve::kSparseTile),
           yt(static_cast<size_t>(rows) * serve::kSparseTile);
       for (float& v : x) v = std::max(0.0f, nd(rng));
       for (float& v : xt) v = std::max(0.0f, nd(rng));
-      const serve::Sell8Matrix s = serve::Sell8Matrix::FromCsr(c, bias.data());
+      const serve::SellMatrix s = serve::SellMatrix::FromCsr(c, bias.data());
       const serve::Blocked8Matrix b = serve::Blocked8Matrix::FromDense(w.data(), rows, cols);
       volatile float sink = 0;
       const double csr = NsPerCall([&] {
@@ -97,7 +99,7 @@ void KernelTable() {
         sink = y[1];
       });
       const double sell = NsPerCall([&] {
-        serve::Sell8MV(s, x.data(), true, scratch.data(), y.data());
+        serve::SellMV(s, x.data(), true, scratch.data(), y.data());
         sink = y[1];
       });
       const double blk = NsPerCall([&] {
@@ -189,21 +191,22 @@ void KernelLimits(Model* model) {
       if (t.name == name + ".bias") biases.push_back(t.values);
     }
   }
-  std::vector<serve::Sell8Matrix> sell;
+  std::vector<serve::SellMatrix> sell;
   for (size_t l = 0; l < layers.size(); ++l)
-    sell.push_back(serve::Sell8Matrix::FromCsr(layers[l], biases[l].data()));
+    sell.push_back(serve::SellMatrix::FromCsr(layers[l], biases[l].data()));
   std::mt19937_64 rng(9);
   std::normal_distribution<float> nd(0, 0.05f);
-  std::vector<float> x(400 + 8), h0(408), h1(408), scratch(408);
+  const size_t buf = static_cast<size_t>(serve::SellScratchFloats(400 + 8));
+  std::vector<float> x(buf), h0(buf), h1(buf), scratch(buf);
   for (int i = 0; i < 390; ++i) x[i] = nd(rng);
   std::vector<float> xt(400 * serve::kSparseTile), t0(400 * serve::kSparseTile),
       t1(400 * serve::kSparseTile);
   for (float& v : xt) v = nd(rng);
   volatile float sink = 0;
   const double row_ns = NsPerCall([&] {
-    serve::Sell8MV(sell[0], x.data(), true, scratch.data(), h0.data());
-    serve::Sell8MV(sell[1], h0.data(), true, scratch.data(), h1.data());
-    serve::Sell8MV(sell[2], h1.data(), true, scratch.data(), h0.data());
+    serve::SellMV(sell[0], x.data(), true, scratch.data(), h0.data());
+    serve::SellMV(sell[1], h0.data(), true, scratch.data(), h1.data());
+    serve::SellMV(sell[2], h1.data(), true, scratch.data(), h0.data());
     sink = h0[0];
   });
   const double tile_ns = NsPerCall([&] {
@@ -239,11 +242,11 @@ void KernelLimits(Model* model) {
   const double gemv_mac_s = cells / (gemv_ns * 1e-9);
   std::printf(
       "\nwhat limits the sparse MLP kernels (99%% model: mlp.0-2, %llu non-zeros of %llu, "
-      "SELL-8 holds %llu entries with padding; weights %.0f KB as CSR, in cache):\n",
+      "SELL-%d holds %llu entries with padding; weights %.0f KB as CSR, in cache):\n",
       static_cast<unsigned long long>(nnz), static_cast<unsigned long long>(cells),
-      static_cast<unsigned long long>(sell_entries), nnz * 8 / 1e3);
-  std::printf("  single row, SELL-8 SpMV, 3 layers: %8.0f ns = %6.2f G non-zeros/s\n", row_ns,
-              row_nnz_s / 1e9);
+      serve::kSellLanes, static_cast<unsigned long long>(sell_entries), nnz * 8 / 1e3);
+  std::printf("  single row, SELL-%-2d SpMV, 3 layers:%8.0f ns = %6.2f G non-zeros/s\n",
+              serve::kSellLanes, row_ns, row_nnz_s / 1e9);
   std::printf("  tile of %d, CSR SpMM, 3 layers:    %8.0f ns = %6.2f G non-zero MACs/s\n",
               serve::kSparseTile, tile_ns, tile_nnz_s / 1e9);
   std::printf("  dense GEMM (Eigen, batch %d):     %8.0f ns = %6.2f G MACs/s\n", kBatch, gemm_ns,

@@ -127,7 +127,7 @@ std::unique_ptr<SparseFactorPath> SparseFactorPath::Build(const BundleManifest& 
         if (!pos.empty()) col = pos[col];
       L.row_in = c.cols;
       if (L.sparse_row)
-        L.sell = Sell8Matrix::FromCsr(c, L.row_bias.data());
+        L.sell = SellMatrix::FromCsr(c, L.row_bias.data());
       else
         L.dense_row = c.ToDense();
     }
@@ -137,7 +137,8 @@ std::unique_ptr<SparseFactorPath> SparseFactorPath::Build(const BundleManifest& 
 }
 
 void SparseFactorPath::InitScratch(Scratch* s) const {
-  const size_t w = static_cast<size_t>(max_width_ + 8) / 8 * 8;
+  // SELL layers leave their output in a buffer of SellScratchFloats(rows).
+  const size_t w = static_cast<size_t>(SellScratchFloats(max_width_ + 8));
   s->x.assign(static_cast<size_t>(F_) * Dp_ + 8, 0.0f);
   s->h0.assign(w, 0.0f);
   s->h1.assign(w, 0.0f);
@@ -230,7 +231,7 @@ float SparseFactorPath::Row(const float* rows, const float* values, Scratch* s) 
     for (const Layer& L : layers_) {
       float* out = bufs[which];
       if (L.sparse_row)  // out in the sorted order; the next layer reads it so
-        Sell8MV(L.sell, in, L.relu, out, nullptr);
+        SellMV(L.sell, in, L.relu, out, nullptr);
       else
         DenseMV(L.dense_row.data(), L.row_out, L.row_in, L.row_bias.data(), in, L.relu, out);
       in = out;
@@ -343,19 +344,19 @@ SparseLinearKernel::SparseLinearKernel(const CsrMatrix& w, std::vector<float> bi
     : csr_(w), bias_(std::move(bias)) {
   sparse_row_ = csr_.density() <= kSingleRowMaxDensity;
   if (sparse_row_)
-    sell_ = Sell8Matrix::FromCsr(csr_, bias_.data());
+    sell_ = SellMatrix::FromCsr(csr_, bias_.data());
   else
     dense_ = csr_.ToDense();
   tx_.assign(static_cast<size_t>(csr_.cols) * T, 0.0f);
   ty_.assign(static_cast<size_t>(csr_.rows) * T, 0.0f);
-  scratch_.assign(static_cast<size_t>(csr_.rows + 7) / 8 * 8, 0.0f);
+  scratch_.assign(static_cast<size_t>(SellScratchFloats(csr_.rows)), 0.0f);
 }
 
 void SparseLinearKernel::Apply(const float* x, int64_t n, float* y) const {
   const int in = csr_.cols, out = csr_.rows;
   if (n == 1) {
     if (sparse_row_)
-      Sell8MV(sell_, x, /*relu=*/false, scratch_.data(), y);
+      SellMV(sell_, x, /*relu=*/false, scratch_.data(), y);
     else
       DenseMV(dense_.data(), out, in, bias_.data(), x, /*relu=*/false, y);
     return;

@@ -4,7 +4,7 @@
 //   logit = bias + sum_f v_f w_f + [FM | FwFM over the surviving pairs] + MLP(x),
 // x the value-scaled embeddings. FwFM runs over the pairs whose
 // r_ij = (R_ij + R_ji) / 2 is non-zero only; each MLP layer runs sparse or
-// dense by its density, separately for one example (SELL-8 SpMV below
+// dense by its density, separately for one example (SELL SpMV below
 // kSingleRowMaxDensity) and for tiles of kSparseTile examples (CSR SpMM
 // below kTileMaxDensity); the thresholds are where the kernels cross over
 // on the DeepFwFM shapes (bench/inference_bench --sparse measures them).
@@ -76,7 +76,7 @@ class SparseFactorPath {
     int row_out = 0, row_in = 0;
     std::vector<float> row_bias;
     CsrMatrix csr;
-    Sell8Matrix sell;
+    SellMatrix sell;
     bool sparse_row = false, sparse_tile = false;
   };
   enum class Pair { kNone, kFm, kFwFm };
@@ -95,7 +95,7 @@ class SparseFactorPath {
 
 // Other models (DCN-v2, DLRM, compressed models): the dense model runs with
 // its pruned MLP layers (the bundle's sparse weights) computed by this kernel
-// through Model::SetServingKernels: one column by SELL-8 SpMV (below
+// through Model::SetServingKernels: one column by SELL SpMV (below
 // kSingleRowMaxDensity, else dense), more by tiles of kSparseTile columns
 // transposed to feature-major for CSR SpMM. Holds its own buffers: one per
 // engine, not shared between threads.
@@ -107,7 +107,7 @@ class SparseLinearKernel : public LinearKernel {
 
  private:
   CsrMatrix csr_;
-  Sell8Matrix sell_;
+  SellMatrix sell_;
   std::vector<float> bias_, dense_;
   bool sparse_row_ = false;
   mutable std::vector<float> tx_, ty_, scratch_;

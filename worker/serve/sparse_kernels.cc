@@ -158,11 +158,12 @@ void DenseMMTile(const float* w, int rows, int cols, const float* bias, const fl
   }
 }
 
-Sell8Matrix Sell8Matrix::FromCsr(const CsrMatrix& m, const float* bias) {
-  Sell8Matrix s;
+SellMatrix SellMatrix::FromCsr(const CsrMatrix& m, const float* bias) {
+  constexpr int C = kSellLanes;
+  SellMatrix s;
   s.rows = m.rows;
   s.cols = m.cols;
-  const int padded = (m.rows + 7) / 8 * 8;
+  const int padded = SellScratchFloats(m.rows);
   const bool narrow = m.cols <= 65536;
   std::vector<uint32_t> order(m.rows);
   for (int o = 0; o < m.rows; ++o) order[o] = static_cast<uint32_t>(o);
@@ -172,11 +173,11 @@ Sell8Matrix Sell8Matrix::FromCsr(const CsrMatrix& m, const float* bias) {
   s.row_of.assign(padded, static_cast<uint32_t>(m.rows));
   s.bias.assign(padded, 0.0f);
   s.slice_starts.push_back(0);
-  for (int r0 = 0; r0 < padded; r0 += 8) {
+  for (int r0 = 0; r0 < padded; r0 += C) {
     uint32_t steps = 0;
-    for (int r = r0; r < std::min(m.rows, r0 + 8); ++r) steps = std::max(steps, len(order[r]));
+    for (int r = r0; r < std::min(m.rows, r0 + C); ++r) steps = std::max(steps, len(order[r]));
     for (uint32_t j = 0; j < steps; ++j)
-      for (int r = r0; r < r0 + 8; ++r) {
+      for (int r = r0; r < r0 + C; ++r) {
         const bool real = r < m.rows && j < len(order[r]);
         const uint32_t k = real ? m.row_starts[order[r]] + j : 0;
         const uint32_t c = real ? m.col[k] : 0;
@@ -187,7 +188,7 @@ Sell8Matrix Sell8Matrix::FromCsr(const CsrMatrix& m, const float* bias) {
         s.values.push_back(real ? m.values[k] : 0.0f);
       }
     s.slice_starts.push_back(s.slice_starts.back() + steps);
-    for (int r = r0; r < std::min(m.rows, r0 + 8); ++r) {
+    for (int r = r0; r < std::min(m.rows, r0 + C); ++r) {
       s.row_of[r] = order[r];
       s.bias[r] = bias != nullptr ? bias[order[r]] : 0.0f;
     }
@@ -195,14 +196,55 @@ Sell8Matrix Sell8Matrix::FromCsr(const CsrMatrix& m, const float* bias) {
   return s;
 }
 
-void Sell8MV(const Sell8Matrix& w, const float* x, bool relu, float* scratch, float* y) {
+namespace {
+
+#if defined(CTRPS_SPARSE_AVX2) && defined(__AVX512F__)
+// Four inputs at the 16-bit columns packed in w.
+inline __m128 Gather4(const float* x, uint64_t w) {
+  return _mm_set_ps(x[w >> 48], x[(w >> 32) & 0xffff], x[(w >> 16) & 0xffff], x[w & 0xffff]);
+}
+
+void SellMV16(const SellMatrix& w, const float* x, bool relu, float* scratch) {
+  const int slices = static_cast<int>(w.slice_starts.size()) - 1;
+  const float* v = w.values.data();
+  const bool narrow = !w.col16.empty() || w.values.empty();
+  for (int s = 0; s < slices; ++s) {
+    __m512 acc = _mm512_loadu_ps(w.bias.data() + 16 * s), acc2 = _mm512_setzero_ps();
+    const uint32_t e = w.slice_starts[s + 1];
+    for (uint32_t j = w.slice_starts[s]; j < e; ++j) {
+      __m512 g;
+      if (narrow) {
+        uint64_t c[4];  // the step's 16 columns
+        std::memcpy(c, w.col16.data() + 16 * size_t{j}, sizeof c);
+        g = _mm512_insertf32x4(
+            _mm512_insertf32x4(
+                _mm512_insertf32x4(_mm512_zextps128_ps512(Gather4(x, c[0])), Gather4(x, c[1]), 1),
+                Gather4(x, c[2]), 2),
+            Gather4(x, c[3]), 3);
+      } else {
+        g = _mm512_i32gather_ps(_mm512_loadu_si512(w.col.data() + 16 * size_t{j}), x, 4);
+      }
+      const __m512 wv = _mm512_loadu_ps(v + 16 * size_t{j});
+      if (j & 1)  // two chains, so the FMA latency overlaps
+        acc2 = _mm512_fmadd_ps(wv, g, acc2);
+      else
+        acc = _mm512_fmadd_ps(wv, g, acc);
+    }
+    acc = _mm512_add_ps(acc, acc2);
+    if (relu) acc = _mm512_max_ps(acc, _mm512_setzero_ps());
+    _mm512_storeu_ps(scratch + 16 * s, acc);
+  }
+}
+#endif
+
+#if defined(CTRPS_SPARSE_AVX2) && !defined(__AVX512F__)
+void SellMV8(const SellMatrix& w, const float* x, bool relu, float* scratch) {
   const int slices = static_cast<int>(w.slice_starts.size()) - 1;
   const int32_t* c = w.col.data();
   const uint16_t* c16 = w.col16.data();
   const bool narrow = !w.col16.empty() || w.values.empty();
   const float* v = w.values.data();
   for (int s = 0; s < slices; ++s) {
-#ifdef CTRPS_SPARSE_AVX2
     if (narrow) {
       __m256 acc = _mm256_loadu_ps(w.bias.data() + 8 * s), acc2 = _mm256_setzero_ps();
       const uint32_t e = w.slice_starts[s + 1];
@@ -246,15 +288,38 @@ void Sell8MV(const Sell8Matrix& w, const float* x, bool relu, float* scratch, fl
     acc = _mm256_add_ps(acc, acc2);
     if (relu) acc = _mm256_max_ps(acc, _mm256_setzero_ps());
     _mm256_storeu_ps(scratch + 8 * s, acc);
-#else
-    float acc[8];
-    for (int r = 0; r < 8; ++r) acc[r] = w.bias[8 * s + r];
-    for (uint32_t j = w.slice_starts[s]; j < w.slice_starts[s + 1]; ++j)
-      for (int r = 0; r < 8; ++r)
-        acc[r] += v[8 * size_t{j} + r] * x[narrow ? c16[8 * size_t{j} + r] : c[8 * size_t{j} + r]];
-    for (int r = 0; r < 8; ++r) scratch[8 * s + r] = relu ? std::max(acc[r], 0.0f) : acc[r];
-#endif
   }
+}
+#endif
+
+#ifndef CTRPS_SPARSE_AVX2
+// Any lane count, no vector instructions.
+void SellMVScalar(const SellMatrix& w, const float* x, bool relu, float* scratch) {
+  constexpr int C = kSellLanes;
+  const bool narrow = !w.col16.empty() || w.values.empty();
+  const float* v = w.values.data();
+  for (size_t s = 0; s + 1 < w.slice_starts.size(); ++s) {
+    float acc[C];
+    for (int r = 0; r < C; ++r) acc[r] = w.bias[C * s + r];
+    for (uint32_t j = w.slice_starts[s]; j < w.slice_starts[s + 1]; ++j)
+      for (int r = 0; r < C; ++r)
+        acc[r] += v[C * size_t{j} + r] *
+                  x[narrow ? w.col16[C * size_t{j} + r] : w.col[C * size_t{j} + r]];
+    for (int r = 0; r < C; ++r) scratch[C * s + r] = relu ? std::max(acc[r], 0.0f) : acc[r];
+  }
+}
+#endif
+
+}  // namespace
+
+void SellMV(const SellMatrix& w, const float* x, bool relu, float* scratch, float* y) {
+#if defined(CTRPS_SPARSE_AVX2) && defined(__AVX512F__)
+  SellMV16(w, x, relu, scratch);
+#elif defined(CTRPS_SPARSE_AVX2)
+  SellMV8(w, x, relu, scratch);
+#else
+  SellMVScalar(w, x, relu, scratch);
+#endif
   if (y != nullptr)
     for (int r = 0; r < w.rows; ++r) y[w.row_of[r]] = scratch[r];
 }

@@ -3,11 +3,12 @@
 //
 // The bundle stores CSR by output unit (row); the engine builds what each
 // kernel wants from it at load:
-//   - single example: SELL-8-sigma (below): one AVX2 gather + FMA advances 8
-//     rows. A CSR row loop (y[o] = b[o] + sum_k w_k x[col_k]) is bound by
-//     the mispredicted exit of each short row (about 4 non-zeros a row at
-//     1%), SELL has one exit per 8 rows and pads little once rows are sorted
-//     by length (1608 entries for 1570 non-zeros at 400 x 400, 1%);
+//   - single example: SELL-C-sigma (below, C = 8 with AVX2, 16 with
+//     AVX-512): one gather of C inputs + FMA advances C rows. A CSR row loop
+//     (y[o] = b[o] + sum_k w_k x[col_k]) is bound by the mispredicted exit of
+//     each short row (about 4 non-zeros a row at 1%), SELL has one exit per
+//     C rows and pads little once rows are sorted by length (1608 entries
+//     for 1570 non-zeros at 400 x 400, 1%, with C = 8);
 //   - a tile of T examples stored feature-major (x[i * T + t]: feature i of
 //     the tile's examples contiguous), CSR SpMM: for each row o the T
 //     accumulators stay in registers (T = 64: eight AVX2 vectors) and each
@@ -64,34 +65,48 @@ void DenseMV(const float* w, int rows, int cols, const float* bias, const float*
 void DenseMMTile(const float* w, int rows, int cols, const float* bias, const float* x, bool relu,
                  float* y);
 
-// Sliced ELL with 8-row slices (SELL-8-sigma), built from a CSR matrix for
-// the single-example kernel: rows sorted by non-zero count (descending), each
-// slice of 8 sorted rows padded to its longest row, stored interleaved so one
-// 8-wide load of inputs and one FMA advance all 8 rows. Few loop exits (one
+// Rows a slice of the single-example kernel advances at once: 16 where the
+// build has AVX-512 (one zmm register of accumulators), else 8 (AVX2).
+#if defined(__AVX512F__)
+inline constexpr int kSellLanes = 16;
+#else
+inline constexpr int kSellLanes = 8;
+#endif
+// Floats of SellMV's scratch (and of a buffer holding its sorted output)
+// for a matrix of `rows` rows: rows rounded up to kSellLanes.
+inline int SellScratchFloats(int rows) { return (rows + kSellLanes - 1) / kSellLanes * kSellLanes; }
+
+// Sliced ELL (SELL-C-sigma, C = kSellLanes), built from a CSR matrix for the
+// single-example kernel: rows sorted by non-zero count (descending), each
+// slice of C sorted rows padded to its longest row, stored interleaved so one
+// C-wide load of inputs and one FMA advance all C rows. Few loop exits (one
 // per slice), so few mispredicted branches, which dominate a CSR row loop at
 // 1% density (about 4 non-zeros a row).
-// The 8 inputs of a step are gathered by scalar loads at 16-bit column
-// indices (read as two 64-bit words) rather than by AVX2's vpgatherdd, which
-// is the kernel's cost on Zen3: 400 x 400 at 1%, 0.80 us with the gather
+// The C inputs of a step are gathered by scalar loads at 16-bit column
+// indices (read as 64-bit words of four) rather than by vgatherdps, which is
+// the kernel's cost: 400 x 400 at 1%, 0.80 us with AVX2's gather
 // instruction, 0.18 us with the gather replaced by a plain load (wrong
-// values; the floor), 0.50 us with the scalar loads (loaded 2-core Zen3).
+// values; the floor), 0.50 us with the scalar loads (loaded 2-core AMD
+// EPYC). With AVX-512 (Zen 5), 16 lanes against 8 (scalar loads both):
+// 373-485 ns against 408-567 ns at 1%, 672-860 against 727-1026 at 2%;
+// the zmm gather instruction 599-638 ns at 1%.
 // Matrices wider than 65536 columns keep 32-bit columns and the gather.
-struct Sell8Matrix {
+struct SellMatrix {
   int rows = 0, cols = 0;
-  std::vector<uint32_t> slice_starts;  // slices + 1, in steps of 8 entries
-  std::vector<uint16_t> col16;         // 8 per step (padding: column 0); cols <= 65536
+  std::vector<uint32_t> slice_starts;  // slices + 1, in steps of C entries
+  std::vector<uint16_t> col16;         // C per step (padding: column 0); cols <= 65536
   std::vector<int32_t> col;            // the same, 32-bit, for cols > 65536 only
-  std::vector<float> values;           // 8 per step (padding: 0)
-  std::vector<uint32_t> row_of;        // sorted position -> row (rows padded to 8: rows)
-  std::vector<float> bias;             // in sorted order (rows padded to 8)
-  static Sell8Matrix FromCsr(const CsrMatrix& m, const float* bias);
+  std::vector<float> values;           // C per step (padding: 0)
+  std::vector<uint32_t> row_of;        // sorted position -> row (rows padded to C: rows)
+  std::vector<float> bias;             // in sorted order (rows padded to C)
+  static SellMatrix FromCsr(const CsrMatrix& m, const float* bias);
   uint64_t padded_entries() const { return values.size(); }
 };
 // y = W x + bias (the bias given to FromCsr), then ReLU if relu.
-// scratch: rows rounded up to 8 floats. With y null the result stays in
+// scratch: SellScratchFloats(rows) floats. With y null the result stays in
 // scratch in the sorted order (scratch[r] is row row_of[r]), for a next
 // layer whose columns were renumbered to match (saves the scatter).
-void Sell8MV(const Sell8Matrix& w, const float* x, bool relu, float* scratch, float* y);
+void SellMV(const SellMatrix& w, const float* x, bool relu, float* scratch, float* y);
 
 // The blocked alternative measured against CSR (not used for serving):
 // 8 x 1 blocks of consecutive output units per input column.

@@ -56,7 +56,7 @@ std::vector<double> Reference(const std::vector<float>& w, int rows, int cols, c
 TEST(SparseKernelTest, EveryKernelComputesTheDenseProduct) {
   std::mt19937_64 rng(3);
   std::normal_distribution<float> n(0, 1);
-  for (int rows : {1, 7, 8, 37, 400})
+  for (int rows : {1, 7, 8, 16, 17, 37, 400})
     for (int cols : {1, 9, 53, 390})
       for (double density : {0.0, 0.01, 0.1, 0.6, 1.0})
         for (bool relu : {false, true}) {
@@ -68,7 +68,7 @@ TEST(SparseKernelTest, EveryKernelComputesTheDenseProduct) {
           const CsrMatrix c = CsrMatrix::FromDense(w.data(), rows, cols);
           EXPECT_EQ(c.ToDense(), w);
           const std::vector<double> ref = Reference(w, rows, cols, bias.data(), x.data(), relu);
-          const int padded = (rows + 7) / 8 * 8;
+          const int padded = SellScratchFloats(rows);
           std::vector<float> y(padded), scratch(padded);
           auto expect_near = [&](const char* kernel) {
             for (int o = 0; o < rows; ++o)
@@ -78,9 +78,9 @@ TEST(SparseKernelTest, EveryKernelComputesTheDenseProduct) {
           };
           SpMV(c, bias.data(), x.data(), relu, y.data());
           expect_near("SpMV");
-          const Sell8Matrix s = Sell8Matrix::FromCsr(c, bias.data());
-          Sell8MV(s, x.data(), relu, scratch.data(), y.data());
-          expect_near("Sell8MV");
+          const SellMatrix s = SellMatrix::FromCsr(c, bias.data());
+          SellMV(s, x.data(), relu, scratch.data(), y.data());
+          expect_near("SellMV");
           DenseMV(w.data(), rows, cols, bias.data(), x.data(), relu, y.data());
           expect_near("DenseMV");
           const Blocked8Matrix b = Blocked8Matrix::FromDense(w.data(), rows, cols);
@@ -103,9 +103,9 @@ TEST(SparseKernelTest, EveryKernelComputesTheDenseProduct) {
         }
 }
 
-// SELL-8 reads 16-bit columns up to 65536 columns and 32-bit ones (the
-// AVX2 gather) past that; both paths, either side of the boundary.
-TEST(SparseKernelTest, Sell8HandlesNarrowAndWideColumnIndices) {
+// SELL reads 16-bit columns up to 65536 columns and 32-bit ones (the
+// gather instruction) past that; both paths, either side of the boundary.
+TEST(SparseKernelTest, SellHandlesNarrowAndWideColumnIndices) {
   std::mt19937_64 rng(4);
   std::normal_distribution<float> n(0, 1);
   for (int cols : {65535, 65536, 65537, 70000}) {
@@ -116,11 +116,11 @@ TEST(SparseKernelTest, Sell8HandlesNarrowAndWideColumnIndices) {
     for (float& v : bias) v = n(rng);
     for (float& v : x) v = n(rng);
     const CsrMatrix c = CsrMatrix::FromDense(w.data(), rows, cols);
-    const Sell8Matrix s = Sell8Matrix::FromCsr(c, bias.data());
+    const SellMatrix s = SellMatrix::FromCsr(c, bias.data());
     EXPECT_EQ(s.col16.empty(), cols > 65536) << cols;
     const std::vector<double> ref = Reference(w, rows, cols, bias.data(), x.data(), false);
-    std::vector<float> y(16), scratch(16);
-    Sell8MV(s, x.data(), false, scratch.data(), y.data());
+    std::vector<float> y(rows), scratch(SellScratchFloats(rows));
+    SellMV(s, x.data(), false, scratch.data(), y.data());
     for (int o = 0; o < rows; ++o)
       ASSERT_NEAR(y[o], ref[o], 1e-4 * (1 + std::fabs(ref[o]))) << cols << " row " << o;
   }
