@@ -5,9 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 #include <functional>
 
+#include "tests/worker/serve/bundle_proto_util.h"
 #include "tests/worker/serve/serve_test_util.h"
 #include "worker/serve/bundle.pb.h"
 #include "worker/serve/engine.h"
@@ -18,20 +18,11 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace proto = ::ctrps::serve::proto;
+using testing::ReadProto;
 using testing::TmpDir;
 using testing::TrainedModel;
+using testing::WriteProto;
 
-proto::BundleModel ReadProto(const std::string& dir) {
-  proto::BundleModel p;
-  std::ifstream in(dir + "/model.pb", std::ios::binary);
-  EXPECT_TRUE(p.ParseFromIstream(&in)) << dir;
-  return p;
-}
-
-void WriteProto(const std::string& dir, const proto::BundleModel& p) {
-  std::ofstream out(dir + "/model.pb", std::ios::binary | std::ios::trunc);
-  ASSERT_TRUE(p.SerializeToOstream(&out));
-}
 
 // A copy of bundle `from` at `to` whose model.pb is `edit`ed.
 std::string EditedCopy(const std::string& from, const std::string& name,
