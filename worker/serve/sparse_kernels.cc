@@ -118,13 +118,29 @@ void SpMMTile(const CsrMatrix& w, const float* bias, const float* x, bool relu, 
 void DenseMV(const float* w, int rows, int cols, const float* bias, const float* x, bool relu,
              float* y) {
   if (rows == 1) {  // an output layer: one contiguous dot product
-    float acc[8] = {};
     int i = 0;
+    float s = 0.0f;
+#ifdef CTRPS_SPARSE_AVX2
+    // Explicit vectors: left to itself, GCC 12 vectorised the 8 scalar
+    // accumulators below across lanes with a shuffle per step (90 ns for
+    // 393 inputs, 3% of a 99%-sparse DeepFwFM's single-row prediction).
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (; i + 32 <= cols; i += 32) {
+      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+      a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+      a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
+      a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
+    }
+    for (; i + 8 <= cols; i += 8)
+      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+    s = HorizontalSum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+#else
+    float acc[8] = {};
     for (; i + 8 <= cols; i += 8)
       for (int k = 0; k < 8; ++k) acc[k] += w[i + k] * x[i + k];
-    float s = 0.0f;
-    for (; i < cols; ++i) s += w[i] * x[i];
     for (int k = 0; k < 8; ++k) s += acc[k];
+#endif
+    for (; i < cols; ++i) s += w[i] * x[i];
     if (bias != nullptr) s += bias[0];
     y[0] = relu ? std::max(s, 0.0f) : s;
     return;
