@@ -9,8 +9,11 @@
 #include <random>
 #include <chrono>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
+
+#include "ps/transport.h"
 
 namespace ctrps::ps {
 namespace {
@@ -147,6 +150,39 @@ TEST(WorkerGroupTest, OnlyTheSilentWorkerIsBlamed) {
   EXPECT_LT(ended[0], ended[1]) << "worker 1 blamed first: " << st[1].ToString();
   EXPECT_NE(st[0].message().find("for rank 2 (worker 2)"), std::string::npos) << st[0].ToString();
   EXPECT_NE(st[0].message().find("gone or silent"), std::string::npos) << st[0].ToString();
+}
+
+TEST(WorkerGroupTest, AllreduceIsOrderedAndIdenticalEverywhere) {
+  const int W = 3;
+  auto net = NewInProcessNetwork(W);
+  std::vector<std::vector<float>> data(W);
+  std::vector<bool> agree(W), any_one(W), any_none(W);
+  std::vector<std::thread> threads;
+  for (int w = 0; w < W; ++w)
+    threads.emplace_back([&, w] {
+      WorkerGroup g(net->Endpoint(w), {0, 1, 2}, 5000);
+      data[w] = {1e8f * (w == 0), 1.0f, 0.1f * (w + 1)};
+      ASSERT_TRUE(g.AllreduceMean(data[w].data(), 3, "test").ok());
+      auto all = g.AllTrue(w != 2, "test");
+      ASSERT_TRUE(all.ok());
+      agree[w] = *all;
+      auto one = g.AnyTrue(w == 2, "test");  // true from one worker only
+      auto none = g.AnyTrue(false, "test");
+      ASSERT_TRUE(one.ok() && none.ok());
+      any_one[w] = *one;
+      any_none[w] = *none;
+    });
+  for (auto& t : threads) t.join();
+  const float third = 1.0f / 3;
+  EXPECT_EQ(data[0][0], ((1e8f + 0) + 0) * third);
+  EXPECT_EQ(data[0][1], 1.0f * 3 * third);
+  EXPECT_EQ(data[0][2], ((0.1f + 0.2f) + 0.3f) * third);
+  for (int w = 1; w < W; ++w) EXPECT_EQ(data[w], data[0]);
+  for (int w = 0; w < W; ++w) {
+    EXPECT_FALSE(agree[w]);
+    EXPECT_TRUE(any_one[w]);
+    EXPECT_FALSE(any_none[w]);
+  }
 }
 
 }  // namespace
