@@ -101,8 +101,8 @@ InferenceEngine::InferenceEngine(std::shared_ptr<const Shared> shared)
       builder_(RowWidths(*model_)) {
   const int F = num_fields();
   found_.assign(F, -1);
-  bucket_.assign(F, SparseBucketRows());
-  value_at_.assign(F, 0);
+  inline_lo_.assign(F, 0);
+  inline_hi_.assign(F, 0);
   row_.batch_size = 1;
   row_.fields.resize(F);
   row_.values.resize(F, 1);
@@ -189,40 +189,34 @@ template <bool padded, typename Out>
 void InferenceEngine::LookupRows(const Key* keys, Out out) {
   const int F = num_fields();
   const std::vector<MappedTable>& tables = shared_->tables;
-  // Stages, each over every field so the fields' cache misses overlap:
-  // bucket; keys and the bucket's first row (sparse rows with bucket values:
-  // also its block record and values); find. Sparse rows without bucket
-  // values locate their values after the find, one stage more.
-  for (int f = 0; f < F; ++f) tables[f].PrefetchBucket(keys[f]);
+  // Stages, each over every field so the fields' cache misses overlap.
+  // Sparse-row tables (inline rows): the bucket's offset, then its rows
+  // (key, mask and values side by side), read from cache. Dense tables: the
+  // bucket, then its keys and first row, then the found row.
   for (int f = 0; f < F; ++f)
-    if (tables[f].bucket_values())
-      tables[f].PrefetchBucketRows(keys[f], &bucket_[f]);
+    if (tables[f].inline_rows())
+      tables[f].PrefetchInlineBucket(keys[f]);
+    else
+      tables[f].PrefetchBucket(keys[f]);
+  for (int f = 0; f < F; ++f)
+    if (tables[f].inline_rows())
+      tables[f].PrefetchInlineRows(keys[f], &inline_lo_[f], &inline_hi_[f]);
     else
       tables[f].PrefetchKeys(keys[f]);
-  for (int f = 0; f < F; ++f) {
-    if (tables[f].bucket_values()) {
-      found_[f] = tables[f].FindInBucket(keys[f], bucket_[f]);
-      if (found_[f] >= 0)
-        value_at_[f] = tables[f].ValueIndexInBucket(static_cast<uint64_t>(found_[f]), bucket_[f]);
-      continue;
-    }
-    found_[f] = tables[f].Find(keys[f]);
-    if (found_[f] >= 0) tables[f].PrefetchRow(static_cast<uint64_t>(found_[f]));
-  }
-  for (int f = 0; f < F; ++f)  // sparse rows: locate the values, fetch them
-    if (found_[f] >= 0 && tables[f].sparse_rows() && !tables[f].bucket_values()) {
-      value_at_[f] = tables[f].SparseValueIndex(static_cast<uint64_t>(found_[f]));
-      tables[f].PrefetchSparseValues(value_at_[f]);
+  for (int f = 0; f < F; ++f)
+    if (!tables[f].inline_rows()) {
+      found_[f] = tables[f].Find(keys[f]);
+      if (found_[f] >= 0) tables[f].PrefetchRow(static_cast<uint64_t>(found_[f]));
     }
   for (int f = 0; f < F; ++f) {
-    if (found_[f] >= 0 && tables[f].sparse_rows()) {
-      if (padded)
-        tables[f].ReadSparseRowPaddedAt(static_cast<uint64_t>(found_[f]), value_at_[f], out(f));
-      else
-        tables[f].ReadSparseRowAt(static_cast<uint64_t>(found_[f]), value_at_[f], out(f));
-    } else if (found_[f] >= 0) {
-      tables[f].ReadRow(static_cast<uint64_t>(found_[f]), out(f));
+    bool found;
+    if (tables[f].inline_rows()) {
+      found = tables[f].ReadInline(keys[f], inline_lo_[f], inline_hi_[f], out(f), padded);
     } else {
+      found = found_[f] >= 0;
+      if (found) tables[f].ReadRow(static_cast<uint64_t>(found_[f]), out(f));
+    }
+    if (!found) {
       UnknownRow(f, keys[f], out(f));
       ++unknown_keys_;
     }

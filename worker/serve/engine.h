@@ -51,7 +51,6 @@
 namespace ctrps::worker::serve {
 
 class MappedTable;
-struct SparseBucketRows;
 
 class InferenceEngine {
  public:
@@ -109,8 +108,7 @@ class InferenceEngine {
   std::vector<int> missing_;  // unique keys of a field that were absent
   std::vector<uint8_t> missing_flag_;
   std::vector<int64_t> found_;     // LookupRows: per field, the row index or -1
-  std::vector<uint64_t> value_at_;  // LookupRows: sparse rows' first value index
-  std::vector<SparseBucketRows> bucket_;  // LookupRows: sparse rows' buckets
+  std::vector<uint64_t> inline_lo_, inline_hi_;  // LookupRows: inline rows' buckets
   uint64_t unknown_keys_ = 0;
   // Pruned MLP layers of other models: kernels set on model_ and row_model_.
   [[nodiscard]] Status InstallKernels(Model* model);

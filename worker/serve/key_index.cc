@@ -134,15 +134,9 @@ Status KeyIndex::Open(KeyEncoding encoding, const uint8_t* section, uint64_t n, 
 Key KeyIndex::KeyAt(uint64_t i) const {
   if (low_ == nullptr) return keys_[i];
   // The last bucket starting at or before i (empty buckets share a start).
-  uint64_t lo = 0, hi = buckets();  // the answer is in [lo, hi)
-  while (hi - lo > 1) {
-    const uint64_t mid = lo + (hi - lo) / 2;
-    if (Start(mid) <= i)
-      lo = mid;
-    else
-      hi = mid;
-  }
-  const uint64_t b = lo;
+  const uint64_t b = static_cast<uint64_t>(
+      std::upper_bound(starts_.begin(), starts_.end() - 1, static_cast<uint32_t>(i)) -
+      starts_.begin() - 1);
   return MakeKey(table_id_, b << low_bits_ | Low(i));
 }
 

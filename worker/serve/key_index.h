@@ -9,9 +9,8 @@
 //            log2 C(2^56, n) / n bits any lossless code needs; the table id
 //            (the key's top 8 bits) is the file's.
 // Either way Open builds the same in-memory bucket index (one uint32 a
-// bucket; sparse-row tables attach a second, AttachBucketValues), so a
-// lookup reads one bucket entry and about one key: the packed form costs a
-// shift and a mask more, not a search through encoded blocks.
+// bucket), so a lookup reads one bucket entry and about one key: the packed
+// form costs a shift and a mask more, not a search through encoded blocks.
 #pragma once
 
 #include <cstdint>
@@ -49,11 +48,8 @@ class KeyIndex {
 
   // Index of `key` among the sorted keys, or -1.
   int64_t Find(Key key) const {
-    const uint64_t b = Bucket(key);
-    return FindIn(key, Start(b), Start(b + 1));
-  }
-  // Index of `key` among rows [lo, hi), which must be its bucket's, or -1.
-  int64_t FindIn(Key key, uint32_t lo, uint32_t hi) const {
+    const uint64_t h = KeyHash(key);
+    uint32_t lo = starts_[h >> shift_], hi = starts_[(h >> shift_) + 1];
     if (low_ == nullptr) {
       while (hi - lo > 8) {
         const uint32_t mid = lo + (hi - lo) / 2;
@@ -68,7 +64,7 @@ class KeyIndex {
     }
     // Packed: only the low bits are stored, so the table is checked apart.
     if (KeyTable(key) != table_id_) return -1;
-    const uint64_t r = KeyHash(key) & low_mask_;
+    const uint64_t r = h & low_mask_;
     while (hi - lo > 8) {
       const uint32_t mid = lo + (hi - lo) / 2;
       if (Low(mid) < r)
@@ -80,53 +76,28 @@ class KeyIndex {
       if (Low(lo) == r) return lo;
     return -1;
   }
+  // The buckets, in key order: bucket b holds rows [Start(b), Start(b + 1)),
+  // whose keys are KeyInBucket(b, i).
+  uint64_t buckets() const { return starts_.size() - 1; }
+  uint64_t Bucket(Key key) const { return KeyHash(key) >> shift_; }
+  uint32_t Start(uint64_t b) const { return starts_[b]; }
+  Key KeyInBucket(uint64_t b, uint64_t i) const {
+    return low_ == nullptr ? keys_[i] : MakeKey(table_id_, b << low_bits_ | Low(i));
+  }
+
   // Staged lookups: the bucket entry, then the key bits it points at. The
   // latter returns the bucket's first row (or rows when the bucket is past
   // the end) so the caller can prefetch that row too: with about one key a
   // bucket it is usually key's.
-  void PrefetchBucket(Key key) const {
-    const uint64_t b = Bucket(key);
-    if (entries_.empty())
-      __builtin_prefetch(&starts_[b]);
-    else
-      __builtin_prefetch(&entries_[b]);
-  }
+  void PrefetchBucket(Key key) const { __builtin_prefetch(&starts_[Bucket(key)]); }
   uint64_t PrefetchKeys(Key key) const {
-    const uint32_t first = Start(Bucket(key));
-    PrefetchKeysAt(first);
+    const uint32_t first = starts_[KeyHash(key) >> shift_];
+    if (low_ == nullptr)
+      __builtin_prefetch(keys_ + first);
+    else
+      __builtin_prefetch(low_ + (uint64_t{first} * low_bits_ >> 3));
     return first;
   }
-  void PrefetchKeysAt(uint32_t row) const {
-    if (low_ == nullptr)
-      __builtin_prefetch(keys_ + row);
-    else
-      __builtin_prefetch(low_ + (uint64_t{row} * low_bits_ >> 3));
-  }
-
-  // A 32-bit value per bucket kept beside its start (the bucket index grows
-  // from 4 to 8 bytes a bucket), so the step that reads a key's bucket also
-  // learns something about the bucket's first row: the sparse-row tables
-  // keep that row's first value index there, so the row's values can be
-  // fetched together with its key (table_file.h, BucketRows).
-  // value(first) is called with every bucket's first row (the number of
-  // keys for empty buckets at the end).
-  template <typename ValueFn>
-  void AttachBucketValues(ValueFn value) {
-    std::vector<uint64_t> entries(starts_.size());
-    for (size_t b = 0; b < starts_.size(); ++b)
-      entries[b] = uint64_t{value(starts_[b])} << 32 | starts_[b];
-    entries_.swap(entries);
-    std::vector<uint32_t>().swap(starts_);
-  }
-  bool has_bucket_values() const { return !entries_.empty(); }
-  uint64_t buckets() const { return (entries_.empty() ? starts_.size() : entries_.size()) - 1; }
-  uint64_t Bucket(Key key) const { return KeyHash(key) >> shift_; }
-  // Bucket b's keys are rows [Start(b), Start(b + 1)).
-  uint32_t Start(uint64_t b) const {
-    return entries_.empty() ? starts_[b] : static_cast<uint32_t>(entries_[b]);
-  }
-  // The attached value of bucket b (has_bucket_values() only).
-  uint32_t BucketValue(uint64_t b) const { return static_cast<uint32_t>(entries_[b] >> 32); }
 
  private:
   // The stored low bits of key i (an unaligned 8-byte load: the section
@@ -146,8 +117,6 @@ class KeyIndex {
   int table_id_ = 0;
   int shift_ = kKeyHashBits - 1;
   std::vector<uint32_t> starts_{0, 0, 0};  // bucket b's keys are [starts_[b], starts_[b+1])
-  // After AttachBucketValues, instead of starts_: value << 32 | start.
-  std::vector<uint64_t> entries_;
 };
 
 }  // namespace ctrps::worker::serve

@@ -63,6 +63,8 @@ MappedTable& MappedTable::operator=(MappedTable&& o) noexcept {
     rows_ = o.rows_;
     dtype_ = o.dtype_;
     index_ = std::move(o.index_);
+    inline_ = std::move(o.inline_);
+    inline_at_ = std::move(o.inline_at_);
     scales_ = o.scales_;
     values_ = o.values_;
     masks_ = o.masks_;
@@ -208,12 +210,37 @@ StatusOr<MappedTable> MappedTable::Open(const std::string& path, const TableEntr
                                        reinterpret_cast<const uint8_t*>(p + kHeaderBytes), h.rows,
                                        expected.table_id);
   if (!keys_ok.ok()) return bad(keys_ok.message());
-  if (sparse && h.nnz < (uint64_t{1} << 32))
-    t.index_.AttachBucketValues([&](uint32_t first) {
-      return static_cast<uint32_t>(first < h.rows ? t.SparseValueIndex(first) : h.nnz);
-    });
+  if (sparse) t.BuildInlineRows();
   madvise(map, size, MADV_RANDOM);
   return t;
+}
+
+void MappedTable::BuildInlineRows() {
+  const size_t value_bytes = dtype_ == TableDtype::kFloat16 ? 2 : 4;
+  const uint64_t buckets = index_.buckets();
+  inline_.reserve(rows_ * (8 + mask_bytes_) + nnz_ * value_bytes + 64);
+  inline_at_.resize(buckets + 1);
+  const char* values = static_cast<const char*>(values_);
+  uint64_t v = 0;  // rows are in key order, so their values follow each other
+  for (uint64_t b = 0; b < buckets; ++b) {
+    inline_at_[b] = inline_.size();
+    for (uint64_t i = index_.Start(b); i < index_.Start(b + 1); ++i) {
+      const Key key = index_.KeyInBucket(b, i);
+      const uint64_t m = Mask(i);
+      const size_t n = static_cast<size_t>(__builtin_popcountll(m)) * value_bytes;
+      const char* k = reinterpret_cast<const char*>(&key);
+      inline_.insert(inline_.end(), k, k + 8);
+      const char* mb = reinterpret_cast<const char*>(&m);  // little-endian: the low bytes
+      inline_.insert(inline_.end(), mb, mb + mask_bytes_);
+      inline_.insert(inline_.end(), values + v * value_bytes, values + v * value_bytes + n);
+      v += static_cast<uint64_t>(__builtin_popcountll(m));
+    }
+  }
+  inline_at_[buckets] = inline_.size();
+  inline_.resize(inline_.size() + 64, 0);  // what a chunk of 8 values may read past the last row
+  // Lookups read the inline rows now; the file's pages come back if
+  // anything else reads them (the mapping is private and read-only).
+  madvise(map_, map_bytes_, MADV_DONTNEED);
 }
 
 void MappedTable::ReadSparseRow(uint64_t i, float* out) const {
@@ -248,11 +275,6 @@ void MappedTable::ReadSparseRowAt(uint64_t i, uint64_t v, float* out) const {
     const uint16_t* vals = static_cast<const uint16_t*>(values_) + v;
     for (; m != 0; m &= m - 1) out[__builtin_ctzll(m)] = HalfToFloat(*vals++);
   }
-}
-
-void MappedTable::ReadSparseRowPaddedSlow(uint64_t i, uint64_t v, float* out) const {
-  ReadSparseRowAt(i, v, out);
-  std::fill(out + width_, out + PaddedWidth(), 0.0f);
 }
 
 void MappedTable::ReadDenseRow(uint64_t i, float* out) const {
