@@ -1,9 +1,11 @@
 // The native inference engine: loads a serving bundle (bundle.proto) and
 // scores examples, batched or one row at a time.
 //
-// Tables are memory-mapped and shared (read-only) by every engine forked
-// from the same bundle; each engine owns its model buffers, so one engine
-// per serving thread: an engine is not thread-safe, Fork() is cheap.
+// Tables are memory-mapped (sparse-row tables of pruned models are held as
+// inline rows in memory instead, table_file.h) and shared (read-only) by
+// every engine forked from the same bundle; each engine owns its model
+// buffers, so one engine per serving thread: an engine is not thread-safe,
+// Fork() is cheap.
 //
 // Allocation: single-row prediction allocates nothing after the first call
 // (it runs on its own copy of the model, sized for one example); batched
