@@ -137,7 +137,7 @@ Key KeyIndex::KeyAt(uint64_t i) const {
   const uint64_t b = static_cast<uint64_t>(
       std::upper_bound(starts_.begin(), starts_.end() - 1, static_cast<uint32_t>(i)) -
       starts_.begin() - 1);
-  return MakeKey(table_id_, b << low_bits_ | Low(i));
+  return KeyInBucket(b, i);
 }
 
 }  // namespace ctrps::worker::serve

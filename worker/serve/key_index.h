@@ -91,7 +91,7 @@ class KeyIndex {
   // bucket it is usually key's.
   void PrefetchBucket(Key key) const { __builtin_prefetch(&starts_[Bucket(key)]); }
   uint64_t PrefetchKeys(Key key) const {
-    const uint32_t first = starts_[KeyHash(key) >> shift_];
+    const uint32_t first = starts_[Bucket(key)];
     if (low_ == nullptr)
       __builtin_prefetch(keys_ + first);
     else

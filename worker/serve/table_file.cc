@@ -247,34 +247,18 @@ void MappedTable::ReadSparseRow(uint64_t i, float* out) const {
   ReadSparseRowAt(i, SparseValueIndex(i), out);
 }
 
-#ifdef CTRPS_TABLE_EXPAND_AVX2
-using table_expand::ExpandChunk;
-#endif
-
 void MappedTable::ReadSparseRowAt(uint64_t i, uint64_t v, float* out) const {
-  uint64_t m = Mask(i);
+  const char* values =
+      static_cast<const char*>(values_) + v * (dtype_ == TableDtype::kFloat16 ? 2 : 4);
 #ifdef CTRPS_TABLE_EXPAND_AVX2
   // Rows near the end of the values take the scalar loop (the mapping may
   // end within the 8 values a chunk loads).
   if (v + static_cast<uint64_t>(PaddedWidth()) <= nnz_) {
-    int c = 0;
-    for (; 8 * c + 8 <= width_; ++c) _mm256_storeu_ps(out + 8 * c, ExpandChunk(m, c, values_, dtype_, &v));
-    if (8 * c < width_) {  // the last entries (a masked store is slow on Zen)
-      alignas(32) float tail[8];
-      _mm256_store_ps(tail, ExpandChunk(m, c, values_, dtype_, &v));
-      for (int k = 0; k < width_ - 8 * c; ++k) out[8 * c + k] = tail[k];
-    }
+    ExpandRow(Mask(i), values, out, /*padded=*/false);
     return;
   }
 #endif
-  std::fill_n(out, width_, 0.0f);
-  if (dtype_ == TableDtype::kFloat32) {
-    const float* vals = static_cast<const float*>(values_) + v;
-    for (; m != 0; m &= m - 1) out[__builtin_ctzll(m)] = *vals++;
-  } else {
-    const uint16_t* vals = static_cast<const uint16_t*>(values_) + v;
-    for (; m != 0; m &= m - 1) out[__builtin_ctzll(m)] = HalfToFloat(*vals++);
-  }
+  ExpandRowScalar(Mask(i), values, out, width_);
 }
 
 void MappedTable::ReadDenseRow(uint64_t i, float* out) const {

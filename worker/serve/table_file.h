@@ -183,9 +183,9 @@ class MappedTable {
     while (lo < hi) {
       Key k;
       std::memcpy(&k, p + lo, 8);
-      const uint64_t m = InlineMask(p + lo + 8);
+      const uint64_t m = LoadMask(reinterpret_cast<const uint8_t*>(p + lo + 8));
       if (k == key) {
-        ExpandInline(m, p + lo + 8 + mask_bytes_, out, padded);
+        ExpandRow(m, p + lo + 8 + mask_bytes_, out, padded);
         return true;
       }
       lo += 8 + mask_bytes_ + static_cast<uint64_t>(__builtin_popcountll(m)) * value_bytes;
@@ -217,20 +217,14 @@ class MappedTable {
   void ReadDenseRow(uint64_t i, float* out) const;
   void ReadSparseRow(uint64_t i, float* out) const;
   void BuildInlineRows();
-  uint64_t InlineMask(const char* p) const {
-    switch (mask_bytes_) {
-      case 1: return static_cast<uint8_t>(p[0]);
-      case 2: { uint16_t m; std::memcpy(&m, p, 2); return m; }
-      case 4: { uint32_t m; std::memcpy(&m, p, 4); return m; }
-      default: { uint64_t m; std::memcpy(&m, p, 8); return m; }
-    }
-  }
-  // The values at `values` (mask m's set entries, in order) spread into out.
-  void ExpandInline(uint64_t m, const char* values, float* out, bool padded) const {
+  // The values at `values` (mask m's set entries, in order) spread into
+  // out[0, width) or, padded, out[0, PaddedWidth()), zeros elsewhere.
+  // Vectorised it reads up to 8 values past the row's (the caller makes
+  // sure they are there: the inline rows end with padding).
+  void ExpandRow(uint64_t m, const char* values, float* out, bool padded) const {
 #ifdef CTRPS_TABLE_EXPAND_AVX2
-    // Whole chunks of 8 (they read up to 8 values past the row: the inline
-    // rows end with padding); the last partial chunk of an unpadded row
-    // through a buffer.
+    // Whole chunks of 8; the last partial chunk of an unpadded row through a
+    // buffer (a masked store is slow on Zen).
     uint64_t v = 0;
     int c = 0;
     for (; 8 * c + 8 <= width_ || (padded && 8 * c < width_); ++c)
@@ -241,7 +235,12 @@ class MappedTable {
       for (int k = 0; k < width_ - 8 * c; ++k) out[8 * c + k] = tail[k];
     }
 #else
-    std::fill_n(out, padded ? PaddedWidth() : width_, 0.0f);
+    ExpandRowScalar(m, values, out, padded ? PaddedWidth() : width_);
+#endif
+  }
+  // The same one value at a time, into out[0, n); reads nothing past the row.
+  void ExpandRowScalar(uint64_t m, const char* values, float* out, int n) const {
+    std::fill_n(out, n, 0.0f);
     for (int j = 0; m != 0; m &= m - 1, ++j) {
       float x;
       if (dtype_ == TableDtype::kFloat32) {
@@ -253,10 +252,12 @@ class MappedTable {
       }
       out[__builtin_ctzll(m)] = x;
     }
-#endif
   }
   uint64_t Mask(uint64_t i) const {
-    const uint8_t* p = masks_ + (i / 16) * record_bytes_ + 8 + (i % 16) * mask_bytes_;
+    return LoadMask(masks_ + (i / 16) * record_bytes_ + 8 + (i % 16) * mask_bytes_);
+  }
+  // A row's mask of mask_bytes_ bytes at p (a block record's, or an inline row's).
+  uint64_t LoadMask(const uint8_t* p) const {
     // Fixed-size loads into variables of their size: a variable-size memcpy
     // is a call, and a 2-byte copy into a zeroed uint64_t is a narrow store
     // then a wide load, which cannot forward (about 15 cycles on Zen).

@@ -4,7 +4,6 @@
 // keys; damaged structure fields are refused, naming them.
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <functional>
 
 #include "tests/worker/serve/bundle_proto_util.h"
@@ -16,24 +15,11 @@
 namespace ctrps::worker::serve {
 namespace {
 
-namespace fs = std::filesystem;
 namespace proto = ::ctrps::serve::proto;
+using testing::EditedCopy;
 using testing::ReadProto;
 using testing::TmpDir;
 using testing::TrainedModel;
-using testing::WriteProto;
-
-
-// A copy of bundle `from` at `to` whose model.pb is `edit`ed.
-std::string EditedCopy(const std::string& from, const std::string& name,
-                       const std::function<void(proto::BundleModel*)>& edit) {
-  const std::string to = TmpDir(name);
-  fs::copy(from, to, fs::copy_options::recursive);
-  proto::BundleModel p = ReadProto(to);
-  edit(&p);
-  WriteProto(to, p);
-  return to;
-}
 
 std::vector<float> Predict(InferenceEngine* e, const std::vector<Batch>& data) {
   std::vector<float> out;

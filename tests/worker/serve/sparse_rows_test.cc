@@ -160,11 +160,7 @@ class DamagedSparseBundle : public ::testing::Test {
   static void ExpectRefused(const std::string& name,
                             const std::function<void(proto::BundleModel*)>& edit,
                             const std::string& expect) {
-    const std::string to = TmpDir("sparse_damaged_" + name);
-    fs::copy(*dir_, to, fs::copy_options::recursive);
-    proto::BundleModel p = ReadProto(to);
-    edit(&p);
-    testing::WriteProto(to, p);
+    const std::string to = testing::EditedCopy(*dir_, "sparse_damaged_" + name, edit);
     auto e = InferenceEngine::Open(to);
     ASSERT_FALSE(e.ok()) << name << " was accepted";
     EXPECT_NE(e.status().message().find(expect), std::string::npos)
