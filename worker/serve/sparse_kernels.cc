@@ -214,11 +214,14 @@ SellMatrix SellMatrix::FromCsr(const CsrMatrix& m, const float* bias) {
 
 namespace {
 
-#if defined(CTRPS_SPARSE_AVX2) && defined(__AVX512F__)
+#ifdef CTRPS_SPARSE_AVX2
 // Four inputs at the 16-bit columns packed in w.
 inline __m128 Gather4(const float* x, uint64_t w) {
   return _mm_set_ps(x[w >> 48], x[(w >> 32) & 0xffff], x[(w >> 16) & 0xffff], x[w & 0xffff]);
 }
+#endif
+
+#if defined(CTRPS_SPARSE_AVX2) && defined(__AVX512F__)
 
 void SellMV16(const SellMatrix& w, const float* x, bool relu, float* scratch) {
   const int slices = static_cast<int>(w.slice_starts.size()) - 1;
@@ -268,11 +271,8 @@ void SellMV8(const SellMatrix& w, const float* x, bool relu, float* scratch) {
         uint64_t a, b;  // the step's 8 columns
         std::memcpy(&a, c16 + 8 * size_t{j}, 8);
         std::memcpy(&b, c16 + 8 * size_t{j} + 4, 8);
-        const __m128 lo = _mm_set_ps(x[a >> 48], x[(a >> 32) & 0xffff], x[(a >> 16) & 0xffff],
-                                     x[a & 0xffff]);
-        const __m128 hi = _mm_set_ps(x[b >> 48], x[(b >> 32) & 0xffff], x[(b >> 16) & 0xffff],
-                                     x[b & 0xffff]);
-        const __m256 g = _mm256_insertf128_ps(_mm256_castps128_ps256(lo), hi, 1);
+        const __m256 g =
+            _mm256_insertf128_ps(_mm256_castps128_ps256(Gather4(x, a)), Gather4(x, b), 1);
         const __m256 wv = _mm256_loadu_ps(v + 8 * size_t{j});
         if (j & 1)  // two chains, so the FMA latency overlaps
           acc2 = _mm256_fmadd_ps(wv, g, acc2);
